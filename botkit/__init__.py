@@ -1,0 +1,53 @@
+"""botkit: retrieval-augmented chat backends as streaming bots on chat platforms.
+
+The names re-exported here are the plugin author's API; everything else is internal.
+Importing botkit never imports a platform library (slack-bolt, discord.py, ...).
+"""
+
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Surface
+from botkit.backends import Backend, BackendError, Question, Session
+from botkit.events import (
+    Done,
+    Draft,
+    Failed,
+    Inbound,
+    Note,
+    Score,
+    SessionInfo,
+    Source,
+    Sources,
+    Status,
+    TextDelta,
+    ThreadKey,
+    Warning,
+)
+from botkit.plugins import hookimpl
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adapter",
+    "Backend",
+    "BackendError",
+    "Capabilities",
+    "Done",
+    "Draft",
+    "Failed",
+    "Inbound",
+    "MessageRef",
+    "Note",
+    "Outgoing",
+    "Question",
+    "RateLimited",
+    "Score",
+    "Session",
+    "SessionInfo",
+    "Source",
+    "Sources",
+    "Status",
+    "Surface",
+    "TextDelta",
+    "ThreadKey",
+    "Warning",
+    "hookimpl",
+]

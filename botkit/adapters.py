@@ -1,0 +1,139 @@
+"""What an adapter is: the base class every platform plugin subclasses.
+
+An adapter turns native events into `Inbound` and hands them to `bot.submit`, and it
+delivers what the renderer gives it (`Outgoing`) with `send` and `edit`. Everything
+about timing (throttling, latest-wins, splitting, the final edit) lives in the
+renderer, driven by the adapter's `Capabilities`, so adapters stay small.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from botkit.events import Inbound, Note, ThreadKey
+
+if TYPE_CHECKING:
+    from botkit.bot import Bot
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the renderer must respect on this platform.
+
+    `markup` is the flavour `botkit_render` hooks write for: "plain", "markdown"
+    (Discord, the web), "slack" (mrkdwn) or "teams" (Teams' Markdown subset).
+    """
+
+    max_length: int = 4000
+    edit_interval: float = 1.0
+    markup: str = "markdown"
+    can_edit: bool = True
+    native_streaming: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Surface:
+    """Where a draft will be shown: handed to `botkit_render` with every draft."""
+
+    platform: str
+    adapter: str
+    markup: str
+    max_length: int
+
+
+@dataclass(slots=True)
+class MessageRef:
+    """A message the bot posted, as the adapter needs it to edit it later.
+
+    `message_id` is what the store records; `data` is the adapter's own (e.g. a Slack
+    channel and ts, a Teams service URL); it must be JSON-serialisable so a restart can
+    still edit the message.
+    """
+
+    thread: ThreadKey
+    message_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """One platform message as it should now read: answer text plus notes around it."""
+
+    text: str
+    notes: list[Note] = field(default_factory=list)
+    status: str | None = None
+    final: bool = False
+
+    def plain(self) -> str:
+        """The whole message as one string, for adapters with no richer layout."""
+        above = [n.text for n in self.notes if n.placement == "above"]
+        below = [n.text for n in self.notes if n.placement != "above"]
+        body = self.text or (self.status or "")
+        return "\n\n".join(part for part in (*above, body, *below) if part)
+
+
+class RateLimited(Exception):
+    """Raised by `send`/`edit` when the platform said 429; the renderer waits and retries."""
+
+    def __init__(self, retry_after: float, message: str = "rate limited") -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Adapter(ABC):
+    """Base class of platform adapters.
+
+    Subclasses set `platform` and `capabilities`, and implement `start`, `stop`,
+    `send` and `edit`. They are constructed by the core with their instance name
+    (the key under `adapters:`), their validated config section and the bot.
+    """
+
+    platform: ClassVar[str] = ""
+    capabilities: Capabilities = Capabilities()
+    #: Progress text shown until the first answer text arrives.
+    placeholder: str = "_thinking…_"
+
+    def __init__(self, name: str, config: BaseModel, bot: Bot) -> None:
+        self.name = name
+        self.config = config
+        self.bot = bot
+
+    @property
+    def surface(self) -> Surface:
+        caps = self.capabilities
+        return Surface(self.platform, self.name, caps.markup, caps.max_length)
+
+    @property
+    def ready(self) -> bool:
+        """True while connected and able to deliver; `/readyz` reports it."""
+        return True
+
+    async def start(self) -> None:
+        """Connect and begin delivering `Inbound`s to `self.bot.submit`."""
+
+    async def stop(self) -> None:
+        """Stop receiving; close connections. Answers in flight are finished by the core."""
+
+    @abstractmethod
+    async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
+        """Post a new message in `thread` and return how to edit it."""
+
+    @abstractmethod
+    async def edit(self, ref: MessageRef, message: Outgoing) -> None:
+        """Make the message `ref` read `message` (full text, not a delta)."""
+
+    async def show_progress(self, inbound: Inbound) -> MessageRef | None:
+        """Show within a second that the bot is working; return a placeholder to edit, or None.
+
+        The default posts `placeholder` as a message that the answer then replaces.
+        Adapters with a typing indicator may show that instead and return None.
+        """
+        return await self.send(inbound.thread, Outgoing("", status=self.placeholder), reply_to=inbound)
+
+    async def reply(self, inbound: Inbound, text: str) -> MessageRef:
+        """A short complete answer (help text, busy notice, a refusal)."""
+        return await self.send(inbound.thread, Outgoing(text, final=True), reply_to=inbound)

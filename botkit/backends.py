@@ -1,0 +1,109 @@
+"""What a backend is: the base class every RAG backend plugin subclasses.
+
+A backend maps a thread to one chat session of its own and streams answers as the
+events of `botkit.events`. The core owns the mapping (the store keeps the backend's
+session id per thread); the backend owns its wire format.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from botkit.events import AnswerEvent, Inbound, ThreadKey
+
+if TYPE_CHECKING:
+    from botkit.bot import Bot
+
+
+@dataclass(slots=True)
+class Session:
+    """A thread's chat session as the backend sees it.
+
+    `session_id` is None until the backend has created one (by `create_session`, or by
+    yielding `SessionInfo` from its first `stream`). `history` holds earlier
+    (question, answer) pairs of this session, oldest first, when the backend asked for
+    them with `history_turns`.
+    """
+
+    thread: ThreadKey
+    backend: str
+    session_id: str | None = None
+    turn_count: int = 0
+    history: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Question:
+    """What the backend is asked: the text after middlewares rewrote it, and who asks."""
+
+    text: str
+    user: str
+    user_name: str | None = None
+    is_direct: bool = False
+    inbound: Inbound | None = field(default=None, repr=False)
+
+
+class BackendError(Exception):
+    """A backend call failed; `message` is safe to show to users (no secrets)."""
+
+    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+
+
+class Backend(ABC):
+    """Base class of RAG chat backends.
+
+    Constructed by the core with the instance name (the key under `backends:`), the
+    validated config section and the bot. `stream` is the only required method.
+    """
+
+    #: How many earlier exchanges of the session `stream` wants in `Session.history`
+    #: (0: none, the backend keeps its own history server-side).
+    history_turns: ClassVar[int] = 0
+
+    def __init__(self, name: str, config: BaseModel, bot: Bot) -> None:
+        self.name = name
+        self.config = config
+        self.bot = bot
+
+    async def start(self) -> None:
+        """Open clients, check credentials if cheap; called once before the first turn."""
+
+    async def close(self) -> None:
+        """Close clients."""
+
+    async def create_session(self, session: Session, question: Question) -> str | None:
+        """Create the backend session for a new thread and return its id.
+
+        Return None when the backend creates sessions implicitly on the first turn
+        (and reports the id with `SessionInfo`).
+        """
+        return None
+
+    async def delete_session(self, session_id: str) -> bool:
+        """Delete the session upstream; return False if the backend cannot delete."""
+        return False
+
+    @abstractmethod
+    def stream(self, session: Session, question: Question) -> AsyncIterator[AnswerEvent]:
+        """Ask `question` in `session` and yield answer events, ending with Done or Failed.
+
+        Raising `BackendError` is equivalent to yielding `Failed`. Cancellation (the
+        per-turn timeout, shutdown) must close the upstream request.
+        """
+
+    async def list_sessions(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Upstream sessions, newest first, if the backend keeps history."""
+        raise BackendError(f"backend {self.name!r} does not list sessions")
+
+    async def list_turns(self, session_id: str) -> list[dict[str, Any]]:
+        """Upstream turns of one session, oldest first, if the backend keeps history."""
+        raise BackendError(f"backend {self.name!r} does not list turns")

@@ -1,0 +1,334 @@
+"""The deployment's one YAML file: read with line numbers, `${ENV}` filled in, validated.
+
+Every error names the file, the line, the key path and what was expected, e.g.
+`config.yaml:14: backends.support.corpora: field required`. Each plugin's section is
+validated by the pydantic model the plugin registered. Secrets are `SecretStr` in the
+models, and no error message ever quotes a value from the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from botkit.plugins import Component, Plugins
+
+DEFAULT_CONFIG = Path(__file__).with_name("default_config.yaml")
+_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Section(BaseModel):
+    """Base of every config section, core or plugin: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConfigError(Exception):
+    """One or more problems with the config, each a `file:line: key: message` line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# -- the core's own sections ------------------------------------------------------------
+
+
+class StoreConfig(Section):
+    url: str = "sqlite:///botkit.db"
+    #: how long processed event ids are remembered (Slack retries for minutes; keep >= 24 h)
+    events_ttl_hours: float = Field(48.0, ge=24.0)
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=0, le=65535)
+    #: None: start only when a plugin added a route (or /metrics etc. were asked for)
+    enabled: bool | None = None
+
+
+class Route(Section):
+    """Which backend serves a message; every given field must match. First match wins."""
+
+    backend: str
+    adapter: str | None = None
+    workspace: str | None = None
+    channel: str | None = None
+    direct: bool | None = None
+
+
+class DispatchConfig(Section):
+    strategy: Literal["queue", "latest"] = "queue"
+    max_in_flight: int = Field(64, ge=1)
+    max_queued_per_thread: int = Field(20, ge=1)
+    max_queued: int = Field(20_000, ge=1)
+    turn_timeout: float = Field(120.0, gt=0)
+    busy_message: str = "I'm busy with other questions right now, please try again in a moment."
+    failure_notice: str = "Sorry, I couldn't finish this answer: {reason}"
+    reset_commands: list[str] = ["reset", "/reset", "new", "/new"]
+    help_commands: list[str] = ["help", "/help"]
+    help_text: str = (
+        "Ask me a question and I'll answer from the knowledge base, citing sources as [N]. "
+        "Follow-ups in this thread continue the conversation; say `reset` to start over."
+    )
+    reset_text: str = "Starting a new conversation in this thread."
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class RootConfig(Section):
+    plugins: list[str] = []
+    store: StoreConfig = StoreConfig()
+    server: ServerConfig = ServerConfig()
+    adapters: dict[str, dict[str, Any] | None] = {}
+    backends: dict[str, dict[str, Any] | None] = {}
+    routes: list[Route] = []
+    middlewares: dict[str, dict[str, Any] | None] = {}
+    dispatch: DispatchConfig = DispatchConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+@dataclass(slots=True)
+class Configured:
+    """One configured adapter, backend or middleware: its component and validated section."""
+
+    name: str
+    component: Component
+    settings: BaseModel
+
+
+@dataclass(slots=True)
+class Config:
+    """The validated deployment."""
+
+    path: Path
+    root: RootConfig
+    adapters: dict[str, Configured] = field(default_factory=dict)
+    backends: dict[str, Configured] = field(default_factory=dict)
+    middlewares: dict[str, Configured] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+# -- reading YAML with line numbers --------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RawConfig:
+    path: Path
+    data: dict[str, Any]
+    lines: dict[tuple, int]  # key path -> 1-based line
+
+    def line(self, loc: tuple) -> int:
+        """The line of the deepest part of `loc` the file has (a missing key: its parent)."""
+        loc = tuple(loc)
+        while loc and loc not in self.lines:
+            loc = loc[:-1]
+        return self.lines.get(loc, 1)
+
+    def where(self, loc: tuple) -> str:
+        return f"{self.path.name}:{self.line(loc)}"
+
+
+def _interpolate(text: str, where: str, key: str, problems: list[str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name, default = m.group(1), m.group(2)
+        value = os.environ.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is not None:
+                return default
+            problems.append(f"{where}: {key}: environment variable {name} is not set "
+                            f"(set it, or write ${{{name}:-default}})")
+            return ""
+        return value
+
+    return _ENV.sub(sub, text) if "$" in text else text
+
+
+def read_config(path: str | Path) -> RawConfig:
+    """Parse YAML into plain data, fill in `${VAR}`s, and remember each key's line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config: {exc.strerror}"]) from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise ConfigError([f"{path.name}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from exc
+    lines: dict[tuple, int] = {(): 1}
+    problems: list[str] = []
+    constructor = yaml.SafeLoader(text)
+
+    def build(n: yaml.Node, loc: tuple) -> Any:
+        lines.setdefault(loc, n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            constructor.flatten_mapping(n)
+            out: dict[str, Any] = {}
+            for key_node, value_node in n.value:
+                key = constructor.construct_object(key_node)
+                key = key if isinstance(key, str) else str(key)
+                lines[loc + (key,)] = key_node.start_mark.line + 1
+                out[key] = build(value_node, loc + (key,))
+            return out
+        if isinstance(n, yaml.SequenceNode):
+            return [build(item, loc + (i,)) for i, item in enumerate(n.value)]
+        value = constructor.construct_object(n)
+        if isinstance(value, str):
+            value = _interpolate(value, f"{path.name}:{n.start_mark.line + 1}", _dotted(loc), problems)
+        return value
+
+    data = build(node, ()) if node is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path.name}:1: the config must be a mapping of sections"])
+    if problems:
+        raise ConfigError(problems)
+    return RawConfig(path, data, lines)
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _model_at(model: Any, loc: tuple) -> Any:
+    """The pydantic model whose field `loc[-1]` would be, for 'did you mean' hints."""
+    current = model
+    for part in loc[:-1]:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(part)
+            if info is None:
+                return None
+            current = info.annotation
+        elif typing.get_origin(current) in (dict, list):
+            args = typing.get_args(current)
+            current = args[-1] if args else None
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X] / X | None -> X."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _problems(exc: ValidationError, model: type[BaseModel], raw: RawConfig, prefix: tuple) -> list[str]:
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        full = prefix + loc
+        if err["type"] == "extra_forbidden":
+            owner = _model_at(model, loc)
+            known = list(owner.model_fields) if owner else []
+            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            msg = f"unknown key {loc[-1]!r}" + (f" (did you mean {hint[0]!r}?)" if hint else
+                                                (f"; known keys: {', '.join(known)}" if known else ""))
+            out.append(f"{raw.where(full)}: {_dotted(full[:-1])}: {msg}")
+        else:
+            msg = "field required" if err["type"] == "missing" else err["msg"]
+            out.append(f"{raw.where(full)}: {_dotted(full)}: {msg}")
+    return out
+
+
+def _section(raw: RawConfig, loc: tuple, model: type[BaseModel], data: Any, problems: list[str]) -> BaseModel | None:
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        problems.extend(_problems(exc, model, raw, loc))
+        return None
+
+
+def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
+    """Validate the core sections and each plugin's section with the plugin's model."""
+    problems: list[str] = []
+    root = _section(raw, (), RootConfig, raw.data, problems)
+    if root is None:
+        raise ConfigError(problems)
+    config = Config(raw.path, root)
+
+    for kind, sections, registry, target in (
+        ("adapter", root.adapters, plugins.adapters, config.adapters),
+        ("backend", root.backends, plugins.backends, config.backends),
+    ):
+        for name, data in sections.items():
+            loc = (f"{kind}s", name)
+            data = dict(data or {})
+            type_name = data.pop("type", None) or name
+            component = registry.get(type_name)
+            if component is None:
+                hint = difflib.get_close_matches(str(type_name), list(registry), n=1)
+                problems.append(f"{raw.where(loc + ('type',))}: {_dotted(loc)}: unknown {kind} type {type_name!r}"
+                                + (f" (did you mean {hint[0]!r}?)" if hint else
+                                   f"; known: {', '.join(sorted(registry)) or 'none'}"))
+                continue
+            settings = _section(raw, loc, component.config_model, data, problems)
+            if settings is not None:
+                target[name] = Configured(name, component, settings)
+
+    for name, data in root.middlewares.items():
+        loc = ("middlewares", name)
+        component = plugins.middlewares.get(name)
+        if component is None:
+            hint = difflib.get_close_matches(name, list(plugins.middlewares), n=1)
+            problems.append(f"{raw.where(loc)}: middlewares: unknown middleware {name!r}"
+                            + (f" (did you mean {hint[0]!r}?)" if hint else
+                               f"; known: {', '.join(sorted(plugins.middlewares)) or 'none'}"))
+            continue
+        settings = _section(raw, loc, component.config_model, data, problems)
+        if settings is not None:
+            config.middlewares[name] = Configured(name, component, settings)
+
+    if not root.adapters:
+        problems.append(f"{raw.where(())}: adapters: at least one adapter must be configured")
+    if not root.backends:
+        problems.append(f"{raw.where(())}: backends: at least one backend must be configured")
+    for i, route in enumerate(root.routes):
+        if route.backend not in root.backends:
+            problems.append(f"{raw.where(('routes', i, 'backend'))}: routes[{i}].backend: "
+                            f"no backend named {route.backend!r}")
+        if route.adapter is not None and route.adapter not in root.adapters:
+            problems.append(f"{raw.where(('routes', i, 'adapter'))}: routes[{i}].adapter: "
+                            f"no adapter named {route.adapter!r}")
+    if not root.routes and len(root.backends) > 1:
+        problems.append(f"{raw.where(('backends',))}: routes: several backends are configured, "
+                        "so routes must say which serves what (the last route is the default)")
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def routes_of(config: Config) -> list[Route]:
+    """The routes in force: as configured, or everything to the only backend."""
+    if config.root.routes:
+        return list(config.root.routes)
+    return [Route(backend=next(iter(config.root.backends)))]

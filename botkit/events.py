@@ -1,0 +1,171 @@
+"""The platform-neutral vocabulary: what arrives, what a backend streams, what is shown.
+
+Adapters turn native events into `Inbound`; backends yield the answer events below;
+the renderer folds those into a `Draft` that `botkit_render` hooks shape and the
+adapter delivers. These are plain slotted dataclasses: they are created on the hot
+path, so they carry no validation (the adapter or backend producing them owns that).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadKey:
+    """One conversation thread on one platform: the unit a backend session belongs to.
+
+    Slack: (slack, team, channel, thread_ts or ts); Discord: (discord, guild or @me,
+    parent channel, thread id); Teams: (teams, tenant, conversation, root activity id).
+    """
+
+    platform: str
+    workspace: str
+    channel: str
+    thread: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.workspace}:{self.channel}:{self.thread}"
+
+    @classmethod
+    def parse(cls, text: str) -> ThreadKey:
+        """Inverse of `str()`; the thread part may itself contain colons."""
+        parts = text.split(":", 3)
+        if len(parts) != 4:
+            raise ValueError(f"not a thread key (platform:workspace:channel:thread): {text!r}")
+        return cls(*parts)
+
+
+@dataclass(slots=True)
+class Inbound:
+    """A message that asks the bot something, normalized by an adapter.
+
+    `event_id` is the platform's delivery id (Slack event_id, Discord message or
+    interaction id, Teams activity id): a redelivery carries the same one and is
+    answered once. `adapter` is the configured adapter name, set by the adapter.
+    """
+
+    event_id: str
+    thread: ThreadKey
+    user: str
+    text: str
+    adapter: str = ""
+    user_name: str | None = None
+    mentions: tuple[str, ...] = ()
+    is_direct: bool = False
+    raw: Any = field(default=None, repr=False)
+    received_at: float = field(default_factory=time.monotonic)
+
+
+# -- answer events: one vocabulary for every backend ------------------------------------
+
+
+@dataclass(slots=True)
+class SessionInfo:
+    """The backend's id for this thread's chat session (and for this turn, if it has one)."""
+
+    session_id: str
+    turn_id: str | None = None
+
+
+@dataclass(slots=True)
+class Source:
+    """One retrieved passage; `index` is the number `[N]` markers in the text refer to (1-based)."""
+
+    index: int
+    title: str
+    url: str | None = None
+    snippet: str | None = None
+    doc_id: str | None = None
+    score: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Sources:
+    sources: list[Source]
+
+
+@dataclass(slots=True)
+class TextDelta:
+    """More answer text, appended to what came before (never cumulative)."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class Status:
+    """Progress that is not answer text (thinking, searching, tool call): shown, then replaced."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class Score:
+    """The backend's factual-consistency score for the answer, 0..1."""
+
+    factual_consistency: float
+
+
+@dataclass(slots=True)
+class Warning:  # noqa: A001 - the design's name for it
+    """Something the reader should know about the answer (e.g. the query was rephrased)."""
+
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class Done:
+    """The answer is complete."""
+
+    usage: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Failed:
+    """The backend gave up; `message` is safe to show (no secrets, no stack trace)."""
+
+    message: str
+    retryable: bool = False
+
+
+AnswerEvent = Union[SessionInfo, Sources, TextDelta, Status, Score, Warning, Done, Failed]
+
+
+# -- what the renderer shows --------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Note:
+    """A part of a message beside the answer text: a sources list, a warning, a score.
+
+    `kind` lets adapters show it natively (a Slack context block, Discord subtext,
+    a Teams note); `placement` is "above" or "below" the answer.
+    """
+
+    text: str
+    kind: str = "context"
+    placement: str = "below"
+
+
+@dataclass(slots=True)
+class Draft:
+    """The answer as it stands, handed to `botkit_render` hooks before every edit.
+
+    Hooks change it in place: rewrite `text`, append `notes`. `final` is True for the
+    last edit only; `failed` holds a readable notice when the backend failed.
+    """
+
+    text: str = ""
+    sources: list[Source] = field(default_factory=list)
+    score: float | None = None
+    status: str | None = None
+    warnings: list[Warning] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    final: bool = False
+    failed: str | None = None
+    backend: str = ""
+    thread: ThreadKey | None = None

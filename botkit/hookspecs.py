@@ -1,0 +1,133 @@
+"""Every hook botkit calls: the plugin API. Each docstring is that hook's contract.
+
+A plugin is a module or object with functions named like these, marked with
+`botkit.hookimpl`. Any hook may be implemented as `async def` unless its contract says
+it must be synchronous; botkit awaits what an implementation returns when it is
+awaitable. Arguments may be left out of an implementation's signature (pluggy passes
+only those it names).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+
+    from botkit.adapters import Surface
+    from botkit.bot import Bot
+    from botkit.events import Draft
+    from botkit.turn import Answer, Handled, Turn
+
+hookspec = pluggy.HookspecMarker("botkit")
+
+
+class Register(Protocol):
+    def __call__(self, name: str, component: type | str, config_model: type) -> None: ...
+
+
+# -- registration: called once when the plugin manager is built --------------------------
+
+
+@hookspec
+def botkit_register_adapters(register: Register) -> None:
+    """Register platform adapters: `register(type_name, cls, ConfigModel)`.
+
+    `cls` subclasses `botkit.Adapter`, or is a "module:Class" string imported only when
+    an adapter of that type is configured (so a plugin can register without importing its
+    platform library). `ConfigModel` is the pydantic model of its `adapters.<name>`
+    section. A type name registered twice is an error naming both plugins.
+    """
+
+
+@hookspec
+def botkit_register_backends(register: Register) -> None:
+    """Register RAG backends: `register(type_name, cls, ConfigModel)`, as for adapters.
+
+    `cls` subclasses `botkit.Backend`; `ConfigModel` validates a `backends.<name>`
+    section whose `type` is `type_name`.
+    """
+
+
+@hookspec
+def botkit_register_middlewares(register: Register) -> None:
+    """Register middlewares: `register(name, cls, ConfigModel)`.
+
+    A middleware is off until it is named under `middlewares:` in the config. Then
+    `cls(config, bot)` is constructed and the instance is registered as a plugin, so
+    its own `botkit_*` hook implementations (methods marked with `hookimpl`) run.
+    """
+
+
+# -- one turn ------------------------------------------------------------------------------
+
+
+@hookspec
+def botkit_message_received(turn: Turn) -> Handled | None:
+    """Called for every routed message before the backend is asked, in plugin order.
+
+    Return None to let the turn go on (having perhaps rewritten `turn.query`), or a
+    `botkit.turn.Handled` to stop it: its `reply` is posted (None: silence). The first
+    implementation that returns a result ends the call; later ones are not run. Runs
+    before the per-thread queue, so a rejection never waits behind other turns.
+    """
+
+
+@hookspec
+def botkit_render(draft: Draft, surface: Surface) -> None:
+    """Shape the answer so far for `surface` by changing `draft` in place. Synchronous.
+
+    Called before every edit and once more with `draft.final` True. `draft.text` holds
+    the answer with backend citation markers as `[N]`; a hook may rewrite it (links,
+    markup) and append `Note`s (sources, warnings). It must be idempotent on the text
+    it produces from the raw answer: each call starts from a fresh draft. Keep it cheap:
+    it runs on the streaming hot path.
+    """
+
+
+@hookspec
+def botkit_answer_complete(turn: Turn, answer: Answer) -> None:
+    """After the final edit was delivered and the turn recorded. For observers.
+
+    Exceptions are logged and do not affect the answer. Every implementation runs.
+    """
+
+
+# -- lifecycle and extension points ---------------------------------------------------------
+
+
+@hookspec
+def botkit_startup(bot: Bot) -> None:
+    """After the store, backends and HTTP routes are ready, before adapters start."""
+
+
+@hookspec
+def botkit_shutdown(bot: Bot) -> None:
+    """After adapters stopped and answers in flight finished or were marked interrupted."""
+
+
+@hookspec
+def botkit_scheduled_jobs(scheduler: Any) -> None:
+    """Add periodic jobs: `scheduler.add_job(func, trigger, **kwargs)` (APScheduler's API).
+
+    `func` may be a coroutine function. Called once at startup.
+    """
+
+
+@hookspec
+def botkit_routes(server: Any) -> None:
+    """Add HTTP routes to botkit's one aiohttp server: `server.add_route(method, path, handler)`.
+
+    Called once before the server starts; the server only starts when a route exists.
+    """
+
+
+@hookspec
+def botkit_cli(commands: argparse._SubParsersAction) -> None:
+    """Add `botkit` subcommands: `parser = commands.add_parser(name, help=...)`.
+
+    Set `parser.set_defaults(func=callable)`; it is called with the parsed args and
+    may return an exit status or a coroutine (awaited).
+    """

@@ -1,0 +1,1 @@
+"""botkit built-in plugin: access (being written; registers nothing yet)."""

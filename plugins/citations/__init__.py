@@ -1,0 +1,1 @@
+"""botkit built-in plugin: citations (being written; registers nothing yet)."""

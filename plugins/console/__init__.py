@@ -1,0 +1,1 @@
+"""botkit built-in plugin: console (being written; registers nothing yet)."""

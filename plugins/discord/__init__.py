@@ -1,0 +1,1 @@
+"""botkit built-in plugin: discord (being written; registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""botkit built-in plugin: fcs_warning (being written; registers nothing yet)."""

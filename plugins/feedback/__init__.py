@@ -1,0 +1,1 @@
+"""botkit built-in plugin: feedback (being written; registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""botkit built-in plugin: llamacloud (being written; registers nothing yet)."""

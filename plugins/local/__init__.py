@@ -1,0 +1,1 @@
+"""botkit built-in plugin: local (being written; registers nothing yet)."""

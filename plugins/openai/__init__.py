@@ -1,0 +1,1 @@
+"""botkit built-in plugin: openai (being written; registers nothing yet)."""

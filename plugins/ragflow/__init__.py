@@ -1,0 +1,1 @@
+"""botkit built-in plugin: ragflow (being written; registers nothing yet)."""

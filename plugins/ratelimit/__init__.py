@@ -1,0 +1,1 @@
+"""botkit built-in plugin: ratelimit (being written; registers nothing yet)."""

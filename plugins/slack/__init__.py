@@ -1,0 +1,1 @@
+"""botkit built-in plugin: slack (being written; registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""botkit built-in plugin: teams (being written; registers nothing yet)."""

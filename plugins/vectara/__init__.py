@@ -1,0 +1,1 @@
+"""botkit built-in plugin: vectara (being written; registers nothing yet)."""
