@@ -1,0 +1,103 @@
+"""The OpenAI-compatible backend: history as messages, streamed deltas, optional retrieval."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, runtime_checkable
+
+from botkit.backends import Backend, BackendError, Question, Session
+from botkit.events import AnswerEvent, Done, Source, Sources, Status, TextDelta, Warning
+from botkit_plugins.openai import OpenAIConfig
+from botkit_plugins.openai.chat import chat_messages, read_chat_stream
+from botkit_plugins.openai.transport import Transport, guarded, is_event_stream, upstream_detail
+
+SERVICE = "the OpenAI-compatible server"
+_SAMPLING = ("temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty", "seed")
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """What a backend named in `retrieval.backend` must offer (the local backend does)."""
+
+    async def retrieve(self, query: str, limit: int) -> list[Source]: ...
+
+
+def sources_prompt(instructions: str, sources: list[Source]) -> str:
+    """The system-prompt part that numbers the passages so the model can cite `[N]`."""
+    parts = [instructions]
+    for source in sources:
+        parts.append(f"[{source.index}] {source.title}\n{(source.snippet or '').strip()}")
+    return "\n\n".join(parts)
+
+
+class OpenAIBackend(Backend):
+    """One `/chat/completions` endpoint; the thread's history is botkit's, sent each turn."""
+
+    config: OpenAIConfig
+
+    def __init__(self, name: str, config: OpenAIConfig, bot: Any) -> None:
+        super().__init__(name, config, bot)
+        self.history_turns = config.max_history_turns  # type: ignore[misc]  # per instance
+        headers: dict[str, str] = {}
+        if config.api_key is not None:
+            key = config.api_key.get_secret_value()
+            if config.api_key_header.lower() == "authorization":
+                headers["Authorization"] = f"Bearer {key}"
+            else:
+                headers[config.api_key_header] = key
+        self.transport = Transport(SERVICE, name, config.base_url, config, headers=headers, params=config.query)
+
+    async def start(self) -> None:
+        if self.config.retrieval is not None:
+            self._retriever()
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    def _retriever(self) -> Retriever:
+        name = self.config.retrieval.backend  # type: ignore[union-attr]
+        backend = self.bot.backends.get(name)
+        if not isinstance(backend, Retriever):
+            raise BackendError(f"backend {self.name!r}: retrieval.backend {name!r} is not a configured "
+                               "backend that can retrieve passages")
+        return backend
+
+    def stream(self, session: Session, question: Question) -> AsyncIterator[AnswerEvent]:
+        return guarded(self._answer(session, question), SERVICE, self.name)
+
+    def _body(self, system: str | None, session: Session, question: Question) -> dict[str, Any]:
+        config = self.config
+        history = session.history[-config.max_history_turns:] if config.max_history_turns else []
+        body: dict[str, Any] = {"model": config.model, "messages": chat_messages(system, history, question.text),
+                                "stream": True}
+        body.update({key: getattr(config, key) for key in _SAMPLING if getattr(config, key) is not None})
+        if config.include_usage:
+            body["stream_options"] = {"include_usage": True}
+        body.update(config.extra_body)
+        return body
+
+    async def _answer(self, session: Session, question: Question) -> AsyncIterator[AnswerEvent]:
+        system = self.config.system_prompt
+        retrieval = self.config.retrieval
+        if retrieval is not None:
+            sources = await self._retriever().retrieve(question.text, retrieval.top_k)
+            if sources:
+                yield Sources(sources)
+                system = "\n\n".join(filter(None, [system, sources_prompt(retrieval.instructions, sources)]))
+        usage = finish = None
+        thinking = False
+        async with self.transport.stream("POST", "chat/completions", json=self._body(system, session, question)) as response:
+            if not is_event_stream(response):
+                await response.aread()
+                raise self.transport.error(f"expected an event stream, got {upstream_detail(response)}")
+            async for chunk in read_chat_stream(response, self.transport):
+                if chunk.reasoning and not thinking:
+                    thinking = True
+                    yield Status("Thinking…")
+                if chunk.content:
+                    yield TextDelta(chunk.content)
+                finish = chunk.finish_reason or finish
+                usage = chunk.usage or usage
+        if finish == "length":
+            yield Warning("truncated", "The answer was cut off at the model's length limit.")
+        yield Done(usage)

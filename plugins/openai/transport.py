@@ -1,0 +1,213 @@
+"""HTTP plumbing every HTTP backend shares: one pooled client, retries, error mapping, SSE.
+
+The OpenAI-compatible, RAGFlow and LlamaCloud backends all make their requests through
+`Transport`, so they retry the same way (429/5xx and connection failures, honouring
+`Retry-After`, only before any answer text was streamed), turn upstream failures into
+`BackendError`s whose message is safe to show while the operator log gets the upstream
+detail, and read Server-Sent Events with one tolerant reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource, ServerSentEvent
+
+from botkit.backends import BackendError
+from botkit.events import AnswerEvent, Failed
+from botkit_plugins.openai.settings import HttpSettings
+
+log = logging.getLogger("botkit.backends.http")
+
+#: what waits between retries; tests replace it to record the delays instead of sleeping
+sleep = asyncio.sleep
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asked us to wait (`Retry-After` as seconds or an HTTP date)."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def upstream_detail(response: httpx.Response) -> str:
+    """The error text the upstream put in its body, whatever the API's error shape."""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return response.text[:300].strip()
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    detail = body.get("detail")
+    if isinstance(detail, list):  # FastAPI validation errors
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", "")))
+        return "; ".join(parts)
+    if detail:
+        return str(detail)
+    error = body.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    if error:
+        return str(error)
+    if body.get("message"):
+        return str(body["message"])
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        return "; ".join(map(str, messages))
+    return json.dumps(body)[:300]
+
+
+def is_event_stream(response: httpx.Response) -> bool:
+    return "text/event-stream" in response.headers.get("content-type", "")
+
+
+class _LenientEventSource(EventSource):
+    """httpx-sse's reader without its Content-Type check: some APIs label SSE as JSON."""
+
+    def _check_content_type(self) -> None:
+        return None
+
+
+async def aiter_sse(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
+    """The response's events: LF, CRLF or CR lines, `field:value` with or without the space."""
+    async for event in _LenientEventSource(response).aiter_sse():
+        yield event
+
+
+async def guarded(events: AsyncIterator[AnswerEvent], service: str, name: str) -> AsyncIterator[AnswerEvent]:
+    """Yield `events`, turning a failure into a final `Failed` the user can read.
+
+    `BackendError`s were logged where they were raised; a connection that breaks
+    mid-answer is logged here.
+    """
+    try:
+        async for event in events:
+            yield event
+    except BackendError as exc:
+        yield Failed(exc.message, retryable=exc.retryable)
+    except httpx.HTTPError as exc:
+        log.warning("%s backend %r: connection failed mid-answer: %s", service, name, type(exc).__name__)
+        yield Failed(f"the connection to {service} broke off; please try again", retryable=True)
+
+
+class Transport:
+    """One backend instance's pooled httpx client and the way it makes every request."""
+
+    def __init__(self, service: str, name: str, base_url: str, settings: HttpSettings, *,
+                 headers: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None) -> None:
+        self.service = service
+        self.name = name
+        self.retry = settings.retry
+        self.client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            headers=dict(headers or {}),
+            params=dict(params or {}),
+            timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
+            limits=httpx.Limits(max_connections=settings.max_connections,
+                                max_keepalive_connections=settings.max_connections),
+        )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    def error(self, detail: str, *, status: int | None = None, retryable: bool = False,
+              message: str | None = None) -> BackendError:
+        """Log `detail` for the operator and build the error users see.
+
+        `message` overrides the readable text derived from `status`.
+        """
+        log.warning("%s backend %r: %s%s", self.service, self.name,
+                    f"HTTP {status}: " if status is not None else "", detail)
+        if message is None:
+            message = self._message(status, detail)
+        return BackendError(message, retryable=retryable, status=status)
+
+    def _message(self, status: int | None, detail: str) -> str:
+        service = self.service
+        if status in (401, 403):
+            return f"{service} refused botkit's credentials; the operator needs to check the API key"
+        if status == 429:
+            return f"{service} is rate limiting requests; please try again in a moment"
+        if status is not None and status >= 500:
+            return f"{service} is unavailable right now (HTTP {status}); please try again"
+        if status is not None:
+            return f"{service} refused the request (HTTP {status}): {detail}"
+        return f"{service} reported an error: {detail}"
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send with retries; return the response (body not read yet) once it is a success."""
+        attempts = self.retry.attempts
+        for attempt in range(1, attempts + 1):
+            delay = self.retry.backoff * 2 ** (attempt - 1)
+            try:
+                response = await self.client.send(self.client.build_request(method, path, **kwargs), stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt == attempts:
+                    raise self.error(f"{method} {path}: {type(exc).__name__}", retryable=True,
+                                     message=f"could not reach {self.service}; please try again later") from exc
+            else:
+                status = response.status_code
+                if status < 400:
+                    return response
+                await response.aread()
+                await response.aclose()
+                detail = upstream_detail(response)
+                retryable = status == 429 or status >= 500
+                asked = retry_after(response)
+                if asked is not None and retryable:
+                    delay = asked
+                if not retryable or attempt == attempts or delay > self.retry.max_wait:
+                    raise self.error(f"{method} {path}: {detail}", status=status, retryable=retryable)
+                log.info("%s backend %r: HTTP %s on %s %s, retry %d/%d in %.2fs", self.service, self.name,
+                         status, method, path, attempt, attempts - 1, delay)
+            await sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A whole request/response exchange (body read), retried on 429/5xx."""
+        response = await self._send(method, path, **kwargs)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """`request` and decode the JSON body (None for an empty body, e.g. 204)."""
+        response = await self.request(method, path, **kwargs)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise self.error(f"{method} {path}: response is not JSON: {response.text[:200]!r}") from exc
+
+    @asynccontextmanager
+    async def stream(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[httpx.Response]:
+        """An open streaming response; retries happen before it is handed out, never after."""
+        response = await self._send(method, path, **kwargs)
+        try:
+            yield response
+        finally:
+            await response.aclose()
