@@ -1,0 +1,198 @@
+"""The running bot: builds every configured component, starts and stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from pydantic import BaseModel, SecretStr
+
+from botkit.adapters import Adapter, MessageRef, Outgoing
+from botkit.backends import Backend
+from botkit.config import Config, ConfigError, read_config, routes_of, validate_config
+from botkit.dispatcher import Dispatcher
+from botkit.events import Inbound, Note
+from botkit.plugins import PluginError, Plugins, load_plugins
+from botkit.server import Server
+from botkit.store import Store, open_store
+
+log = logging.getLogger("botkit")
+
+INTERRUPTED_NOTICE = "This answer was interrupted when the bot restarted. Please ask again."
+
+
+def load(path: str | Path, *, plugins: Plugins | None = None) -> tuple[Config, Plugins]:
+    """Read and validate a config; load the plugins it names. Raises ConfigError/PluginError."""
+    raw = read_config(path)
+    if plugins is None:
+        extra = raw.data.get("plugins") or []
+        if not isinstance(extra, list) or not all(isinstance(p, str) for p in extra):
+            raise ConfigError([f"{raw.where(('plugins',))}: plugins: expected a list of module names or .py paths"])
+        plugins = load_plugins(extra, base=raw.path.parent)
+    return validate_config(raw, plugins), plugins
+
+
+def secrets_of(config: Config) -> list[str]:
+    """Every SecretStr value in the config, for the log redaction filter."""
+    found: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, SecretStr):
+            secret = value.get_secret_value()
+            if len(secret) >= 4:
+                found.append(secret)
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    for group in (config.adapters, config.backends, config.middlewares):
+        for configured in group.values():
+            walk(configured.settings)
+    return found
+
+
+class Bot:
+    """Everything one deployment runs. Plugins reach the rest through it."""
+
+    def __init__(self, config: Config, plugins: Plugins) -> None:
+        self.config = config
+        self.plugins = plugins
+        settings = config.root
+        self.store: Store = open_store(settings.store.url, base_dir=config.base_dir,
+                                       events_ttl=settings.store.events_ttl_hours * 3600)
+        self.server = Server(self, settings.server.host, settings.server.port)
+        self.adapters: dict[str, Adapter] = {}
+        self.backends: dict[str, Backend] = {}
+        self.dispatcher: Dispatcher | None = None
+        self._started = False
+        self._stopped = asyncio.Event()
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> Bot:
+        return cls(*load(path))
+
+    # -- what adapters call ---------------------------------------------------------------
+
+    async def submit(self, inbound: Inbound) -> bool:
+        """Hand a platform message to the dispatcher; see `Dispatcher.submit`."""
+        assert self.dispatcher is not None, "the bot is not started"
+        return await self.dispatcher.submit(inbound)
+
+    async def idle(self, timeout: float | None = None) -> None:
+        """Wait until no turn is queued or running (tests, graceful shutdown)."""
+        assert self.dispatcher is not None
+        await self.dispatcher.idle(timeout)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        for kind, configured, target in (("backend", self.config.backends, self.backends),
+                                         ("adapter", self.config.adapters, self.adapters)):
+            for name, item in configured.items():
+                cls = item.component.load()
+                try:
+                    instance = cls(name, item.settings, self)
+                except Exception as exc:
+                    raise PluginError(item.component.plugin, f"{kind} {name!r} could not be created: {exc!r}") from exc
+                target[name] = instance
+                self.plugins.add(instance, f"{kind}:{name}", f"{kind} {name} ({item.component.plugin})")
+        for name, item in self.config.middlewares.items():
+            cls = item.component.load()
+            try:
+                instance = cls(item.settings, self)
+            except Exception as exc:
+                raise PluginError(item.component.plugin, f"middleware {name!r} could not be created: {exc!r}") from exc
+            self.plugins.add(instance, f"middleware:{name}", f"middleware {name} ({item.component.plugin})")
+        self.plugins.refresh()
+
+    async def start(self) -> None:
+        """Open the store, build and start everything; on failure, undo what started."""
+        self._build()
+        self.dispatcher = Dispatcher(adapters=self.adapters, backends=self.backends, store=self.store,
+                                     plugins=self.plugins, routes=routes_of(self.config),
+                                     settings=self.config.root.dispatch)
+        await self.store.open()
+        try:
+            for backend in self.backends.values():
+                await backend.start()
+            await self.plugins.call_all("botkit_routes", server=self.server)
+            await self.plugins.call_all("botkit_startup", bot=self)
+            enabled = self.config.root.server.enabled
+            if enabled or (enabled is None and self.server.has_routes):
+                await self.server.start()
+            for adapter in self.adapters.values():
+                await adapter.start()
+            self._started = True
+            await self.mark_interrupted()
+        except BaseException:
+            await self._close_all()
+            raise
+        log.info("botkit started: adapters %s, backends %s", ", ".join(self.adapters), ", ".join(self.backends))
+
+    async def mark_interrupted(self) -> int:
+        """Edit answers a previous process left in progress to say they were cut off."""
+        count = 0
+        for left in await self.store.interrupted_answers():
+            adapter = self.adapters.get(left.adapter)
+            if adapter is not None and left.messages:
+                last = left.messages[-1]
+                ref = MessageRef(left.thread, last["message_id"], last.get("data") or {})
+                try:
+                    await adapter.edit(ref, Outgoing("", [Note(INTERRUPTED_NOTICE, kind="error")], final=True))
+                    count += 1
+                except Exception:
+                    log.warning("could not mark interrupted answer %s", left.event_id, exc_info=True)
+            await self.store.forget_inflight(left.event_id)
+        if count:
+            log.info("marked %d answers interrupted by the last shutdown", count)
+        return count
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking messages, let answers finish (or mark them interrupted), close all."""
+        if self.dispatcher is not None:
+            await self.dispatcher.drain(grace)
+        await self._close_all()
+        self._stopped.set()
+
+    async def _close_all(self) -> None:
+        for adapter in self.adapters.values():
+            try:
+                await adapter.stop()
+            except Exception:
+                log.warning("adapter %s did not stop cleanly", adapter.name, exc_info=True)
+        await self.server.stop()
+        for backend in self.backends.values():
+            try:
+                await backend.close()
+            except Exception:
+                log.warning("backend %s did not close cleanly", backend.name, exc_info=True)
+        if self._started:
+            await self.plugins.notify("botkit_shutdown", bot=self)
+            self._started = False
+        await self.store.close()
+
+    async def run_forever(self) -> None:
+        """Start, run until SIGINT/SIGTERM (or an adapter asks to stop), then stop gracefully."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.request_stop)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            await self._stopped.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        """Ask `run_forever` to shut down (signals, the console adapter at end of input)."""
+        self._stopped.set()

@@ -1,0 +1,195 @@
+"""The streaming renderer: one answer, from the first delta to the final edit.
+
+Rules (DESIGN.md): the first text is shown as soon as it arrives; after that at most
+one edit per the adapter's interval; every edit carries the latest text (states that
+went stale while waiting are skipped, never queued); a 429 is waited out; text over
+the platform's limit continues in new messages; the final edit always lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited
+from botkit.events import Draft, Inbound, Note, Score, Sources, Status, TextDelta, Warning
+from botkit.plugins import Plugins
+from botkit.split import split_text
+
+log = logging.getLogger("botkit.render")
+
+FINAL_ATTEMPTS = 6
+_NOTE_SEPARATOR = 2  # "\n\n" between the text and each note
+
+
+class AnswerRenderer:
+    """Folds answer events into a draft and delivers it through an adapter."""
+
+    __slots__ = ("adapter", "plugins", "inbound", "backend", "caps", "surface", "messages", "on_new_message",
+                 "_parts", "sources", "score", "status", "warnings", "_shown", "_dirty", "_next_at", "edits",
+                 "first_text_at", "_flusher", "_wake", "_delivering", "_closing", "_text_cache")
+
+    def __init__(self, adapter: Adapter, plugins: Plugins, inbound: Inbound, backend: str,
+                 placeholder: MessageRef | None = None,
+                 on_new_message: Callable[[list[MessageRef]], Awaitable[None]] | None = None) -> None:
+        self.adapter = adapter
+        self.plugins = plugins
+        self.inbound = inbound
+        self.backend = backend
+        self.caps = adapter.capabilities
+        self.surface = adapter.surface
+        self.messages: list[MessageRef] = [placeholder] if placeholder else []
+        self._shown: list[Outgoing | None] = [None] * len(self.messages)
+        self.on_new_message = on_new_message
+        self._parts: list[str] = []
+        self._text_cache = ""
+        self.sources: list = []
+        self.score: float | None = None
+        self.status: str | None = None
+        self.warnings: list[Warning] = []
+        self._dirty = False
+        self._next_at = 0.0
+        self.edits = 0
+        self.first_text_at: float | None = None
+        self._flusher: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+        self._delivering = False
+        self._closing = False
+
+    @property
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts[:] = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    # -- events in ------------------------------------------------------------------------
+
+    def apply(self, event: object) -> None:
+        """Take one answer event; schedule an edit if it changes what is shown."""
+        if isinstance(event, TextDelta):
+            if not event.text:
+                return
+            self._parts.append(event.text)
+            self.status = None
+            if self.first_text_at is None:
+                self.first_text_at = time.monotonic()
+        elif isinstance(event, Sources):
+            self.sources = event.sources
+        elif isinstance(event, Status):
+            self.status = event.text
+        elif isinstance(event, Score):
+            self.score = event.factual_consistency
+            return  # shown with the final edit only
+        elif isinstance(event, Warning):
+            self.warnings.append(event)
+            return
+        else:
+            return
+        self._dirty = True
+        if self._flusher is None:
+            self._wake = asyncio.Event()
+            self._flusher = asyncio.create_task(self._flush_loop())
+        else:
+            self._wake.set()  # type: ignore[union-attr]
+
+    async def _flush_loop(self) -> None:
+        wake = self._wake
+        assert wake is not None
+        while not self._closing:
+            if not self._dirty:
+                wake.clear()
+                await wake.wait()
+                continue
+            delay = self._next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)  # latest-wins: whatever arrived meanwhile goes out together
+                if self._closing:
+                    return
+            self._dirty = False
+            self._delivering = True
+            try:
+                await self._deliver(final=False)
+            except RateLimited as exc:
+                self._dirty = True
+                self._next_at = time.monotonic() + exc.retry_after
+            except Exception:
+                log.warning("edit failed on %s; the next edit carries the text", self.adapter.name, exc_info=True)
+                self._next_at = time.monotonic() + max(self.caps.edit_interval, 1.0)
+            finally:
+                self._delivering = False
+
+    # -- delivery -----------------------------------------------------------------------------
+
+    def draft(self, *, final: bool, failed: str | None = None) -> Draft:
+        draft = Draft(self.text, self.sources, self.score, None if final else self.status, self.warnings, [],
+                      final, failed, self.backend, self.inbound.thread)
+        self.plugins.render(draft, self.surface)
+        return draft
+
+    def _compose(self, draft: Draft) -> list[Outgoing]:
+        """The draft as platform messages: split text, notes on the first/last piece."""
+        above = [n for n in draft.notes if n.placement == "above"]
+        below = [n for n in draft.notes if n.placement != "above"]
+        if draft.failed:
+            below.append(Note(draft.failed, kind="error", placement="below"))
+        text = draft.text
+        limit = self.caps.max_length
+        room = limit - sum(len(n.text) + _NOTE_SEPARATOR for n in draft.notes) - (len(draft.failed or "") + 4)
+        if len(text) <= room:
+            return [Outgoing(text, above + below, draft.status, draft.final)]
+        pieces = split_text(text, max(room, limit // 2))
+        if len(pieces[-1]) > room:  # the notes don't fit beside the last piece: give them their own message
+            pieces.append("")
+        out = [Outgoing(piece, [], None, draft.final) for piece in pieces]
+        out[0].notes = above
+        out[-1].notes = below
+        out[-1].status = draft.status
+        return out
+
+    async def _deliver(self, *, final: bool, failed: str | None = None) -> None:
+        messages = self._compose(self.draft(final=final, failed=failed))
+        thread = self.inbound.thread
+        for i, message in enumerate(messages):
+            if i < len(self.messages):
+                if self._shown[i] == message:
+                    continue
+                await self.adapter.edit(self.messages[i], message)
+                self._shown[i] = message
+            else:
+                ref = await self.adapter.send(thread, message, reply_to=self.inbound)
+                self.messages.append(ref)
+                self._shown.append(message)
+                if self.on_new_message is not None:
+                    await self.on_new_message(self.messages)
+            self.edits += 1
+        self._next_at = time.monotonic() + self.caps.edit_interval
+
+    async def finish(self, failed: str | None = None) -> bool:
+        """Deliver the final state (with a failure notice if given); True if it landed.
+
+        An edit in flight is allowed to complete (cancelling a request half-way leaves
+        its outcome unknown); a wait before the next edit is cut short.
+        """
+        self._closing = True
+        if self._flusher is not None:
+            if self._delivering:
+                await asyncio.shield(self._flusher)
+            else:
+                self._flusher.cancel()
+        for attempt in range(FINAL_ATTEMPTS):
+            delay = self._next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                await self._deliver(final=True, failed=failed)
+                return True
+            except RateLimited as exc:
+                self._next_at = time.monotonic() + exc.retry_after
+            except Exception:
+                log.warning("final edit failed on %s (attempt %d)", self.adapter.name, attempt + 1, exc_info=True)
+                self._next_at = time.monotonic() + min(2.0 ** attempt, 30.0)
+        log.error("final answer could not be delivered on %s in thread %s", self.adapter.name, self.inbound.thread)
+        return False
+

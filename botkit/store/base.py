@@ -1,0 +1,120 @@
+"""The store interface the dispatcher depends on, and the records it keeps."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from botkit.events import ThreadKey
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """A thread's current backend session. `id` is the store's; `session_id` the backend's."""
+
+    id: int
+    thread: ThreadKey
+    backend: str
+    session_id: str | None
+    created_at: float
+    last_active: float
+    turn_count: int = 0
+    recent: list[tuple[str, str]] | None = None  # (question, answer) pairs, loaded on demand
+
+
+@dataclass(slots=True)
+class TurnRecord:
+    session: int
+    thread: ThreadKey
+    event_id: str
+    adapter: str
+    backend: str
+    user: str
+    question: str
+    answer: str
+    status: str
+    created_at: float
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    score: float | None = None
+    error: str | None = None
+    message_ids: list[str] = field(default_factory=list)
+    first_text_after: float | None = None
+    duration: float = 0.0
+    edits: int = 0
+    flags: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class InflightAnswer:
+    """An answer that was being streamed when the process stopped."""
+
+    event_id: str
+    thread: ThreadKey
+    adapter: str
+    messages: list[dict[str, Any]]  # MessageRef fields: message_id, data
+    started_at: float
+
+
+class Store(ABC):
+    """What the dispatcher needs from persistence.
+
+    Implementations may buffer writes (group commit) as long as `flush` makes them
+    durable and `claim_event` is atomic for every process sharing the store.
+    """
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Flush and close."""
+
+    @abstractmethod
+    async def flush(self) -> None:
+        """Make every write so far durable."""
+
+    @abstractmethod
+    async def ping(self) -> bool:
+        """True if the store answers (for /readyz)."""
+
+    @abstractmethod
+    async def claim_event(self, event_id: str) -> bool:
+        """Record a platform event id; False if it was seen within the TTL (a redelivery)."""
+
+    @abstractmethod
+    async def active_session(self, thread: ThreadKey, backend: str, *, with_recent: int = 0) -> SessionRecord:
+        """The thread's current session for `backend`, created (without a backend id) if none.
+
+        A thread whose current session belongs to another backend (the routes changed)
+        gets a new one. `with_recent` > 0 loads that many earlier exchanges into `recent`.
+        """
+
+    @abstractmethod
+    async def save_session(self, record: SessionRecord) -> None:
+        """Persist `session_id`, `last_active` and `turn_count` of `record`."""
+
+    @abstractmethod
+    async def end_session(self, thread: ThreadKey) -> SessionRecord | None:
+        """End the thread's current session (reset, idle); the next turn starts a new one."""
+
+    @abstractmethod
+    async def answer_started(self, event_id: str, thread: ThreadKey, adapter: str,
+                             messages: list[dict[str, Any]]) -> None:
+        """Remember the messages of an answer in progress (called again as it grows)."""
+
+    @abstractmethod
+    async def record_turn(self, turn: TurnRecord) -> None:
+        """Record a finished turn; the answer is no longer in progress."""
+
+    @abstractmethod
+    async def interrupted_answers(self) -> list[InflightAnswer]:
+        """Answers left in progress by a previous process."""
+
+    @abstractmethod
+    async def forget_inflight(self, event_id: str) -> None:
+        """Drop an in-progress entry (after it was marked interrupted)."""
+
+    @abstractmethod
+    async def prune(self, *, turns_before: float | None = None) -> int:
+        """Delete expired event ids (and turns older than `turns_before`); return rows removed."""

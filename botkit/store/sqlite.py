@@ -1,0 +1,335 @@
+"""The SQLite store: aiosqlite, WAL, versioned migrations, group-committed writes.
+
+This store assumes it is the only process writing its file (one replica), which lets
+it answer the per-message questions (was this event seen? which session does this
+thread have?) from memory and write behind: every write is queued and a single writer
+task commits whatever has queued in one transaction (group commit). Several replicas
+need a shared store (PostgreSQL) instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+
+import aiosqlite
+
+from botkit.events import ThreadKey
+from botkit.store.base import InflightAnswer, SessionRecord, Store, TurnRecord
+
+log = logging.getLogger("botkit.store")
+
+# Each entry migrates from the previous version to the next; never edit a released one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        thread TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        session_id TEXT,
+        created_at REAL NOT NULL,
+        last_active REAL NOT NULL,
+        turn_count INTEGER NOT NULL DEFAULT 0,
+        ended_at REAL
+    );
+    CREATE UNIQUE INDEX sessions_active ON sessions(thread) WHERE ended_at IS NULL;
+    CREATE INDEX sessions_last_active ON sessions(last_active);
+    CREATE TABLE turns (
+        id INTEGER PRIMARY KEY,
+        session INTEGER NOT NULL REFERENCES sessions(id),
+        thread TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        adapter TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        user TEXT NOT NULL,
+        question TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        status TEXT NOT NULL,
+        sources TEXT NOT NULL,
+        score REAL,
+        error TEXT,
+        message_ids TEXT NOT NULL,
+        first_text_after REAL,
+        duration REAL NOT NULL,
+        edits INTEGER NOT NULL,
+        flags TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX turns_session ON turns(session, id);
+    CREATE INDEX turns_created ON turns(created_at);
+    CREATE TABLE events (
+        event_id TEXT PRIMARY KEY,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX events_expires ON events(expires_at);
+    CREATE TABLE inflight (
+        event_id TEXT PRIMARY KEY,
+        thread TEXT NOT NULL,
+        adapter TEXT NOT NULL,
+        messages TEXT NOT NULL,
+        started_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
+]
+
+_UPSERT_SESSION = (
+    "INSERT INTO sessions (id, thread, backend, session_id, created_at, last_active, turn_count)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET session_id = excluded.session_id,"
+    " last_active = excluded.last_active, turn_count = excluded.turn_count"
+)
+_END_SESSION = "UPDATE sessions SET ended_at = ? WHERE id = ?"
+_INSERT_EVENT = "INSERT OR IGNORE INTO events (event_id, expires_at) VALUES (?, ?)"
+_UPSERT_INFLIGHT = "INSERT OR REPLACE INTO inflight (event_id, thread, adapter, messages, started_at) VALUES (?, ?, ?, ?, ?)"
+_DELETE_INFLIGHT = "DELETE FROM inflight WHERE event_id = ?"
+_INSERT_TURN = (
+    "INSERT INTO turns (session, thread, event_id, adapter, backend, user, question, answer, status, sources,"
+    " score, error, message_ids, first_text_after, duration, edits, flags, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str, *, events_ttl: float = 48 * 3600, session_cache: int = 10_000) -> None:
+        self.path = path
+        self.events_ttl = events_ttl
+        self._db: aiosqlite.Connection | None = None
+        self._events: OrderedDict[str, float] = OrderedDict()  # event id -> expiry, oldest first
+        self._sessions: OrderedDict[str, SessionRecord] = OrderedDict()  # active, by thread; an LRU
+        self._session_cache = session_cache
+        self._next_session_id = 1
+        self._pending: dict[str, list[tuple]] = {}  # SQL -> parameter rows, in first-queued order
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._writer: asyncio.Task | None = None
+        self._closing = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        await self._migrate()
+        now = time.time()
+        async with self._db.execute("SELECT event_id, expires_at FROM events WHERE expires_at > ? ORDER BY expires_at",
+                                    (now,)) as cur:
+            async for event_id, expires in cur:
+                self._events[event_id] = expires
+        async with self._db.execute("SELECT COALESCE(MAX(id), 0) FROM sessions") as cur:
+            (max_id,) = await cur.fetchone()
+        self._next_session_id = max_id + 1
+        self._drained.set()
+        self._writer = asyncio.create_task(self._write_loop(), name="botkit-store-writer")
+
+    async def _migrate(self) -> None:
+        assert self._db
+        async with self._db.execute("PRAGMA user_version") as cur:
+            (version,) = await cur.fetchone()
+        if version > len(MIGRATIONS):
+            raise RuntimeError(f"{self.path}: schema version {version} is newer than this botkit knows")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+            log.info("store %s migrated to schema version %d", self.path, number)
+
+    async def close(self) -> None:
+        if self._db is None:
+            return
+        await self.flush()
+        self._closing = True
+        self._wake.set()
+        if self._writer:
+            await self._writer
+        await self._db.close()
+        self._db = None
+
+    async def flush(self) -> None:
+        while self._pending:
+            self._wake.set()
+            await self._drained.wait()
+
+    async def ping(self) -> bool:
+        if self._db is None:
+            return False
+        try:
+            async with self._db.execute("SELECT 1") as cur:
+                return (await cur.fetchone()) == (1,)
+        except Exception:
+            return False
+
+    # -- group commit -----------------------------------------------------------------
+
+    def _queue(self, sql: str, params: tuple) -> None:
+        rows = self._pending.get(sql)
+        if rows is None:
+            self._pending[sql] = [params]
+        else:
+            rows.append(params)
+        if self._drained.is_set():
+            self._drained.clear()
+            self._wake.set()
+
+    async def _write_loop(self) -> None:
+        assert self._db
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, {}
+            if batch:
+                try:
+                    await self._db.execute("BEGIN")
+                    for sql, rows in batch.items():
+                        await self._db.executemany(sql, rows)
+                    await self._db.execute("COMMIT")
+                except Exception:
+                    log.exception("store write of %d statements failed", sum(map(len, batch.values())))
+                    await self._db.execute("ROLLBACK")
+            if not self._pending:
+                self._drained.set()
+                if self._closing:
+                    return
+            else:
+                self._wake.set()
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def claim_event(self, event_id: str) -> bool:
+        now = time.time()
+        events = self._events
+        expiry = events.get(event_id)
+        if expiry is not None and expiry > now:
+            return False
+        while events:  # drop expired ids from the front; expiries grow with insertion order
+            oldest_id, oldest_expiry = next(iter(events.items()))
+            if oldest_expiry > now:
+                break
+            del events[oldest_id]
+        expires = now + self.events_ttl
+        events[event_id] = expires
+        self._queue(_INSERT_EVENT, (event_id, expires))
+        return True
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    async def active_session(self, thread: ThreadKey, backend: str, *, with_recent: int = 0) -> SessionRecord:
+        key = str(thread)
+        record = self._sessions.get(key)
+        if record is None:
+            record = await self._load_session(key, thread)
+        if record is not None and record.backend != backend:
+            await self.end_session(thread)
+            record = None
+        if record is None:
+            now = time.time()
+            record = SessionRecord(self._next_session_id, thread, backend, None, now, now, 0, [])
+            self._next_session_id += 1
+            self._remember(key, record)
+            await self.save_session(record)
+        else:
+            self._sessions.move_to_end(key)
+        if with_recent and record.recent is None:
+            record.recent = await self._load_recent(record.id, with_recent)
+        return record
+
+    async def _load_session(self, key: str, thread: ThreadKey) -> SessionRecord | None:
+        assert self._db
+        if self._pending:  # a session may still be queued; read what we wrote
+            await self.flush()
+        async with self._db.execute(
+            "SELECT id, backend, session_id, created_at, last_active, turn_count FROM sessions"
+            " WHERE thread = ? AND ended_at IS NULL", (key,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        record = SessionRecord(row[0], thread, row[1], row[2], row[3], row[4], row[5])
+        self._remember(key, record)
+        return record
+
+    async def _load_recent(self, session: int, n: int) -> list[tuple[str, str]]:
+        assert self._db
+        await self.flush()
+        async with self._db.execute(
+            "SELECT question, answer FROM turns WHERE session = ? AND status = 'complete' ORDER BY id DESC LIMIT ?",
+            (session, n)) as cur:
+            rows = await cur.fetchall()
+        return [(q, a) for q, a in reversed(rows)]
+
+    def _remember(self, key: str, record: SessionRecord) -> None:
+        self._sessions[key] = record
+        if len(self._sessions) > self._session_cache:
+            self._sessions.popitem(last=False)
+
+    async def save_session(self, record: SessionRecord) -> None:
+        self._queue(_UPSERT_SESSION, (record.id, str(record.thread), record.backend, record.session_id,
+                                      record.created_at, record.last_active, record.turn_count))
+
+    async def end_session(self, thread: ThreadKey) -> SessionRecord | None:
+        key = str(thread)
+        record = self._sessions.pop(key, None) or await self._load_session(key, thread)
+        self._sessions.pop(key, None)
+        if record is not None:
+            self._queue(_END_SESSION, (time.time(), record.id))
+        return record
+
+    # -- turns and answers in progress ------------------------------------------------------
+
+    async def answer_started(self, event_id: str, thread: ThreadKey, adapter: str,
+                             messages: list[dict[str, Any]]) -> None:
+        self._queue(_UPSERT_INFLIGHT, (event_id, str(thread), adapter, json.dumps(messages), time.time()))
+
+    async def record_turn(self, turn: TurnRecord) -> None:
+        self._queue(_DELETE_INFLIGHT, (turn.event_id,))
+        self._queue(_INSERT_TURN, (
+            turn.session, str(turn.thread), turn.event_id, turn.adapter, turn.backend, turn.user, turn.question,
+            turn.answer, turn.status, json.dumps(turn.sources), turn.score, turn.error, json.dumps(turn.message_ids),
+            turn.first_text_after, turn.duration, turn.edits, json.dumps(turn.flags), turn.created_at))
+        record = self._sessions.get(str(turn.thread))
+        if record is not None and record.id == turn.session and record.recent is not None and turn.status == "complete":
+            record.recent.append((turn.question, turn.answer))
+            del record.recent[:-20]
+
+    async def interrupted_answers(self) -> list[InflightAnswer]:
+        assert self._db
+        await self.flush()
+        async with self._db.execute(
+                "SELECT event_id, thread, adapter, messages, started_at FROM inflight ORDER BY started_at") as cur:
+            rows = await cur.fetchall()
+        return [InflightAnswer(r[0], ThreadKey.parse(r[1]), r[2], json.loads(r[3]), r[4]) for r in rows]
+
+    async def forget_inflight(self, event_id: str) -> None:
+        self._queue(_DELETE_INFLIGHT, (event_id,))
+
+    async def prune(self, *, turns_before: float | None = None) -> int:
+        assert self._db
+        await self.flush()
+        removed = 0
+        async with self._db.execute("DELETE FROM events WHERE expires_at <= ?", (time.time(),)) as cur:
+            removed += cur.rowcount
+        if turns_before is not None:
+            async with self._db.execute("DELETE FROM turns WHERE created_at < ?", (turns_before,)) as cur:
+                removed += cur.rowcount
+        return removed
+
+    # -- reading history (CLI, admin) ------------------------------------------------------------
+
+    async def turns_of(self, session: int) -> list[dict[str, Any]]:
+        assert self._db
+        await self.flush()
+        self._db.row_factory = aiosqlite.Row
+        try:
+            async with self._db.execute("SELECT * FROM turns WHERE session = ? ORDER BY id", (session,)) as cur:
+                rows = [dict(r) for r in await cur.fetchall()]
+        finally:
+            self._db.row_factory = None
+        for row in rows:
+            for key in ("sources", "message_ids", "flags"):
+                row[key] = json.loads(row[key])
+        return rows
+

@@ -1,0 +1,218 @@
+"""Fakes and fixtures for testing botkit and its plugins through the real dispatcher.
+
+This module is itself a plugin (name it under `plugins:` or let `running_bot` do it):
+it registers a scripted backend `fake` and an in-memory adapter `recording`.
+
+    async with running_bot({"adapters": {"rec": {"type": "recording"}},
+                            "backends": {"b": {"type": "fake", "answer": "Hi [1]"}}}, tmp_path) as bot:
+        await bot.adapters["rec"].inject("hello")
+        await bot.idle(5)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited
+from botkit.backends import Backend, Question, Session
+from botkit.bot import Bot, load
+from botkit.config import Section
+from botkit.events import AnswerEvent, Done, Failed, Inbound, Score, SessionInfo, Source, Sources, TextDelta, ThreadKey
+from botkit.plugins import hookimpl
+
+
+# -- the scripted backend ---------------------------------------------------------------
+
+
+class FakeSource(Section):
+    title: str
+    url: str | None = None
+    snippet: str | None = None
+
+
+class FakeBackendConfig(Section):
+    #: the answer; "{question}" is replaced by the question, "{turn}" by the turn number
+    answer: str = "You asked: {question}"
+    chunks: int = Field(1, ge=1)
+    sources: list[FakeSource] = []
+    score: float | None = None
+    #: yield Failed after this many chunks
+    fail_after: int | None = None
+    #: seconds to wait before each chunk
+    delay: float = 0.0
+    #: give the session id in SessionInfo on the first turn (like Vectara)
+    session_prefix: str = "fake-session-"
+
+
+class FakeBackend(Backend):
+    """Streams its configured answer in `chunks` pieces; records every call.
+
+    Tests may set `gate` (an asyncio.Event) to hold every answer until it is set, or
+    `script` (a callable (session, question) -> list of events) to say anything.
+    """
+
+    def __init__(self, name: str, config: FakeBackendConfig, bot: Bot) -> None:
+        super().__init__(name, config, bot)
+        self.calls: list[tuple[str | None, str]] = []
+        self.gate: asyncio.Event | None = None
+        self.script: Callable[[Session, Question], list[AnswerEvent]] | None = None
+        self.deleted: list[str] = []
+        self._ids = itertools.count(1)
+
+    async def delete_session(self, session_id: str) -> bool:
+        self.deleted.append(session_id)
+        return True
+
+    async def stream(self, session: Session, question: Question) -> AsyncIterator[AnswerEvent]:
+        config: FakeBackendConfig = self.config  # type: ignore[assignment]
+        self.calls.append((session.session_id, question.text))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.script is not None:
+            for event in self.script(session, question):
+                yield event
+            return
+        if session.session_id is None:
+            yield SessionInfo(f"{config.session_prefix}{next(self._ids)}")
+        if config.sources:
+            yield Sources([Source(i, s.title, s.url, s.snippet) for i, s in enumerate(config.sources, start=1)])
+        text = config.answer.replace("{question}", question.text).replace("{turn}", str(session.turn_count + 1))
+        size = -(-len(text) // config.chunks)
+        for n, start in enumerate(range(0, len(text), size)):
+            if config.fail_after is not None and n >= config.fail_after:
+                yield Failed("the fake backend failed on purpose")
+                return
+            if config.delay:
+                await asyncio.sleep(config.delay)
+            yield TextDelta(text[start:start + size])
+        if config.score is not None:
+            yield Score(config.score)
+        yield Done()
+
+
+# -- the recording adapter -----------------------------------------------------------------
+
+
+class RecordingConfig(Section):
+    max_length: int = 4000
+    edit_interval: float = 0.0
+    markup: str = "markdown"
+    platform: str = "test"
+    workspace: str = "w1"
+    channel: str = "c1"
+    #: post a placeholder as progress (else show nothing until the first text)
+    placeholder: bool = True
+
+
+class RecordingAdapter(Adapter):
+    """Keeps every message it was asked to post or edit; `inject` plays the user.
+
+    `fail_next` makes the next send/edit raise `RateLimited(retry_after)` for each
+    value it holds (tests of 429 handling).
+    """
+
+    platform = "test"
+
+    def __init__(self, name: str, config: RecordingConfig, bot: Bot) -> None:
+        super().__init__(name, config, bot)
+        self.platform = config.platform
+        self.capabilities = Capabilities(config.max_length, config.edit_interval, config.markup)
+        self.messages: dict[str, Outgoing] = {}
+        self.order: list[str] = []  # message ids in posting order
+        self.calls: list[tuple[str, str, Outgoing]] = []  # ("send"|"edit", message id, message)
+        self.fail_next: list[float] = []
+        self.changed = asyncio.Condition()
+        self._ids = itertools.count(1)
+        self._events = itertools.count(1)
+
+    def thread(self, thread: str = "t1") -> ThreadKey:
+        config: RecordingConfig = self.config  # type: ignore[assignment]
+        return ThreadKey(self.platform, config.workspace, config.channel, thread)
+
+    async def inject(self, text: str, *, thread: str = "t1", event_id: str | None = None, user: str = "u1",
+                     direct: bool = False) -> bool:
+        """Deliver a user's message as the platform would; returns what `submit` said."""
+        inbound = Inbound(event_id or f"ev{next(self._events)}", self.thread(thread), user, text,
+                          adapter=self.name, is_direct=direct)
+        return await self.bot.submit(inbound)
+
+    async def show_progress(self, inbound: Inbound) -> MessageRef | None:
+        if not self.config.placeholder:  # type: ignore[attr-defined]
+            return None
+        return await super().show_progress(inbound)
+
+    async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
+        self._maybe_fail()
+        message_id = f"m{next(self._ids)}"
+        await self._record("send", message_id, message)
+        self.order.append(message_id)
+        return MessageRef(thread, message_id, {"thread": thread.thread})
+
+    async def edit(self, ref: MessageRef, message: Outgoing) -> None:
+        self._maybe_fail()
+        await self._record("edit", ref.message_id, message)
+
+    def _maybe_fail(self) -> None:
+        if self.fail_next:
+            raise RateLimited(self.fail_next.pop(0))
+
+    async def _record(self, kind: str, message_id: str, message: Outgoing) -> None:
+        self.messages[message_id] = message
+        self.calls.append((kind, message_id, message))
+        async with self.changed:
+            self.changed.notify_all()
+
+    def texts(self, thread: str | None = None) -> list[str]:
+        """Every message as it reads now (`plain()`), in posting order."""
+        return [self.messages[m].plain() for m in self.order]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until `predicate()` holds after some send/edit; TimeoutError otherwise."""
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(predicate), timeout)
+
+
+@hookimpl
+def botkit_register_backends(register) -> None:
+    register("fake", FakeBackend, FakeBackendConfig)
+
+
+@hookimpl
+def botkit_register_adapters(register) -> None:
+    register("recording", RecordingAdapter, RecordingConfig)
+
+
+# -- running a bot in a test -----------------------------------------------------------------
+
+
+def write_config(config: dict[str, Any], directory: Path) -> Path:
+    """Write `config` as a YAML deployment in `directory` (store there, this plugin loaded)."""
+    data = dict(config)
+    data.setdefault("store", {"url": "sqlite:///botkit-test.db"})
+    plugins = list(data.get("plugins") or [])
+    if "botkit.testing" not in plugins:
+        plugins.append("botkit.testing")
+    data["plugins"] = plugins
+    data.setdefault("server", {"host": "127.0.0.1", "port": 0})
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@contextlib.asynccontextmanager
+async def running_bot(config: dict[str, Any], tmp_path: Path, *, grace: float = 5.0) -> AsyncIterator[Bot]:
+    """A started `Bot` for `config` (a dict shaped like the YAML), stopped on exit."""
+    bot = Bot(*load(write_config(config, tmp_path)))
+    await bot.start()
+    try:
+        yield bot
+    finally:
+        await bot.stop(grace)
