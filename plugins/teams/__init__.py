@@ -1,1 +1,56 @@
-"""botkit built-in plugin: teams (being written; registers nothing yet)."""
+"""botkit built-in plugin: Microsoft Teams through Bot Framework activities.
+
+This module only declares the config and registers the adapter by name; PyJWT and the
+adapter itself are imported when a `teams` adapter is configured.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from botkit import hookimpl
+from botkit.config import Section
+
+BOTFRAMEWORK_OPENID = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+BOTFRAMEWORK_ISSUER = "https://api.botframework.com"
+
+
+class TeamsConfig(Section):
+    """`adapters.<name>` for `type: teams`.
+
+    `tenant_id` makes the bot single-tenant (its token comes from that tenant and only
+    that tenant may talk to it unless `allowed_tenants` says otherwise); without it the
+    bot is multi-tenant and `allowed_tenants` (empty: any) limits who may use it.
+    """
+
+    app_id: str
+    app_password: SecretStr
+    tenant_id: str | None = None
+    allowed_tenants: list[str] = []
+    path: str = "/api/messages"
+    openid_metadata_url: str = BOTFRAMEWORK_OPENID
+    issuers: list[str] = [BOTFRAMEWORK_ISSUER]
+    #: `{tenant}` is replaced by `tenant_id`, or by "botframework.com" for a multi-tenant bot
+    token_url: str = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
+    token_scope: str = "https://api.botframework.com/.default"
+    #: native Teams streaming in personal (1:1) chats; elsewhere answers grow by edits
+    streaming: bool = True
+    progress_text: str = Field("Searching the knowledge base…", max_length=999)
+    #: "markdown": notes (sources, warnings) under the answer text; "card": in an Adaptive Card
+    sources: Literal["markdown", "card"] = "markdown"
+    #: characters per message; Teams refuses activities over ~100 KB (413), so stay well under
+    max_length: int = Field(16_000, ge=1_000, le=25_000)
+    #: Teams asks for edits at least 1.5 s apart (streaming updates at least 1 s)
+    edit_interval: float = Field(1.5, ge=1.5)
+    max_retries: int = Field(4, ge=0, le=10)
+    request_timeout: float = Field(15.0, gt=0)
+    #: signing keys are refetched at most this often when a token names an unknown key id
+    jwks_min_refresh: float = Field(60.0, ge=0)
+    jwks_max_age: float = Field(24 * 3600.0, gt=0)
+
+
+@hookimpl
+def botkit_register_adapters(register) -> None:  # noqa: ANN001 - pluggy passes the registrar
+    register("teams", "botkit_plugins.teams.adapter:TeamsAdapter", TeamsConfig)

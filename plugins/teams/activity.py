@@ -1,0 +1,145 @@
+"""Bot Framework activities in and out: the thread a message belongs to, and what is sent.
+
+Threads: a personal (1:1) or group chat is one thread (thread part ""); in a channel,
+`conversation.id` carries `;messageid=<root>` and the root activity id is the thread.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from botkit.adapters import Outgoing
+from botkit.events import ThreadKey
+
+PLATFORM = "teams"
+_AT = re.compile(r"<at>(.*?)</at>", re.S)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """Where to post in a thread: JSON-able, kept in `MessageRef.data` so edits survive a restart."""
+
+    service_url: str
+    conversation_id: str
+    conversation_type: str
+    bot_id: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"service_url": self.service_url, "conversation_id": self.conversation_id,
+                "conversation_type": self.conversation_type, "bot_id": self.bot_id}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Conversation:
+        return cls(data["service_url"], data["conversation_id"], data.get("conversation_type", ""),
+                   data.get("bot_id", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A user's message activity, normalized."""
+
+    activity_id: str
+    thread: ThreadKey
+    conversation: Conversation
+    user: str
+    user_name: str | None
+    text: str
+    mentions: tuple[str, ...]
+    is_direct: bool
+
+
+def tenant_of(activity: dict[str, Any]) -> str:
+    conversation = activity.get("conversation") or {}
+    tenant = conversation.get("tenantId") or ((activity.get("channelData") or {}).get("tenant") or {}).get("id")
+    return str(tenant or "")
+
+
+def parse_message(activity: dict[str, Any]) -> Message | None:
+    """The message in `activity`, or None when it is not one the bot should answer."""
+    if activity.get("type") != "message":
+        return None
+    conversation = activity.get("conversation") or {}
+    sender = activity.get("from") or {}
+    recipient = activity.get("recipient") or {}
+    conversation_id = conversation.get("id")
+    activity_id = activity.get("id")
+    if not isinstance(conversation_id, str) or not isinstance(activity_id, str) or not sender.get("id"):
+        return None
+    if recipient.get("id") and sender.get("id") == recipient.get("id"):
+        return None  # our own message echoed back
+    kind = conversation.get("conversationType") or "personal"
+    if kind == "channel":
+        channel, _, root = conversation_id.partition(";messageid=")
+        root = root or activity_id
+        thread = ThreadKey(PLATFORM, tenant_of(activity), channel, root)
+        reply_conversation = f"{channel};messageid={root}"
+    else:
+        thread = ThreadKey(PLATFORM, tenant_of(activity), conversation_id, "")
+        reply_conversation = conversation_id
+    text, mentions = strip_mentions(str(activity.get("text") or ""), activity.get("entities") or [],
+                                     str(recipient.get("id") or ""))
+    if not text:
+        return None
+    return Message(
+        activity_id=activity_id,
+        thread=thread,
+        conversation=Conversation(str(activity["serviceUrl"]), reply_conversation, kind, str(recipient.get("id") or "")),
+        user=str(sender.get("aadObjectId") or sender["id"]),
+        user_name=sender.get("name"),
+        text=text,
+        mentions=mentions,
+        is_direct=kind == "personal",
+    )
+
+
+def strip_mentions(text: str, entities: list[Any], bot_id: str) -> tuple[str, tuple[str, ...]]:
+    """Remove the bot's `<at>` mention; keep other people's names as plain text."""
+    mentioned: list[str] = []
+    for entity in entities:
+        if not isinstance(entity, dict) or entity.get("type") != "mention":
+            continue
+        who = entity.get("mentioned") or {}
+        if who.get("id") == bot_id and isinstance(entity.get("text"), str):
+            text = text.replace(entity["text"], " ")
+        elif who.get("id"):
+            mentioned.append(str(who["id"]))
+    text = _AT.sub(r"\1", text)
+    text = html.unescape(_TAGS.sub("", text))
+    return " ".join(text.split()), tuple(mentioned)
+
+
+# -- outgoing ---------------------------------------------------------------------------
+
+
+def message_activity(message: Outgoing, *, card: bool) -> dict[str, Any]:
+    """A `message` activity showing `message`: notes in the text, or in an Adaptive Card."""
+    if not (card and message.notes):
+        return {"type": "message", "text": message.plain(), "textFormat": "markdown"}
+    body = message.text or message.status or ""
+    blocks = [{"type": "TextBlock", "text": note.text, "wrap": True, "size": "Small",
+               "isSubtle": note.kind != "warning"} for note in message.notes]
+    return {
+        "type": "message", "text": body, "textFormat": "markdown",
+        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": {
+            "type": "AdaptiveCard", "version": "1.5",
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "body": blocks}}],
+    }
+
+
+def stream_activity(kind: str, text: str, sequence: int, stream_id: str | None) -> dict[str, Any]:
+    """A `typing` activity of Teams streaming: informative or streaming, full text so far."""
+    info: dict[str, Any] = {"type": "streaminfo", "streamType": kind, "streamSequence": sequence}
+    if stream_id:
+        info["streamId"] = stream_id
+    return {"type": "typing", "text": text, "entities": [info]}
+
+
+def final_stream_activity(message: Outgoing, stream_id: str, *, card: bool) -> dict[str, Any]:
+    """The closing `message` of a stream: `streamType` final and no sequence."""
+    activity = message_activity(message, card=card)
+    activity["entities"] = [{"type": "streaminfo", "streamId": stream_id, "streamType": "final"}]
+    return activity

@@ -1,0 +1,236 @@
+"""The Teams adapter: `/api/messages` in, connector REST out, native streaming in 1:1 chats.
+
+Native streaming is used only in personal chats, where Teams allows it: the progress
+text opens the stream (an informative `typing`), every edit sends the full text so far
+with the next sequence number, the final edit closes it with a `message`. Elsewhere,
+and whenever Teams refuses a stream (403 ContentStreamNotAllowed, 405), the answer is
+a message grown by `PUT` edits; a refused stream continues as such a message with the
+text it had, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from aiohttp import web
+
+from botkit import hookimpl
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing
+from botkit.events import Inbound, ThreadKey
+from botkit_plugins.teams import TeamsConfig
+from botkit_plugins.teams.activity import (
+    PLATFORM,
+    Conversation,
+    final_stream_activity,
+    message_activity,
+    parse_message,
+    stream_activity,
+    tenant_of,
+)
+from botkit_plugins.teams.auth import AuthError, InboundVerifier
+from botkit_plugins.teams.connector import Connector, TeamsError, TokenProvider, activities_url
+
+if TYPE_CHECKING:
+    from botkit.bot import Bot
+
+log = logging.getLogger("botkit.teams")
+
+STREAM_REFUSED = frozenset({403, 405})
+
+
+class TeamsAdapter(Adapter):
+    platform = PLATFORM
+
+    def __init__(self, name: str, config: TeamsConfig, bot: Bot) -> None:
+        super().__init__(name, config, bot)
+        self.config: TeamsConfig = config
+        self.capabilities = Capabilities(max_length=config.max_length, edit_interval=config.edit_interval,
+                                         markup="teams", can_edit=True, native_streaming=config.streaming)
+        self.placeholder = config.progress_text
+        self._http = httpx.AsyncClient(timeout=config.request_timeout)
+        self._verifier = InboundVerifier(
+            http=self._http, metadata_url=config.openid_metadata_url, app_id=config.app_id,
+            issuers=config.issuers, min_refresh=config.jwks_min_refresh, max_age=config.jwks_max_age)
+        tenant = config.tenant_id or "botframework.com"
+        self._connector = Connector(
+            http=self._http, max_retries=config.max_retries,
+            tokens=TokenProvider(http=self._http, url=config.token_url.replace("{tenant}", tenant),
+                                 client_id=config.app_id, secret=config.app_password, scope=config.token_scope))
+        allowed = config.allowed_tenants or ([config.tenant_id] if config.tenant_id else [])
+        self._allowed_tenants = frozenset(allowed)
+        self._conversations: dict[ThreadKey, Conversation] = {}
+        self._no_stream: set[str] = set()  # conversations where Teams refused a stream
+        self._open_streams: dict[ThreadKey, MessageRef] = {}
+        self._running = False
+
+    # -- lifecycle and the endpoint -------------------------------------------------------
+
+    @hookimpl
+    def botkit_routes(self, server: Any) -> None:
+        server.add_route("POST", self.config.path, self.handle)
+
+    async def start(self) -> None:
+        self._running = True
+
+    async def stop(self) -> None:
+        self._running = False
+        await self._http.aclose()
+
+    @property
+    def ready(self) -> bool:
+        return self._running
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Authenticate, acknowledge fast; the answer goes out through the connector."""
+        if not self._running:
+            return web.Response(status=503)
+        try:
+            identity = await self._verifier.verify_token(request.headers.get("Authorization"))
+        except AuthError as exc:
+            log.warning("teams: refused a request (%d): %s", exc.status, exc.reason)
+            return web.Response(status=exc.status)
+        try:
+            activity = await request.json()
+        except ValueError:
+            return web.Response(status=400)
+        if not isinstance(activity, dict):
+            return web.Response(status=400)
+        try:
+            self._verifier.check_activity(identity, activity)
+            if self._allowed_tenants and tenant_of(activity) not in self._allowed_tenants:
+                raise AuthError(403, "tenant not allowed")
+        except AuthError as exc:
+            log.warning("teams: refused activity %s (%d): %s", activity.get("id"), exc.status, exc.reason)
+            return web.Response(status=exc.status)
+        message = parse_message(activity)
+        if message is not None:
+            self._conversations[message.thread] = message.conversation
+            await self.bot.submit(Inbound(
+                event_id=f"{message.conversation.conversation_id}|{message.activity_id}",
+                thread=message.thread, user=message.user, text=message.text, adapter=self.name,
+                user_name=message.user_name, mentions=message.mentions, is_direct=message.is_direct,
+                raw=activity))
+        return web.Response(status=202)
+
+    # -- delivering --------------------------------------------------------------------------
+
+    async def show_progress(self, inbound: Inbound) -> MessageRef | None:
+        """In a 1:1 chat open a native stream with the progress text; elsewhere post it."""
+        conversation = self._conversation(inbound.thread)
+        if self.config.streaming and inbound.is_direct and conversation.conversation_id not in self._no_stream:
+            ref = MessageRef(inbound.thread, "", {**conversation.as_dict(), "mode": "stream", "sequence": 0,
+                                                  "reply_to": _activity_id(inbound), "streamed": ""})
+            try:
+                await self._stream(ref, "informative", self.placeholder, absorb_429=True)
+                self._open_streams[inbound.thread] = ref
+                return ref
+            except TeamsError as exc:
+                if exc.status not in STREAM_REFUSED:
+                    raise
+                self._refuse_streaming(conversation, exc)
+        return await self._post(inbound.thread, Outgoing("", status=self.placeholder), inbound, absorb_429=True)
+
+    async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
+        return await self._post(thread, message, reply_to, absorb_429=False)
+
+    async def reply(self, inbound: Inbound, text: str) -> MessageRef:
+        return await self._post(inbound.thread, Outgoing(text, final=True), inbound, absorb_429=True)
+
+    async def edit(self, ref: MessageRef, message: Outgoing) -> None:
+        if ref.data.get("mode") == "stream":
+            try:
+                await self._edit_stream(ref, message)
+                return
+            except TeamsError as exc:
+                if exc.status not in STREAM_REFUSED:
+                    raise
+                self._refuse_streaming(Conversation.from_dict(ref.data), exc)
+                await self._continue_as_message(ref, message)
+                return
+        activity = message_activity(message, card=self.config.sources == "card")
+        activity["id"] = ref.message_id
+        url = activities_url(ref.data["service_url"], ref.data["conversation_id"], ref.message_id)
+        await self._connector.call("PUT", url, activity, absorb_429=False)
+
+    # -- native streaming ----------------------------------------------------------------------
+
+    async def _edit_stream(self, ref: MessageRef, message: Outgoing) -> None:
+        if message.final:
+            activity = final_stream_activity(message, ref.message_id, card=self.config.sources == "card")
+            await self._post_activity(ref.data, activity, absorb_429=False)
+            self._close_stream(ref)
+        elif message.text:
+            if message.text != ref.data["streamed"]:
+                await self._stream(ref, "streaming", message.text, absorb_429=False)
+        elif message.status and not ref.data["streamed"]:
+            await self._stream(ref, "informative", message.status, absorb_429=False)
+
+    async def _stream(self, ref: MessageRef, kind: str, text: str, *, absorb_429: bool) -> None:
+        """One `typing` update; the sequence only advances when Teams took it."""
+        sequence = ref.data["sequence"] + 1
+        activity = stream_activity(kind, text, sequence, ref.message_id or None)
+        answer = await self._post_activity(ref.data, activity, absorb_429=absorb_429)
+        if not ref.message_id:
+            stream_id = answer.get("id")
+            if not isinstance(stream_id, str) or not stream_id:
+                raise TeamsError(502, "NoStreamId", "the first streaming activity got no id back")
+            ref.message_id = stream_id
+        ref.data["sequence"] = sequence
+        if kind == "streaming":
+            ref.data["streamed"] = text
+
+    async def _continue_as_message(self, ref: MessageRef, message: Outgoing) -> None:
+        """Teams stopped the stream: post what the answer says now as a message to edit."""
+        self._close_stream(ref)
+        if not (message.text or message.notes):
+            message = Outgoing(ref.data["streamed"], status=message.status or self.placeholder, final=message.final)
+        activity = message_activity(message, card=self.config.sources == "card")
+        answer = await self._post_activity(ref.data, activity, absorb_429=True)
+        ref.message_id = str(answer.get("id") or "")
+        ref.data["mode"] = "message"
+
+    def _close_stream(self, ref: MessageRef) -> None:
+        ref.data["mode"] = "message"
+        if self._open_streams.get(ref.thread) is ref:
+            del self._open_streams[ref.thread]
+
+    def _refuse_streaming(self, conversation: Conversation, exc: TeamsError) -> None:
+        log.info("teams: streaming refused in a %s chat (%s); answering by edits",
+                 conversation.conversation_type, exc)
+        self._no_stream.add(conversation.conversation_id)
+
+    # -- plain messages ----------------------------------------------------------------------------
+
+    async def _post(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None, *,
+                    absorb_429: bool) -> MessageRef:
+        open_stream = self._open_streams.get(thread)
+        if open_stream is not None:
+            # the renderer continues a long answer in a new message: the stream must end first
+            await self.edit(open_stream, Outgoing(open_stream.data["streamed"], final=True))
+        conversation = self._conversation(thread)
+        data = {**conversation.as_dict(), "mode": "message", "reply_to": _activity_id(reply_to)}
+        activity = message_activity(message, card=self.config.sources == "card")
+        answer = await self._post_activity(data, activity, absorb_429=absorb_429)
+        return MessageRef(thread, str(answer.get("id") or ""), data)
+
+    def _conversation(self, thread: ThreadKey) -> Conversation:
+        try:
+            return self._conversations[thread]
+        except KeyError:
+            raise TeamsError(404, "UnknownConversation", f"no Teams conversation known for {thread}") from None
+
+    async def _post_activity(self, data: dict[str, Any], activity: dict[str, Any], *,
+                             absorb_429: bool) -> dict[str, Any]:
+        """POST into the conversation, as a reply to the question when it is known."""
+        reply_to = data.get("reply_to") or None
+        if reply_to:
+            activity["replyToId"] = reply_to
+        url = activities_url(data["service_url"], data["conversation_id"], reply_to)
+        return await self._connector.call("POST", url, activity, absorb_429=absorb_429)
+
+
+def _activity_id(inbound: Inbound | None) -> str:
+    raw = inbound.raw if inbound is not None else None
+    return str(raw.get("id") or "") if isinstance(raw, dict) else ""

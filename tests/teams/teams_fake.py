@@ -1,0 +1,249 @@
+"""A loopback Bot Framework: OpenID metadata + JWKS, the token endpoint, and a connector.
+
+Reusable by any test that needs Teams: it signs activities with RSA keys generated here
+(RS256, `kid`, endorsements), records every connector call, and speaks the wire format of
+../shared/specs/platforms.md §4: 201 {"id"} for a new message or a stream's first chunk,
+202 afterwards, PUT answering {"id"} as JSON, Retry-After on scripted 429s. Like Teams,
+it refuses streaming outside personal chats (405) and out-of-order stream sequences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ISSUER = "https://api.botframework.com"
+APP_ID = "11111111-2222-3333-4444-555555555555"
+TENANT = "tenant-1"
+BOT_ID = f"28:{APP_ID}"
+
+_KEY_CACHE: list[rsa.RSAPrivateKey] = []
+
+
+def rsa_key(index: int = 0) -> rsa.RSAPrivateKey:
+    """Test RSA keys, generated once per process (generation is the slow part)."""
+    while len(_KEY_CACHE) <= index:
+        _KEY_CACHE.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return _KEY_CACHE[index]
+
+
+@dataclass
+class Call:
+    """One request the bot made to the connector."""
+
+    method: str
+    conversation: str
+    activity_id: str | None
+    body: dict[str, Any]
+    authorization: str | None
+
+    @property
+    def streaminfo(self) -> dict[str, Any] | None:
+        for entity in self.body.get("entities") or []:
+            if entity.get("type") == "streaminfo":
+                return entity
+        return None
+
+
+@dataclass
+class Scripted:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    match: Callable[[Call], bool] = lambda call: True
+
+
+class FakeBotFramework:
+    """Start with `await fake.start()`; `fake.url` is the serviceUrl and the login base."""
+
+    def __init__(self, app_id: str = APP_ID) -> None:
+        self.app_id = app_id
+        self.keys: dict[str, tuple[rsa.RSAPrivateKey, list[str]]] = {"k1": (rsa_key(0), ["msteams"])}
+        self.calls: list[Call] = []
+        self.token_requests: list[dict[str, str]] = []
+        self.jwks_fetches = 0
+        self.conversation_types: dict[str, str] = {}
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (conversation, id) -> activity
+        self._script: list[Scripted] = []
+        self._streams: dict[str, int] = {}
+        self._ids = itertools.count(1)
+        self._tokens = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> FakeBotFramework:
+        app = web.Application()
+        app.router.add_get("/v1/.well-known/openidconfiguration", self._metadata)
+        app.router.add_get("/v1/.well-known/keys", self._jwks)
+        app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
+        app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
+        app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", self._post)
+        app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._put)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def service_url(self) -> str:
+        return self.url + "/"
+
+    def adapter_config(self, **overrides: Any) -> dict[str, Any]:
+        """The `adapters.teams` section pointing at this fake."""
+        config = {
+            "type": "teams", "app_id": self.app_id, "app_password": "s3cret-password",
+            "openid_metadata_url": f"{self.url}/v1/.well-known/openidconfiguration",
+            "token_url": self.url + "/{tenant}/oauth2/v2.0/token", "tenant_id": TENANT,
+        }
+        config.update(overrides)
+        return config
+
+    # -- driving the bot ------------------------------------------------------------------------
+
+    def sign(self, *, kid: str = "k1", key: rsa.RSAPrivateKey | None = None, algorithm: str = "RS256",
+             **claims: Any) -> str:
+        """A Bot Framework token; keyword claims override (None removes one)."""
+        now = int(time.time())
+        payload: dict[str, Any] = {"iss": ISSUER, "aud": self.app_id, "exp": now + 3600, "nbf": now - 60,
+                                   "iat": now - 60, "serviceurl": self.service_url}
+        payload.update(claims)
+        payload = {k: v for k, v in payload.items() if v is not None}
+        signing_key: Any = key or self.keys[kid][0]
+        return jwt.encode(payload, signing_key, algorithm=algorithm, headers={"kid": kid})
+
+    def activity(self, text: str, *, kind: str = "personal", conversation: str | None = None,
+                 activity_id: str | None = None, tenant: str = TENANT, user: str = "29:alice",
+                 mention_bot: bool = False) -> dict[str, Any]:
+        activity_id = activity_id or f"17000000{next(self._ids):05d}"
+        conversation = conversation or {"personal": "a:1personal", "groupChat": "19:group@thread.v2",
+                                        "channel": "19:chan@thread.tacv2"}[kind]
+        entities = []
+        if mention_bot:
+            text = f"<at>Bot</at> {text}"
+            entities.append({"type": "mention", "mentioned": {"id": BOT_ID, "name": "Bot"}, "text": "<at>Bot</at>"})
+        self.conversation_types[conversation.split(";messageid=")[0]] = kind
+        return {
+            "type": "message", "id": activity_id, "timestamp": "2025-01-01T00:00:00.000Z",
+            "serviceUrl": self.service_url, "channelId": "msteams",
+            "from": {"id": user, "name": "Alice", "aadObjectId": f"aad-{user}"},
+            "conversation": {"id": conversation, "conversationType": kind, "tenantId": tenant},
+            "recipient": {"id": BOT_ID, "name": "Bot"}, "text": text, "textFormat": "plain",
+            "locale": "en-US", "entities": entities, "channelData": {"tenant": {"id": tenant}},
+        }
+
+    def script(self, status: int, body: Any = None, *, headers: dict[str, str] | None = None,
+               match: Callable[[Call], bool] = lambda call: True, times: int = 1) -> None:
+        """Answer the next `times` matching connector calls with this response instead."""
+        for _ in range(times):
+            self._script.append(Scripted(status, body, headers or {}, match))
+
+    async def wait_for(self, predicate: Callable[[FakeBotFramework], bool], timeout: float = 5.0) -> None:
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self)), timeout)
+
+    # -- the service -------------------------------------------------------------------------------
+
+    async def _metadata(self, request: web.Request) -> web.Response:
+        return web.json_response({"issuer": ISSUER, "jwks_uri": f"{self.url}/v1/.well-known/keys",
+                                  "id_token_signing_alg_values_supported": ["RS256"]})
+
+    async def _jwks(self, request: web.Request) -> web.Response:
+        self.jwks_fetches += 1
+        keys = []
+        for kid, (private, endorsements) in self.keys.items():
+            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+            keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256", "endorsements": endorsements})
+        return web.json_response({"keys": keys})
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = dict(await request.post())
+        self.token_requests.append({k: str(v) for k, v in form.items()})
+        if form.get("client_id") != self.app_id or form.get("grant_type") != "client_credentials":
+            return web.json_response({"error": "invalid_client"}, status=401)
+        return web.json_response({"token_type": "Bearer", "expires_in": 3600,
+                                  "access_token": f"fake-token-{next(self._tokens)}"})
+
+    async def _record(self, request: web.Request) -> Call:
+        call = Call(request.method, request.match_info["conversation"], request.match_info.get("activity"),
+                    await request.json(), request.headers.get("Authorization"))
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+        return call
+
+    def _scripted(self, call: Call) -> web.Response | None:
+        for i, scripted in enumerate(self._script):
+            if scripted.match(call):
+                del self._script[i]
+                return web.json_response(scripted.body or {}, status=scripted.status, headers=scripted.headers)
+        return None
+
+    def _authorized(self, call: Call) -> bool:
+        return bool(call.authorization and call.authorization.startswith("Bearer fake-token-"))
+
+    async def _post(self, request: web.Request) -> web.Response:
+        call = await self._record(request)
+        if not self._authorized(call):
+            return web.json_response({"error": {"code": "Unauthorized"}}, status=401)
+        scripted = self._scripted(call)
+        if scripted is not None:
+            return scripted
+        info = call.streaminfo
+        if info is not None:
+            kind = self.conversation_types.get(call.conversation.split(";messageid=")[0], "personal")
+            if kind != "personal":
+                return web.json_response({"error": {"code": "MethodNotAllowed"}}, status=405)
+            stream_id = info.get("streamId")
+            if info.get("streamType") == "final":
+                if "streamSequence" in info or stream_id not in self._streams:
+                    return web.json_response({"error": {"code": "BadArgument"}}, status=400)
+                del self._streams[stream_id]
+                self.messages[(call.conversation, stream_id)] = call.body
+                return web.json_response({"id": stream_id}, status=202)
+            sequence = info.get("streamSequence")
+            if stream_id is None:
+                if sequence != 1:
+                    return web.json_response({"error": {"code": "BadArgument"}}, status=400)
+                stream_id = f"stream-{next(self._ids)}"
+                self._streams[stream_id] = 1
+                return web.json_response({"id": stream_id}, status=201)
+            if stream_id not in self._streams or sequence <= self._streams[stream_id]:
+                return web.json_response({"error": {"code": "ContentStreamSequenceOrderPreConditionFailed"}},
+                                         status=400)
+            self._streams[stream_id] = sequence
+            return web.json_response({}, status=202)
+        activity_id = f"msg-{next(self._ids)}"
+        self.messages[(call.conversation, activity_id)] = call.body
+        return web.json_response({"id": activity_id}, status=201)
+
+    async def _put(self, request: web.Request) -> web.Response:
+        call = await self._record(request)
+        if not self._authorized(call):
+            return web.json_response({"error": {"code": "Unauthorized"}}, status=401)
+        scripted = self._scripted(call)
+        if scripted is not None:
+            return scripted
+        key = (call.conversation, call.activity_id or "")
+        if key not in self.messages:
+            return web.json_response({"error": {"code": "NotFound"}}, status=404)
+        self.messages[key] = call.body
+        return web.json_response({"id": call.activity_id})
