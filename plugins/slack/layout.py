@@ -1,0 +1,64 @@
+"""How an `Outgoing` looks in Slack: the answer in a `markdown` block, notes as context blocks.
+
+Slack's `markdown` block renders the standard Markdown backends write (bold, lists,
+code, `[text](url)` links), so the answer needs no Markdown-to-mrkdwn converter. Notes
+come from `botkit_render` hooks written for markup "slack" (mrkdwn, `<url|text>`
+links) and go into context blocks, where mrkdwn is native; a `<url|text>` link a hook
+put into the answer text itself is turned into its Markdown form. Limits (spec §1):
+12,000 characters per markdown block, 3,000 per context element, 10 elements per
+context block, 50 blocks, 40,000 characters of `text`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from botkit.adapters import Outgoing
+from botkit.events import Note
+
+MARKDOWN_BLOCK_MAX = 12_000
+CONTEXT_ELEMENT_MAX = 3_000
+CONTEXT_ELEMENTS_MAX = 10
+BLOCKS_MAX = 50
+TEXT_MAX = 40_000
+
+_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)\|([^>]+)>")
+
+
+def to_markdown(text: str) -> str:
+    """Answer text for a markdown block or a stream: `<url|text>` becomes `[text](url)`."""
+    return _SLACK_LINK.sub(lambda m: f"[{m.group(2)}]({m.group(1)})", text)
+
+
+def pieces(text: str, limit: int) -> list[str]:
+    """`text` cut into parts of at most `limit` characters, preferring line ends."""
+    out = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut + 1 if cut > limit // 2 else limit
+        out.append(text[:cut])
+        text = text[cut:]
+    if text:
+        out.append(text)
+    return out
+
+
+def note_blocks(notes: list[Note]) -> list[dict[str, Any]]:
+    """One context block per note (more when a note is longer than one block holds)."""
+    blocks = []
+    for note in notes:
+        elements = [{"type": "mrkdwn", "text": part} for part in pieces(note.text, CONTEXT_ELEMENT_MAX)]
+        for i in range(0, len(elements), CONTEXT_ELEMENTS_MAX):
+            blocks.append({"type": "context", "elements": elements[i:i + CONTEXT_ELEMENTS_MAX]})
+    return blocks
+
+
+def layout(message: Outgoing) -> tuple[str, list[dict[str, Any]]]:
+    """(`text`, `blocks`) for chat.postMessage/chat.update: `text` is the notification fallback."""
+    body = message.text or message.status or ""
+    main = [{"type": "markdown", "text": part} for part in pieces(to_markdown(body), MARKDOWN_BLOCK_MAX)]
+    above = note_blocks([n for n in message.notes if n.placement == "above"])
+    below = note_blocks([n for n in message.notes if n.placement != "above"])
+    blocks = (above + main + below)[:BLOCKS_MAX]
+    return message.plain()[:TEXT_MAX] or " ", blocks

@@ -1,0 +1,225 @@
+"""A loopback fake of Slack for tests: the Web API, a Socket Mode websocket, signed events.
+
+Point the real slack_sdk/slack-bolt at it (`api_url: fake.api_url`) and assert on
+`fake.calls`. It speaks the wire format of ../shared/specs/platforms.md §4 and needs
+only aiohttp, so plugin authors can use it without importing Slack's libraries:
+
+    async with FakeSlack() as fake:
+        ... configure the adapter with api_url=fake.api_url ...
+        await fake.wait_for("chat.update")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+BOT_USER = "UBOT"
+BOT_ID = "BBOT"
+TEAM = "T111"
+
+
+@dataclass(slots=True)
+class Call:
+    """One Web API call as the fake received it (query, form and JSON merged)."""
+
+    method: str
+    params: dict[str, Any]
+    token: str | None
+    status: int = 200
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Scripted:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def sign(body: str, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """The headers Slack sends with an Events API request: v0 HMAC-SHA256 of `v0:ts:body`."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}",
+            "Content-Type": "application/json"}
+
+
+def event_callback(event: dict[str, Any], event_id: str, team_id: str = TEAM) -> dict[str, Any]:
+    """Wrap an inner event the way the Events API and Socket Mode deliver it."""
+    return {
+        "token": "legacy", "team_id": team_id, "api_app_id": "A111", "type": "event_callback",
+        "event_id": event_id, "event_time": int(time.time()), "event": event,
+        "authorizations": [{"team_id": team_id, "user_id": BOT_USER, "is_bot": True}],
+    }
+
+
+class FakeSlack:
+    """The fake server. `users` and `channels` feed users.info/conversations.info;
+    `replies` maps a thread ts to the messages conversations.replies returns."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.users: dict[str, str] = {"U1": "alice", "U2": "bob", BOT_USER: "botkit"}
+        self.channels: dict[str, str] = {"C1": "general", "C2": "random"}
+        self.replies: dict[str, list[dict[str, Any]]] = {}
+        self.acks: list[dict[str, Any]] = []
+        self._scripted: dict[str, list[_Scripted]] = {}
+        self._ts = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._sockets: list[web.WebSocketResponse] = []
+        self._socket_open = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/link", self._link)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    # -- scripting ------------------------------------------------------------------------
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
+        self._scripted.setdefault(method, []).extend(_Scripted(200, {"ok": False, "error": error}) for _ in range(times))
+
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 0) -> None:
+        """The next `times` calls of `method` answer HTTP 429 with Retry-After."""
+        self._scripted.setdefault(method, []).extend(
+            _Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
+            for _ in range(times))
+
+    # -- assertions -------------------------------------------------------------------------
+
+    def of(self, method: str, *, ok: bool = False) -> list[dict[str, Any]]:
+        """The params of every call of `method`, in order (`ok`: only those that succeeded)."""
+        return [c.params for c in self.calls if c.method == method and (not ok or c.response.get("ok"))]
+
+    def responses(self, method: str) -> list[dict[str, Any]]:
+        """What the fake answered to each call of `method`, in order."""
+        return [c.response for c in self.calls if c.method == method]
+
+    async def wait_for(self, method: str | Callable[[FakeSlack], bool], count: int = 1,
+                       timeout: float = 5.0) -> None:
+        """Wait until `method` was called `count` times (or a predicate on the fake holds)."""
+        def done() -> bool:
+            return method(self) if callable(method) else len(self.of(method)) >= count
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(done), timeout)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- the Web API --------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params: dict[str, Any] = dict(request.query)
+        if request.method == "POST" and request.can_read_body:
+            if request.content_type == "application/json":
+                params.update(await request.json())
+            else:
+                params.update(dict(await request.post()))
+        auth = request.headers.get("Authorization", "")
+        call = Call(method, params, auth.removeprefix("Bearer ") or None)
+        queue = self._scripted.get(method)
+        scripted = queue.pop(0) if queue else _Scripted(200, self._answer(method, params))
+        call.status, call.response = scripted.status, scripted.body
+        self.calls.append(call)
+        await self._notify()
+        return web.json_response(scripted.body, status=scripted.status, headers=scripted.headers)
+
+    def _next_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+    def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        ok: dict[str, Any] = {"ok": True}
+        if method == "auth.test":
+            return {**ok, "url": "https://x.slack.com/", "team": "T", "user": "botkit", "team_id": TEAM,
+                    "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
+        if method == "chat.postMessage":
+            ts = self._next_ts()
+            return {**ok, "channel": p.get("channel"), "ts": ts,
+                    "message": {"type": "message", "text": p.get("text", ""), "user": BOT_USER,
+                                "bot_id": BOT_ID, "ts": ts}}
+        if method == "chat.update":
+            return {**ok, "channel": p.get("channel"), "ts": p.get("ts"), "text": p.get("text", "")}
+        if method == "chat.startStream":
+            return {**ok, "channel": p.get("channel"), "ts": self._next_ts()}
+        if method in ("chat.appendStream", "chat.stopStream"):
+            return {**ok, "channel": p.get("channel"), "ts": p.get("ts")}
+        if method == "users.info":
+            user = p.get("user", "")
+            if user not in self.users:
+                return {"ok": False, "error": "user_not_found"}
+            name = self.users[user]
+            return {**ok, "user": {"id": user, "name": name, "real_name": name.title(),
+                                   "profile": {"display_name": name}}}
+        if method == "conversations.info":
+            channel = p.get("channel", "")
+            if channel not in self.channels:
+                return {"ok": False, "error": "channel_not_found"}
+            return {**ok, "channel": {"id": channel, "name": self.channels[channel]}}
+        if method == "conversations.replies":
+            return {**ok, "messages": self.replies.get(p.get("ts", ""), []), "has_more": False,
+                    "response_metadata": {"next_cursor": ""}}
+        if method == "apps.connections.open":
+            return {**ok, "url": f"ws://127.0.0.1:{self.port}/link"}
+        return ok
+
+    # -- Socket Mode --------------------------------------------------------------------------
+
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()  # autoping answers the SDK's pings
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1,
+                            "debug_info": {"host": "fake"}, "connection_info": {"app_id": "A111"}})
+        self._socket_open.set()
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self.acks.append(json.loads(msg.data))
+                    await self._notify()
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    async def push(self, payload: dict[str, Any], envelope_id: str, retry_attempt: int = 0,
+                   timeout: float = 5.0) -> dict[str, Any]:
+        """Send an events_api envelope over the open socket and return the client's ack."""
+        await asyncio.wait_for(self._socket_open.wait(), timeout)
+        await self._sockets[-1].send_json({
+            "envelope_id": envelope_id, "type": "events_api", "accepts_response_payload": False,
+            "retry_attempt": retry_attempt, "retry_reason": "timeout" if retry_attempt else "",
+            "payload": payload})
+        await self.wait_for(lambda f: any(a.get("envelope_id") == envelope_id for a in f.acks), timeout=timeout)
+        return next(a for a in self.acks if a.get("envelope_id") == envelope_id)
