@@ -57,11 +57,18 @@ class Entry:
 
 
 def _lookup(source: Source, path: str) -> Any:
-    """A pattern field: source attributes by name, else a dotted path into `metadata`."""
+    """A pattern field: source attributes by name, else a dotted path into `metadata`.
+
+    `doc.` also reads `metadata["document"]` (where backends keep document metadata, as
+    Vectara's patterns name it), and `doc.id` falls back to the source's `doc_id`.
+    """
     if path in ("index", "title", "url", "doc_id", "snippet"):
         return getattr(source, path)
-    value: Any = source.metadata
-    for part in path.split("."):
+    head, *rest = path.split(".")
+    value: Any = source.metadata.get(head)
+    if value is None and head == "doc":
+        value = source.metadata.get("document")
+    for part in rest:
         value = value.get(part) if isinstance(value, dict) else None
         if value is None:
             break

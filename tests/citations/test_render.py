@@ -240,6 +240,12 @@ def test_url_and_title_patterns_fill_from_metadata() -> None:
     assert refs[1].title == "Real title (s2)"
 
 
+def test_doc_fields_read_vectara_style_document_metadata() -> None:
+    src = Source(1, "T", doc_id="d1", metadata={"document": {"slug": "intro"}, "part": {"page": 3}})
+    assert fill_pattern("https://x.io/{doc.slug}?p={part.page}&id={doc.id}", src, url=True) == \
+        "https://x.io/intro?p=3&id=d1"
+
+
 def test_patterns_fall_back_when_a_field_is_missing() -> None:
     refs = resolve([meta_source()], "https://docs.example.com/{doc.slug}", "{doc.subtitle}")
     assert refs[1].url == "https://fallback.io/x"
