@@ -45,6 +45,7 @@ class Call:
     activity_id: str | None
     body: dict[str, Any]
     authorization: str | None
+    status: int = 0  # what the fake answered
 
     @property
     def streaminfo(self) -> dict[str, Any] | None:
@@ -202,6 +203,17 @@ class FakeBotFramework:
 
     async def _post(self, request: web.Request) -> web.Response:
         call = await self._record(request)
+        response = self._answer_post(call)
+        call.status = response.status
+        return response
+
+    async def _put(self, request: web.Request) -> web.Response:
+        call = await self._record(request)
+        response = self._answer_put(call)
+        call.status = response.status
+        return response
+
+    def _answer_post(self, call: Call) -> web.Response:
         if not self._authorized(call):
             return web.json_response({"error": {"code": "Unauthorized"}}, status=401)
         scripted = self._scripted(call)
@@ -235,8 +247,7 @@ class FakeBotFramework:
         self.messages[(call.conversation, activity_id)] = call.body
         return web.json_response({"id": activity_id}, status=201)
 
-    async def _put(self, request: web.Request) -> web.Response:
-        call = await self._record(request)
+    def _answer_put(self, call: Call) -> web.Response:
         if not self._authorized(call):
             return web.json_response({"error": {"code": "Unauthorized"}}, status=401)
         scripted = self._scripted(call)
