@@ -91,6 +91,8 @@ _INSERT_TURN = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+_WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _END_SESSION, _UPSERT_INFLIGHT, _DELETE_INFLIGHT, _INSERT_TURN)
+
 
 class SQLiteStore(Store):
     def __init__(self, path: str, *, events_ttl: float = 48 * 3600, session_cache: int = 10_000) -> None:
@@ -101,7 +103,8 @@ class SQLiteStore(Store):
         self._sessions: OrderedDict[str, SessionRecord] = OrderedDict()  # active, by thread; an LRU
         self._session_cache = session_cache
         self._next_session_id = 1
-        self._pending: dict[str, list[tuple]] = {}  # SQL -> parameter rows, in first-queued order
+        self._pending: dict[str, list[tuple]] = {}  # SQL -> parameter rows
+        self._inflight: dict[str, tuple] = {}  # event id -> latest inflight row not yet written
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._writer: asyncio.Task | None = None
@@ -151,7 +154,7 @@ class SQLiteStore(Store):
         self._db = None
 
     async def flush(self) -> None:
-        while self._pending:
+        while self._pending or self._inflight or not self._drained.is_set():
             self._wake.set()
             await self._drained.wait()
 
@@ -172,26 +175,39 @@ class SQLiteStore(Store):
             self._pending[sql] = [params]
         else:
             rows.append(params)
+        self._changed()
+
+    def _changed(self) -> None:
         if self._drained.is_set():
             self._drained.clear()
             self._wake.set()
 
     async def _write_loop(self) -> None:
+        """Commit everything queued so far in one transaction, statement kind by kind.
+
+        The kinds run in `_WRITE_ORDER`, which is what makes grouping safe: a session
+        row exists before the turns that reference it, and is created before it is ended.
+        """
         assert self._db
         while True:
             await self._wake.wait()
             self._wake.clear()
             batch, self._pending = self._pending, {}
+            if self._inflight:
+                batch[_UPSERT_INFLIGHT] = list(self._inflight.values())
+                self._inflight = {}
             if batch:
                 try:
                     await self._db.execute("BEGIN")
-                    for sql, rows in batch.items():
-                        await self._db.executemany(sql, rows)
+                    for sql in _WRITE_ORDER:
+                        rows = batch.get(sql)
+                        if rows:
+                            await self._db.executemany(sql, rows)
                     await self._db.execute("COMMIT")
                 except Exception:
                     log.exception("store write of %d statements failed", sum(map(len, batch.values())))
                     await self._db.execute("ROLLBACK")
-            if not self._pending:
+            if not self._pending and not self._inflight:
                 self._drained.set()
                 if self._closing:
                     return
@@ -240,8 +256,8 @@ class SQLiteStore(Store):
 
     async def _load_session(self, key: str, thread: ThreadKey) -> SessionRecord | None:
         assert self._db
-        if self._pending:  # a session may still be queued; read what we wrote
-            await self.flush()
+        if _UPSERT_SESSION in self._pending or _END_SESSION in self._pending or not self._drained.is_set():
+            await self.flush()  # the session may have been evicted from the cache before it was written
         async with self._db.execute(
             "SELECT id, backend, session_id, created_at, last_active, turn_count FROM sessions"
             " WHERE thread = ? AND ended_at IS NULL", (key,)) as cur:
@@ -282,9 +298,11 @@ class SQLiteStore(Store):
 
     async def answer_started(self, event_id: str, thread: ThreadKey, adapter: str,
                              messages: list[dict[str, Any]]) -> None:
-        self._queue(_UPSERT_INFLIGHT, (event_id, str(thread), adapter, json.dumps(messages), time.time()))
+        self._inflight[event_id] = (event_id, str(thread), adapter, json.dumps(messages), time.time())
+        self._changed()
 
     async def record_turn(self, turn: TurnRecord) -> None:
+        self._inflight.pop(turn.event_id, None)
         self._queue(_DELETE_INFLIGHT, (turn.event_id,))
         self._queue(_INSERT_TURN, (
             turn.session, str(turn.thread), turn.event_id, turn.adapter, turn.backend, turn.user, turn.question,
@@ -304,6 +322,7 @@ class SQLiteStore(Store):
         return [InflightAnswer(r[0], ThreadKey.parse(r[1]), r[2], json.loads(r[3]), r[4]) for r in rows]
 
     async def forget_inflight(self, event_id: str) -> None:
+        self._inflight.pop(event_id, None)
         self._queue(_DELETE_INFLIGHT, (event_id,))
 
     async def prune(self, *, turns_before: float | None = None) -> int:

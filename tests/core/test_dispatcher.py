@@ -1,0 +1,266 @@
+"""The dispatcher end to end: a recording adapter and a scripted backend, real store and renderer."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import pytest
+
+from botkit.bot import Bot, load
+from botkit.events import Failed, TextDelta
+from botkit.testing import running_bot, write_config
+
+
+def config(**backend):
+    return {
+        "adapters": {"rec": {"type": "recording"}},
+        "backends": {"b": {"type": "fake", **backend}},
+    }
+
+
+async def test_one_answer_per_event_id_under_retries(tmp_path):
+    async with running_bot(config(answer="hello"), tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        results = await asyncio.gather(*(rec.inject("hi", event_id="E1") for _ in range(5)))
+        await bot.idle(5)
+        assert results.count(True) == 1
+        assert len(bot.backends["b"].calls) == 1
+        assert rec.texts() == ["hello"]
+
+
+async def test_dedupe_survives_a_restart(tmp_path):
+    async with running_bot(config(answer="hello"), tmp_path) as bot:
+        assert await bot.adapters["rec"].inject("hi", event_id="E1")
+        await bot.idle(5)
+    async with running_bot(config(answer="hello"), tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        assert not await rec.inject("hi", event_id="E1")
+        assert await rec.inject("hi", event_id="E2")
+        await bot.idle(5)
+        assert bot.backends["b"].calls == [("fake-session-1", "hi")]  # the thread's session survived too
+
+
+async def test_turns_in_a_thread_run_in_order_while_threads_run_concurrently(tmp_path):
+    async with running_bot(config(answer="{question}", chunks=2), tmp_path) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+        backend.gate = asyncio.Event()
+        for n in range(5):
+            await rec.inject(f"a{n}", thread="A")
+        await rec.inject("b0", thread="B")
+        # both threads are waiting at the backend at once: one turn each, not a global queue
+        await asyncio.wait_for(_until(lambda: {q for _, q in backend.calls} == {"a0", "b0"}), 5)
+        backend.gate.set()
+        await bot.idle(5)
+        assert [q for _, q in backend.calls if q.startswith("a")] == ["a0", "a1", "a2", "a3", "a4"]
+        answers_a = [t for t in rec.texts() if t.startswith("a")]
+        assert answers_a == ["a0", "a1", "a2", "a3", "a4"]
+
+
+async def test_latest_wins_edits_are_bounded_for_a_slow_adapter(tmp_path):
+    words = " ".join(f"w{i}" for i in range(60))
+    cfg = config(answer=words, chunks=60, delay=0.01)
+    cfg["adapters"]["rec"]["edit_interval"] = 0.2
+    async with running_bot(cfg, tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        await rec.inject("go")
+        await bot.idle(10)
+        edits = [m for kind, _, m in rec.calls if kind == "edit"]
+        # ~0.6 s of streaming at one edit per 0.2 s: a handful of edits, not 60
+        assert 2 <= len(edits) <= 7
+        texts = [m.text for m in edits]
+        assert all(b.startswith(a) for a, b in zip(texts, texts[1:]))  # every edit carries newer text
+        assert edits[-1].final and edits[-1].text == words
+
+
+async def test_final_text_is_delivered_after_a_429(tmp_path):
+    cfg = config(answer="alpha beta gamma delta", chunks=4, delay=0.02)
+    async with running_bot(cfg, tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        backend = bot.backends["b"]
+        backend.gate = asyncio.Event()
+        await rec.inject("go")
+        await rec.wait_for(lambda: len(rec.calls) == 1)  # the placeholder
+        rec.fail_next = [0.05, 0.05]  # the next two edits are rate limited
+        backend.gate.set()
+        await bot.idle(5)
+        assert rec.texts() == ["alpha beta gamma delta"]
+        assert rec.calls[-1][2].final
+
+
+async def test_long_answers_split_without_breaking_code_blocks(tmp_path):
+    code = "```python\n" + "\n".join(f"print({i})  # line {i}" for i in range(120)) + "\n```"
+    answer = "Here is the script.\n\n" + code + "\n\nThat is all."
+    cfg = config(answer=answer, chunks=10)
+    cfg["adapters"]["rec"]["max_length"] = 500
+    async with running_bot(cfg, tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        await rec.inject("code please")
+        await bot.idle(5)
+        texts = rec.texts()
+        assert len(texts) >= 6
+        assert all(len(t) <= 500 for t in texts)
+        assert all(t.count("```") % 2 == 0 for t in texts)
+        joined = "\n".join(texts)
+        assert all(f"print({i})" in joined for i in range(120))
+        assert texts[-1].endswith("That is all.")
+
+
+async def test_backend_failing_mid_answer_keeps_partial_text_and_adds_a_notice(tmp_path):
+    cfg = config(answer="one two three four", chunks=4, fail_after=2)
+    async with running_bot(cfg, tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        await rec.inject("go")
+        await bot.idle(5)
+        (final,) = [m for m in rec.messages.values()]
+        assert final.final and final.status is None
+        assert final.text == "one two th"  # two chunks of five characters
+        assert any("couldn't finish" in n.text and "failed on purpose" in n.text for n in final.notes)
+
+
+async def test_backend_exception_and_timeout_end_in_a_notice(tmp_path):
+    cfg = config()
+    cfg["dispatch"] = {"turn_timeout": 0.3}
+    async with running_bot(cfg, tmp_path) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+
+        def boom(session, question):
+            raise RuntimeError("secret internals")
+
+        backend.script = boom
+        await rec.inject("first")
+        await bot.idle(5)
+        backend.script = None
+        backend.gate = asyncio.Event()  # never set: the turn times out
+        await rec.inject("second")
+        await bot.idle(5)
+        first, second = rec.texts()
+        assert "failed unexpectedly" in first and "secret internals" not in first
+        assert "within 0.3 s" in second
+        assert "thinking" not in first + second
+
+
+async def test_a_restart_marks_answers_that_were_in_progress(tmp_path):
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    async with running_bot(config(), tmp_path) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+        backend.gate = asyncio.Event()
+        await rec.inject("will be cut off")
+        await rec.wait_for(lambda: len(rec.calls) == 1)  # placeholder posted
+        await bot.store.flush()
+        # the disk as a crash at this moment would leave it
+        for suffix in ("", "-wal", "-shm"):
+            src = tmp_path / f"botkit-test.db{suffix}"
+            if src.exists():
+                shutil.copy(src, crashed / src.name)
+        backend.gate.set()
+    async with running_bot(config(), crashed) as bot:
+        rec = bot.adapters["rec"]
+        (kind, message_id, message), = rec.calls
+        assert (kind, message_id) == ("edit", "m1")
+        assert "interrupted" in message.plain()
+        assert await bot.store.interrupted_answers() == []
+
+
+async def test_shutdown_marks_unfinished_answers_interrupted(tmp_path):
+    async with running_bot(config(), tmp_path, grace=0.1) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+        backend.gate = asyncio.Event()
+        await rec.inject("never answered")
+        await rec.wait_for(lambda: len(rec.calls) == 1)
+    (text,) = rec.texts()
+    assert "stopped while answering" in text
+
+
+async def test_busy_reply_past_the_per_thread_bound(tmp_path):
+    cfg = config(answer="ok")
+    cfg["dispatch"] = {"max_queued_per_thread": 2}
+    async with running_bot(cfg, tmp_path) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+        backend.gate = asyncio.Event()
+        for n in range(3):
+            assert await rec.inject(f"q{n}")
+        await rec.wait_for(lambda: any("busy" in t for t in rec.texts()))
+        backend.gate.set()
+        await bot.idle(5)
+        assert len(backend.calls) == 2
+        assert rec.texts().count("ok") == 2
+
+
+async def test_strategy_latest_answers_only_the_newest_waiting_message(tmp_path):
+    cfg = config(answer="{question}")
+    cfg["dispatch"] = {"strategy": "latest"}
+    async with running_bot(cfg, tmp_path) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+        backend.gate = asyncio.Event()
+        for n in range(4):
+            await rec.inject(f"q{n}")
+        backend.gate.set()
+        await bot.idle(5)
+        assert [q for _, q in backend.calls] == ["q0", "q3"]
+
+
+async def test_reset_and_help_commands(tmp_path):
+    async with running_bot(config(answer="turn {turn}"), tmp_path) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+        await rec.inject("one")
+        await rec.inject("two")
+        await rec.inject("reset")
+        await rec.inject("three")
+        await rec.inject("help")
+        await bot.idle(5)
+        texts = rec.texts()
+        assert any("Ask me a question" in t for t in texts)  # help answers at once, ahead of the queue
+        texts = [t for t in texts if "Ask me a question" not in t]
+        assert texts[:2] == ["turn 1", "turn 2"]
+        assert "new conversation" in texts[2]
+        assert texts[3] == "turn 1"
+        assert backend.deleted == ["fake-session-1"]
+        assert [sid for sid, _ in backend.calls] == [None, "fake-session-1", None]
+
+
+async def test_routes_pick_backends_and_unrouted_messages_are_ignored(tmp_path):
+    cfg = {
+        "adapters": {"rec": {"type": "recording"}},
+        "backends": {"sales": {"type": "fake", "answer": "sales"}, "support": {"type": "fake", "answer": "support"}},
+        "routes": [{"adapter": "rec", "direct": True, "backend": "sales"},
+                   {"adapter": "nobody", "backend": "support"}] ,
+    }
+    cfg["adapters"]["nobody"] = {"type": "recording"}
+    async with running_bot(cfg, tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        assert await rec.inject("dm", direct=True)
+        assert not await rec.inject("in a channel")
+        await bot.idle(5)
+        assert rec.texts() == ["sales"]
+
+
+async def test_health_and_readiness_endpoints(tmp_path):
+    import httpx
+
+    cfg = config()
+    cfg["server"] = {"host": "127.0.0.1", "port": 0, "enabled": True}
+    async with running_bot(cfg, tmp_path) as bot:
+        async with httpx.AsyncClient(base_url=bot.server.url) as client:
+            assert (await client.get("/healthz")).json() == {"status": "ok"}
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200 and ready.json()["ready"] is True
+
+
+async def test_turns_are_recorded_with_sessions_and_timings(tmp_path):
+    cfg = config(answer="cited [1]", sources=[{"title": "Doc", "url": "https://example.invalid/doc"}], score=0.9)
+    async with running_bot(cfg, tmp_path) as bot:
+        await bot.adapters["rec"].inject("q1")
+        await bot.idle(5)
+        record = await bot.store.active_session(bot.adapters["rec"].thread(), "b")
+        (turn,) = await bot.store.turns_of(record.id)
+        assert turn["question"] == "q1" and turn["answer"] == "cited [1]" and turn["status"] == "complete"
+        assert turn["score"] == 0.9 and turn["sources"][0]["title"] == "Doc"
+        assert turn["message_ids"] == ["m1"] and turn["first_text_after"] is not None
+        assert record.session_id == "fake-session-1" and record.turn_count == 1
+
+
+async def _until(predicate, interval: float = 0.005):
+    while not predicate():
+        await asyncio.sleep(interval)
