@@ -79,7 +79,7 @@ class VectaraBackend(Backend):
             # the client-side bound per read; the whole turn is bounded by the deadline in _answer
             timeout=httpx.Timeout(self.config.request_timeout, connect=min(10.0, self.config.request_timeout)),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=60.0),
-            headers={"User-Agent": f"botkit/{__version__}", "Content-Type": "application/json"},
+            headers={"User-Agent": f"botkit/{__version__}"},
         )
 
     async def close(self) -> None:

@@ -104,6 +104,8 @@ class FakeVectara:
         self.answer = list(answer or DEFAULT_CHUNKS)
         self.search_results = list(search_results or DEFAULT_RESULTS)
         self.fcs = fcs
+        #: the most chats one GET /v2/chats returns, whatever `limit` asks (to exercise page_key)
+        self.page_size = 1000
         self.requests: list[Recorded] = []
         self.chats: dict[str, dict[str, Any]] = {}
         self.turns: dict[str, list[dict[str, Any]]] = {}
@@ -294,7 +296,7 @@ class FakeVectara:
         recorded = await self._record(request)
         if (denied := self._unauthorized(recorded)) is not None:
             return denied
-        limit = int(request.query.get("limit", "1000"))
+        limit = min(int(request.query.get("limit", "1000")), self.page_size)
         key = request.query.get("page_key")
         start = int(json.loads(base64.b64decode(key))["offset"]) if key else 0
         chats = list(self.chats.values())[start:start + limit]
