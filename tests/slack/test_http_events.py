@@ -3,12 +3,16 @@ the real dispatcher and store, answers recorded by the fake Slack Web API."""
 
 from __future__ import annotations
 
+import json
 import time
+from urllib.parse import quote
+
+import aiohttp
 
 from botkit.testing import running_bot
-from botkit_plugins.slack.testing import BOT_ID, BOT_USER, event_callback
+from botkit_plugins.slack.testing import BOT_ID, BOT_USER, event_callback, sign
 
-from .conftest import TS, bot_config, mention, message, post_event
+from .conftest import SECRET, TS, bot_config, mention, message, post_event
 
 ANSWER = "To reset your password, open Settings and choose Reset [1]. Then sign in again."
 SOURCES = [{"title": "Password help", "url": "https://docs.example.com/password"}]
@@ -196,3 +200,24 @@ async def test_assistant_status_progress(fake, tmp_path):
         await fake.wait_for("chat.postMessage")
         await bot.idle(5)
     assert fake.of("assistant.threads.setStatus") == [{"channel_id": "C1", "thread_ts": TS, "status": "is thinking…"}]
+
+
+async def test_block_actions_reach_listeners_plugins_register_on_the_bolt_app(fake, tmp_path):
+    pressed: list[str] = []
+    async with running_bot(bot_config(fake), tmp_path) as bot:
+        app = bot.adapters["slack"].app
+
+        @app.action("feedback_up")
+        async def on_up(ack, body):
+            pressed.append(body["user"]["id"])
+            await ack()
+
+        payload = {"type": "block_actions", "team": {"id": "T111"}, "user": {"id": "U1"}, "api_app_id": "A111",
+                   "container": {"type": "message", "channel_id": "C1", "message_ts": TS},
+                   "actions": [{"type": "button", "action_id": "feedback_up", "value": "up", "block_id": "b"}]}
+        body = "payload=" + quote(json.dumps(payload))
+        headers = {**sign(body, SECRET), "Content-Type": "application/x-www-form-urlencoded"}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(bot.server.url + "/slack/events", data=body, headers=headers) as resp:
+                assert resp.status == 200
+    assert pressed == ["U1"]

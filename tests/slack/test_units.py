@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
+
+import botkit_plugins.slack
 
 from botkit.adapters import Outgoing
 from botkit.events import Note
@@ -89,3 +93,11 @@ async def test_resolver_caches_names_and_falls_back_to_ids():
     text = await resolver.resolve("<@U2> <@U2> <@UGONE> <#C1> <!here> <!subteam^S1|@devs> &lt;tag&gt; <https://x.y>")
     assert text == "@bob @bob @UGONE #general @here @devs <tag> https://x.y"
     assert asked == ["U2", "UGONE"]
+
+
+def test_the_app_manifest_subscribes_to_what_the_adapter_handles():
+    manifest = yaml.safe_load((Path(botkit_plugins.slack.__file__).parent / "manifest.yaml").read_text())
+    settings = manifest["settings"]
+    assert {"app_mention", "message.im", "message.channels"} <= set(settings["event_subscriptions"]["bot_events"])
+    assert settings["socket_mode_enabled"] is True
+    assert {"app_mentions:read", "chat:write", "im:history", "users:read"} <= set(manifest["oauth_config"]["scopes"]["bot"])
