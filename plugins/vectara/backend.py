@@ -87,8 +87,9 @@ class VectaraBackend(Backend):
             await self._client.aclose()
             self._client = None
 
-    @property
-    def client(self) -> httpx.AsyncClient:
+    def _http(self) -> httpx.AsyncClient:
+        """The pooled client (a method, not a property: the core registers backends with pluggy,
+        which reads every attribute)."""
         if self._client is None:
             raise BackendError(f"backend {self.name!r} is not started")
         return self._client
@@ -169,7 +170,7 @@ class VectaraBackend(Backend):
         headers = {**await self._headers(), **self._timeout_headers}
         if self.config.stream:
             headers["Accept"] = "text/event-stream"
-        async with self.client.stream("POST", path, json=body, headers=headers) as response:
+        async with self._http().stream("POST", path, json=body, headers=headers) as response:
             if response.status_code >= 300:
                 await response.aread()
                 raise _Status(response)
@@ -197,7 +198,7 @@ class VectaraBackend(Backend):
 
     async def _headers(self) -> dict[str, str]:
         try:
-            return await self._auth.headers(self.client)
+            return await self._auth.headers(self._http())
         except BackendError as exc:
             if exc.status is not None and exc.status < 500:
                 log.error("vectara backend %r: %s; check backends.%s.client_id/client_secret",
@@ -254,7 +255,7 @@ class VectaraBackend(Backend):
         while True:
             headers = {**await self._headers(), **self._timeout_headers}
             try:
-                response = await self.client.request(method, path, headers=headers, **kwargs)
+                response = await self._http().request(method, path, headers=headers, **kwargs)
             except httpx.TransportError as exc:
                 if attempt >= self.config.max_retries:
                     log.warning("vectara backend %r: %s on %s", self.name, type(exc).__name__, path)

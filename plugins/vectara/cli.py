@@ -21,7 +21,7 @@ from botkit.backends import BackendError
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("vectara", help="list, show, delete Vectara chats and disable turns")
-    parser.add_argument("-c", "--config", default="botkit.yaml", help="the deployment's YAML config")
+    parser.add_argument("-c", "--config", help="YAML config (default: ./config.yaml, else the bundled default)")
     parser.add_argument("--backend", help="which vectara backend (needed when several are configured)")
     actions = parser.add_subparsers(dest="vectara_action", required=True)
     chats = actions.add_parser("chats", help="list chats (newest pages first, as Vectara lists them)")
@@ -37,10 +37,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     from botkit.bot import load
+    from botkit.cli import config_path
 
     from .backend import VectaraBackend
 
-    config, _ = load(args.config)
+    config, _ = load(config_path(args.config))
     candidates = {name: c for name, c in config.backends.items() if c.component.name == "vectara"}
     if args.backend:
         candidates = {k: v for k, v in candidates.items() if k == args.backend}
