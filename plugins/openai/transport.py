@@ -178,7 +178,8 @@ class Transport:
                 if asked is not None and retryable:
                     delay = asked
                 if not retryable or attempt == attempts or delay > self.retry.max_wait:
-                    raise self.error(f"{method} {path}: {detail}", status=status, retryable=retryable)
+                    raise self.error(f"{method} {path}: {detail}", status=status, retryable=retryable,
+                                     message=self._message(status, detail))
                 log.info("%s backend %r: HTTP %s on %s %s, retry %d/%d in %.2fs", self.service, self.name,
                          status, method, path, attempt, attempts - 1, delay)
             await sleep(delay)
