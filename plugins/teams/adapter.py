@@ -38,6 +38,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("botkit.teams")
 
 STREAM_REFUSED = frozenset({403, 405})
+#: conversations remembered (where to post, whether Teams refused a stream there); oldest dropped
+REMEMBERED = 50_000
+
+
+def _remember(table: dict, key: Any, value: Any) -> None:
+    """Insert as most recent, dropping the least recently seen entry beyond `REMEMBERED`."""
+    table.pop(key, None)
+    table[key] = value
+    if len(table) > REMEMBERED:
+        del table[next(iter(table))]
 
 
 class TeamsAdapter(Adapter):
@@ -61,7 +71,7 @@ class TeamsAdapter(Adapter):
         allowed = config.allowed_tenants or ([config.tenant_id] if config.tenant_id else [])
         self._allowed_tenants = frozenset(allowed)
         self._conversations: dict[ThreadKey, Conversation] = {}
-        self._no_stream: set[str] = set()  # conversations where Teams refused a stream
+        self._no_stream: dict[str, bool] = {}  # conversations where Teams refused a stream
         self._open_streams: dict[ThreadKey, MessageRef] = {}
         self._running = False
 
@@ -106,7 +116,7 @@ class TeamsAdapter(Adapter):
             return web.Response(status=exc.status)
         message = parse_message(activity)
         if message is not None:
-            self._conversations[message.thread] = message.conversation
+            _remember(self._conversations, message.thread, message.conversation)
             await self.bot.submit(Inbound(
                 event_id=f"{message.conversation.conversation_id}|{message.activity_id}",
                 thread=message.thread, user=message.user, text=message.text, adapter=self.name,
@@ -199,7 +209,7 @@ class TeamsAdapter(Adapter):
     def _refuse_streaming(self, conversation: Conversation, exc: TeamsError) -> None:
         log.info("teams: streaming refused in a %s chat (%s); answering by edits",
                  conversation.conversation_type, exc)
-        self._no_stream.add(conversation.conversation_id)
+        _remember(self._no_stream, conversation.conversation_id, True)
 
     # -- plain messages ----------------------------------------------------------------------------
 
