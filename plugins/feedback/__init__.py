@@ -28,6 +28,8 @@ _VALUES = {
     DOWN: {"👎", "-1", ":-1:", "thumbsdown", ":thumbsdown:", "thumbs_down", "down", "dislike", "no", "unhelpful"},
 }
 _SKIN_TONE = re.compile(r"(::skin-tone-\d|[\U0001F3FB-\U0001F3FF\uFE0F])")
+#: a whole message that is a vote: only unmistakable tokens ("no" may answer a question)
+_MESSAGE_VOTES = {"👍", "👎", "+1", "-1", ":+1:", ":-1:", ":thumbsup:", ":thumbsdown:"}
 
 
 class FeedbackConfig(Section):
@@ -52,6 +54,12 @@ def normalize(value: object) -> str | None:
         if text in names:
             return result
     return None
+
+
+def message_vote(text: str) -> str | None:
+    """A whole chat message that is a vote ("👍", "-1", ":+1:"), as "up"/"down"; else None."""
+    token = _SKIN_TONE.sub("", text).strip().lower()
+    return normalize(token) if token in _MESSAGE_VOTES else None
 
 
 async def submit_feedback(bot: Bot, thread: ThreadKey, message_id: str, user: str, value: object,

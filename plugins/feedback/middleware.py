@@ -16,7 +16,7 @@ from botkit.adapters import Outgoing, Surface
 from botkit.events import Draft, Note, ThreadKey
 from botkit.turn import Answer, Handled, Turn
 
-from botkit_plugins.feedback import DOWN, FeedbackConfig, normalize
+from botkit_plugins.feedback import DOWN, FeedbackConfig, message_vote, normalize
 
 if TYPE_CHECKING:
     from botkit.bot import Bot
@@ -63,7 +63,7 @@ class Feedback:
                 return None
             await self._store(last[0], turn.inbound.user, None, comment)
             return Handled(reply=self.config.thanks or None, reason="feedback comment")
-        value = normalize(text)
+        value = message_vote(text)
         if value is None:
             return None
         await self._store(last[0], turn.inbound.user, value, None)

@@ -15,7 +15,7 @@ from botkit.events import Draft, ThreadKey
 from botkit.store import Store
 from botkit.testing import running_bot
 
-from botkit_plugins.feedback import FeedbackConfig, normalize, submit_feedback
+from botkit_plugins.feedback import FeedbackConfig, message_vote, normalize, submit_feedback
 from botkit_plugins.feedback.export import COLUMNS, write
 from botkit_plugins.feedback.middleware import Feedback
 
@@ -27,6 +27,14 @@ from botkit_plugins.feedback.middleware import Feedback
 ])
 def test_normalize(raw, value) -> None:
     assert normalize(raw) == value
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("👍", "up"), (" -1 ", "down"), (":thumbsdown:", "down"), ("👎🏻", "down"),
+    ("no", None), ("yes", None), ("like this?", None),
+])
+def test_message_vote_takes_only_unmistakable_tokens(text, value) -> None:
+    assert message_vote(text) == value
 
 
 def test_prompt_note_only_on_complete_final_answers() -> None:
