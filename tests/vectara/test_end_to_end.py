@@ -120,3 +120,18 @@ async def test_botkit_ask_streams_an_answer_with_citations_as_a_process(fake, tm
     assert "[2] RUM results" in stdout
     assert fake.posts()[0].json["stream_response"] is True
     assert API_KEY not in stdout + err.decode()
+
+
+async def test_citation_marker_split_across_chunks_is_linked_by_the_citations_middleware(fake, tmp_path):
+    fake.answer = ["Robot Utility Models work zero-shot [", "1]. They succeed 90% of the time [2", "]."]
+    config = {**bot_config(fake), "middlewares": {"citations": {}}}
+    async with running_bot(config, tmp_path) as bot:
+        adapter = bot.adapters["rec"]
+        await adapter.inject("q")
+        await bot.idle(5)
+        final = adapter.texts()[-1]
+    # both markers were recognised although each arrived in two pieces: [1] is linked, and the
+    # footer lists the two cited sources
+    assert "zero-shot [[1]](<https://example.org/rum.pdf>)." in final
+    assert "- [1] [Robot Utility Models](<https://example.org/rum.pdf>)" in final
+    assert "- [2] RUM results" in final
