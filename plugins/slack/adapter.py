@@ -120,12 +120,12 @@ class SlackAdapter(Adapter):
     # -- events ---------------------------------------------------------------------------
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
-        if self._from_other_bot(event):
+        if not self._asks(event):
             return
         await self._submit(body, event, context.bot_user_id, direct=False)
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
-        if event.get("subtype") not in _ASKING_SUBTYPES or self._from_other_bot(event):
+        if not self._asks(event):
             return
         if event.get("channel_type") == "im":
             await self._submit(body, event, context.bot_user_id, direct=True)
@@ -139,9 +139,16 @@ class SlackAdapter(Adapter):
         if await self._bot_in_thread(key, context.bot_user_id, context.bot_id):
             await self._submit(body, event, context.bot_user_id, direct=False)
 
-    def _from_other_bot(self, event: dict[str, Any]) -> bool:
+    def _asks(self, event: dict[str, Any]) -> bool:
+        """A person's (or an allowed bot's) new message, not an edit, a join or a deletion.
+
+        The bot's own events never get here: bolt drops them (IgnoringSelfEvents).
+        """
+        subtype = event.get("subtype")
         bot_id = event.get("bot_id")
-        return bool(bot_id or event.get("subtype") == "bot_message") and bot_id not in self.config.allow_bots
+        if bot_id or subtype == "bot_message":
+            return bot_id in self.config.allow_bots and subtype in _ASKING_SUBTYPES | {"bot_message"}
+        return subtype in _ASKING_SUBTYPES
 
     def _thread_key(self, body: dict[str, Any], event: dict[str, Any], direct: bool) -> ThreadKey:
         team = body.get("team_id") or event.get("team") or ""

@@ -132,12 +132,17 @@ async def test_own_and_other_bots_messages_are_ignored_unless_allowed(fake, tmp_
         own = message(f"<@{BOT_USER}> echo", kind="message", user=BOT_USER, bot_id=BOT_ID, channel="D1",
                       channel_type="im")
         other = message(f"<@{BOT_USER}> from a bot", user="U9", bot_id="BOTHER", ts="1690000000.000200")
+        other_dm = message("bot dm", kind="message", subtype="bot_message", bot_id="BOTHER", channel="D2",
+                           channel_type="im", ts="1690000000.000250")
+        edited = message("edited", kind="message", subtype="message_changed", channel="D1", channel_type="im")
         friend = message(f"<@{BOT_USER}> from a friend", user="U8", bot_id="BFRIEND", ts="1690000000.000300")
-        for n, event in enumerate((own, other, friend)):
+        friend_dm = message("friend dm", kind="message", subtype="bot_message", bot_id="BFRIEND", channel="D3",
+                            channel_type="im", ts="1690000000.000400")
+        for n, event in enumerate((own, other, other_dm, edited, friend, friend_dm)):
             await post_event(bot.server.url, event_callback(event, f"EvB{n}"))
-        await fake.wait_for("chat.postMessage")
+        await fake.wait_for("chat.postMessage", count=2)
         await bot.idle(5)
-    assert bot.backends["b"].calls == [(None, "from a friend")]
+    assert sorted(c[1] for c in bot.backends["b"].calls) == ["friend dm", "from a friend"]
 
 
 async def test_mentions_are_stripped_and_resolved(fake, tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from botkit.testing import running_bot
-from botkit_plugins.slack.testing import BOT_USER, event_callback
+from botkit_plugins.slack.testing import event_callback
 
 from .conftest import TS, bot_config, mention, message, post_event
 
