@@ -76,7 +76,7 @@ class VectaraBackend(Backend):
     async def start(self) -> None:
         self._client = httpx.AsyncClient(
             base_url=self.config.base_url,
-            # the client-side bound per read; the whole turn is bounded by the deadline in _answer
+            # bounds each read; a whole turn is also held to request_timeout (see _Retry.deadline)
             timeout=httpx.Timeout(self.config.request_timeout, connect=min(10.0, self.config.request_timeout)),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=60.0),
             headers={"User-Agent": f"botkit/{__version__}"},
@@ -113,16 +113,13 @@ class VectaraBackend(Backend):
 
     async def _answer(self, chat_id: str | None, query: str) -> AsyncIterator[AnswerEvent]:
         body = {"query": query, **self._options, "stream_response": self.config.stream}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.request_timeout
+        retry = _Retry(self)
         state = TurnState()
-        attempt = 0
-        reauthed = False
         while True:
             path = f"/v2/chats/{quote(chat_id, safe='')}/turns" if chat_id else "/v2/chats"
             yielded = False
             try:
-                async with aclosing(self._exchange(path, body, state, deadline)) as events:
+                async with aclosing(self._exchange(path, body, state, retry.deadline)) as events:
                     async for event in events:
                         yielded = True
                         yield event
@@ -132,30 +129,16 @@ class VectaraBackend(Backend):
                              self.name, chat_id)
                     chat_id = None
                     continue
-                if exc.status == 401 and not reauthed and self._auth.invalidate():
-                    reauthed = True
-                    continue
-                wait = self._retry_wait(exc, attempt, deadline - loop.time())
-                if wait is None:
-                    raise self._error(exc, path) from None
-                attempt += 1
-                log.warning("vectara backend %r: HTTP %s on %s; retry %d/%d in %.1fs", self.name,
-                            exc.status, path, attempt, self.config.max_retries, wait)
-                await self.sleep(wait)
+                await retry.after_status(exc, path)
                 continue
             except httpx.TimeoutException:
                 log.warning("vectara backend %r: timed out on %s", self.name, path)
                 raise BackendError("the knowledge base took too long to answer", retryable=True) from None
             except httpx.TransportError as exc:
-                if yielded or attempt >= self.config.max_retries:
+                if yielded:  # part of the answer was passed on: asking again would repeat it
                     log.warning("vectara backend %r: connection lost on %s (%s)", self.name, path, type(exc).__name__)
-                    raise BackendError(UNREACHABLE if not yielded else "the connection to the knowledge base was lost",
-                                       retryable=True) from None
-                attempt += 1
-                wait = self._backoff(attempt)
-                log.warning("vectara backend %r: %s on %s; retry %d/%d in %.1fs", self.name,
-                            type(exc).__name__, path, attempt, self.config.max_retries, wait)
-                await self.sleep(wait)
+                    raise BackendError("the connection to the knowledge base was lost", retryable=True) from None
+                await retry.after_transport(exc, path)
                 continue
             break
         if state.error is not None:
@@ -206,22 +189,7 @@ class VectaraBackend(Backend):
                 raise BackendError(UNREACHABLE, status=exc.status) from None
             raise
 
-    # -- errors and retries ----------------------------------------------------------------
-
-    def _backoff(self, attempt: int) -> float:
-        step = self.config.retry_backoff * 2 ** (attempt - 1)
-        return min(self.config.max_retry_wait, step + random.uniform(0, step))
-
-    def _retry_wait(self, exc: _Status, attempt: int, remaining: float) -> float | None:
-        """Seconds to wait before retrying `exc`, or None when it must not be retried."""
-        if exc.status not in RETRY_STATUSES or attempt >= self.config.max_retries:
-            return None
-        wait = retry_after(exc.headers.get("retry-after"))
-        if wait is None:
-            wait = self._backoff(attempt + 1)
-        if wait > self.config.max_retry_wait or wait > remaining:
-            return None
-        return wait
+    # -- errors ----------------------------------------------------------------------------
 
     def _error(self, exc: _Status, path: str) -> BackendError:
         """The readable, secret-free error for a response that is not retried; logs for the operator."""
@@ -248,32 +216,17 @@ class VectaraBackend(Backend):
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A non-streamed request with the same auth refresh, retries and errors as a turn."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.request_timeout
-        attempt = 0
-        reauthed = False
+        retry = _Retry(self)
         while True:
             headers = {**await self._headers(), **self._timeout_headers}
             try:
                 response = await self._http().request(method, path, headers=headers, **kwargs)
             except httpx.TransportError as exc:
-                if attempt >= self.config.max_retries:
-                    log.warning("vectara backend %r: %s on %s", self.name, type(exc).__name__, path)
-                    raise BackendError(UNREACHABLE, retryable=True) from None
-                attempt += 1
-                await self.sleep(self._backoff(attempt))
+                await retry.after_transport(exc, path)
                 continue
             if response.status_code < 300:
                 return response
-            exc = _Status(response)
-            if exc.status == 401 and not reauthed and self._auth.invalidate():
-                reauthed = True
-                continue
-            wait = self._retry_wait(exc, attempt, deadline - loop.time())
-            if wait is None:
-                raise self._error(exc, path)
-            attempt += 1
-            await self.sleep(wait)
+            await retry.after_status(_Status(response), path)
 
     async def list_sessions(self, limit: int = 50) -> list[dict[str, Any]]:
         """Chats as Vectara lists them, following `page_key` until `limit` are collected."""
@@ -316,6 +269,49 @@ class VectaraBackend(Backend):
         """Disable a turn (and, upstream, every later one) so it no longer shapes answers."""
         path = f"/v2/chats/{quote(chat_id, safe='')}/turns/{quote(turn_id, safe='')}"
         return _json(await self._call("PATCH", path, json={"enabled": False}))
+
+
+class _Retry:
+    """The retry budget of one request: bounded attempts, backoff with jitter, one re-auth, a deadline."""
+
+    def __init__(self, backend: VectaraBackend) -> None:
+        self.backend = backend
+        self.config = backend.config
+        self.loop = asyncio.get_running_loop()
+        self.deadline = self.loop.time() + self.config.request_timeout
+        self.attempt = 0
+        self.reauthed = False
+
+    def backoff(self) -> float:
+        step = self.config.retry_backoff * 2 ** (self.attempt - 1)
+        return min(self.config.max_retry_wait, step + random.uniform(0, step))
+
+    async def after_status(self, exc: _Status, path: str) -> None:
+        """Return when the request may be sent again; raise the readable error when it may not."""
+        if exc.status == 401 and not self.reauthed and self.backend._auth.invalidate():
+            self.reauthed = True
+            return
+        if exc.status not in RETRY_STATUSES or self.attempt >= self.config.max_retries:
+            raise self.backend._error(exc, path)
+        self.attempt += 1
+        wait = retry_after(exc.headers.get("retry-after"))
+        if wait is None:
+            wait = self.backoff()
+        if wait > self.config.max_retry_wait or wait > self.deadline - self.loop.time():
+            raise self.backend._error(exc, path)
+        await self._sleep(wait, f"HTTP {exc.status}", path)
+
+    async def after_transport(self, exc: httpx.TransportError, path: str) -> None:
+        if self.attempt >= self.config.max_retries:
+            log.warning("vectara backend %r: %s on %s, giving up", self.backend.name, type(exc).__name__, path)
+            raise BackendError(UNREACHABLE, retryable=True) from None
+        self.attempt += 1
+        await self._sleep(self.backoff(), type(exc).__name__, path)
+
+    async def _sleep(self, wait: float, why: str, path: str) -> None:
+        log.warning("vectara backend %r: %s on %s; retry %d/%d in %.1fs", self.backend.name, why, path,
+                    self.attempt, self.config.max_retries, wait)
+        await self.backend.sleep(wait)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
