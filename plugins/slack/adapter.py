@@ -74,7 +74,6 @@ class SlackAdapter(Adapter):
         self._socket: AsyncSocketModeHandler | None = None
         self._started = False
         self._threads: _Recent = _Recent()    # threads the bot answers in -> True
-        self._askers: _Recent = _Recent()     # thread -> (team, user) who asked last
         self._reactions: _Recent = _Recent()  # thread -> (channel, ts) carrying the progress reaction
 
     def __repr__(self) -> str:
@@ -188,7 +187,6 @@ class SlackAdapter(Adapter):
             text=text, adapter=self.name, user_name=user_name, mentions=mentioned_users(raw_text),
             is_direct=direct, raw=event)
         self._threads.remember(key, True)
-        self._askers.remember(key, (key.workspace, user))
         await self.bot.submit(inbound)
 
     async def _user_name(self, user_id: str) -> str | None:
@@ -255,14 +253,15 @@ class SlackAdapter(Adapter):
     async def _start_stream(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None) -> MessageRef | None:
         """A native stream for this answer, or None to deliver by edits instead.
 
-        A stream needs a thread to live in and, outside DMs, the person it is for.
+        A stream needs a thread to live in and the person it is for (the one who asked).
         """
         assert self.streams is not None
-        thread_ts = self._reply_ts(thread) or ((reply_to.raw or {}).get("ts") if reply_to else None)
-        team, user = (thread.workspace, reply_to.user) if reply_to else self._askers.get(thread, (thread.workspace, None))
-        if not thread_ts or not (user or thread.channel.startswith("D")):
+        if reply_to is None or not reply_to.user:
             return None
-        return await self.streams.start(thread, thread_ts, message, team=team, user=user)
+        thread_ts = self._reply_ts(thread) or (reply_to.raw or {}).get("ts")
+        if not thread_ts:
+            return None
+        return await self.streams.start(thread, thread_ts, message, team=thread.workspace, user=reply_to.user)
 
     async def edit(self, ref: MessageRef, message: Outgoing) -> None:
         if not (message.final or message.text or message.status or message.notes):
