@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from botkit.backends import Backend, BackendError, Question, Session
@@ -145,17 +146,19 @@ class LlamaCloudBackend(Backend):
                 "require_all_indexes": self.config.require_all_indexes}
         started = False
         try:
-            async for event in self._turn(session_id, body):
-                started = True
-                yield event
+            async with aclosing(self._turn(session_id, body)) as turn:
+                async for event in turn:
+                    started = True
+                    yield event
         except BackendError as exc:
             if started or exc.status != 404 or session.session_id is None:
                 raise
             # the session was deleted upstream (or expired): carry on in a new one
             session_id = await self.create_session(session, question)
             yield SessionInfo(session_id)
-            async for event in self._turn(session_id, body):
-                yield event
+            async with aclosing(self._turn(session_id, body)) as turn:
+                async for event in turn:
+                    yield event
 
     async def _turn(self, session_id: str, body: dict[str, Any]) -> AsyncIterator[AnswerEvent]:
         path = f"api/v1/chat/{session_id}/messages/stream"

@@ -14,7 +14,7 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -95,11 +95,12 @@ async def aiter_sse(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
         yield event
 
 
-async def guarded(events: AsyncIterator[AnswerEvent], service: str, name: str) -> AsyncIterator[AnswerEvent]:
+async def guarded(events: AsyncGenerator[AnswerEvent, None], service: str, name: str) -> AsyncIterator[AnswerEvent]:
     """Yield `events`, turning a failure into a final `Failed` the user can read.
 
     `BackendError`s were logged where they were raised; a connection that breaks
-    mid-answer is logged here.
+    mid-answer is logged here. Closing this generator (timeout, shutdown) closes
+    `events` at once, and with it the upstream request.
     """
     try:
         async for event in events:
@@ -109,6 +110,8 @@ async def guarded(events: AsyncIterator[AnswerEvent], service: str, name: str) -
     except httpx.HTTPError as exc:
         log.warning("%s backend %r: connection failed mid-answer: %s", service, name, type(exc).__name__)
         yield Failed(f"the connection to {service} broke off; please try again", retryable=True)
+    finally:
+        await events.aclose()
 
 
 class Transport:
