@@ -127,17 +127,18 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
     ask.set_defaults(func=cmd_ask)
     commands.add_parser("plugins", help="list loaded plugins and what they register").set_defaults(func=cmd_plugins)
     if plugins is not None:
-        plugins.pm.hook.botkit_cli(commands=commands)
+        plugins.call_sync("botkit_cli", commands=commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         plugins = load_plugins()
+        parser = build_parser(plugins)
     except PluginError as exc:
         print(f"botkit: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    args = build_parser(plugins).parse_args(argv)
+    args = parser.parse_args(argv)
     try:
         result = args.func(args)
         if inspect.isawaitable(result):

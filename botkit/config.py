@@ -272,13 +272,16 @@ def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
     """Validate the core sections and each plugin's section with the plugin's model."""
     problems: list[str] = []
     root = _section(raw, (), RootConfig, raw.data, problems)
-    if root is None:
-        raise ConfigError(problems)
-    config = Config(raw.path, root)
+    config = Config(raw.path, root or RootConfig())
+
+    def sections_of(key: str) -> dict[str, Any]:
+        """Plugin sections, also when the core sections failed (so every error is reported)."""
+        value = getattr(root, key) if root is not None else raw.data.get(key)
+        return {k: v for k, v in value.items() if v is None or isinstance(v, dict)} if isinstance(value, dict) else {}
 
     for kind, sections, registry, target in (
-        ("adapter", root.adapters, plugins.adapters, config.adapters),
-        ("backend", root.backends, plugins.backends, config.backends),
+        ("adapter", sections_of("adapters"), plugins.adapters, config.adapters),
+        ("backend", sections_of("backends"), plugins.backends, config.backends),
     ):
         for name, data in sections.items():
             loc = (f"{kind}s", name)
@@ -295,7 +298,7 @@ def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
             if settings is not None:
                 target[name] = Configured(name, component, settings)
 
-    for name, data in root.middlewares.items():
+    for name, data in sections_of("middlewares").items():
         loc = ("middlewares", name)
         component = plugins.middlewares.get(name)
         if component is None:
@@ -308,6 +311,8 @@ def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
         if settings is not None:
             config.middlewares[name] = Configured(name, component, settings)
 
+    if root is None:
+        raise ConfigError(problems)
     if not root.adapters:
         problems.append(f"{raw.where(())}: adapters: at least one adapter must be configured")
     if not root.backends:

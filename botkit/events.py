@@ -31,11 +31,13 @@ class ThreadKey:
 
     @classmethod
     def parse(cls, text: str) -> ThreadKey:
-        """Inverse of `str()`; the thread part may itself contain colons."""
-        parts = text.split(":", 3)
-        if len(parts) != 4:
+        """Inverse of `str()`. The channel may contain colons (Teams conversation ids);
+        platform, workspace and thread never do."""
+        head = text.split(":", 2)
+        if len(head) != 3 or ":" not in head[2]:
             raise ValueError(f"not a thread key (platform:workspace:channel:thread): {text!r}")
-        return cls(*parts)
+        channel, thread = head[2].rsplit(":", 1)
+        return cls(head[0], head[1], channel, thread)
 
 
 @dataclass(slots=True)

@@ -89,9 +89,11 @@ def botkit_render(draft: Draft, surface: Surface) -> None:
 
 @hookspec
 def botkit_answer_complete(turn: Turn, answer: Answer) -> None:
-    """After the final edit was delivered and the turn recorded. For observers.
+    """After the final edit was delivered, just before the turn is recorded.
 
-    Exceptions are logged and do not affect the answer. Every implementation runs.
+    For observers (metrics, logs) and for marking the turn: what an implementation puts
+    in `answer.flags` is stored with it. Exceptions are logged and do not affect the
+    answer. Every implementation runs.
     """
 
 

@@ -185,6 +185,15 @@ class Plugins:
             except Exception:
                 log.exception("plugin %s failed in %s", impl.plugin_name, hook_name)
 
+    def call_sync(self, hook_name: str, **kwargs: Any) -> None:
+        """Call a synchronous setup hook (CLI commands); a failure names its plugin."""
+        hook = getattr(self.pm.hook, hook_name)
+        for impl in reversed(hook.get_hookimpls()):
+            try:
+                impl.function(**{a: kwargs[a] for a in impl.argnames})
+            except Exception as exc:
+                raise PluginError(impl.plugin_name, f"{hook_name} failed: {exc!r}") from exc
+
     async def call_all(self, hook_name: str, **kwargs: Any) -> None:
         """Call a lifecycle hook; a failure propagates (the bot must not start half-set-up)."""
         hook = getattr(self.pm.hook, hook_name)

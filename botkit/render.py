@@ -47,13 +47,13 @@ class AnswerRenderer:
         self._text_cache = ""
         self.sources: list = []
         self.score: float | None = None
-        self.status: str | None = None
+        self.status: str | None = adapter.placeholder if placeholder else None
         self.warnings: list[Warning] = []
         self._dirty = False
         self._next_at = 0.0
         self.edits = 0
         self.first_text_at: float | None = None
-        self._flusher: asyncio.Task | None = None
+        self._flusher: asyncio.Task | asyncio.Handle | None = None
         self._wake: asyncio.Event | None = None
         self._delivering = False
         self._closing = False
@@ -77,6 +77,7 @@ class AnswerRenderer:
                 self.first_text_at = time.monotonic()
         elif isinstance(event, Sources):
             self.sources = event.sources
+            return  # shown once text refers to them
         elif isinstance(event, Status):
             self.status = event.text
         elif isinstance(event, Score):
@@ -89,10 +90,15 @@ class AnswerRenderer:
             return
         self._dirty = True
         if self._flusher is None:
-            self._wake = asyncio.Event()
-            self._flusher = asyncio.create_task(self._flush_loop())
-        else:
-            self._wake.set()  # type: ignore[union-attr]
+            # Start the edit loop on the next loop iteration, not now: an answer that is
+            # complete before then (a fast backend) is delivered by `finish` alone.
+            self._flusher = asyncio.get_running_loop().call_soon(self._start_flushing)
+        elif self._wake is not None:
+            self._wake.set()
+
+    def _start_flushing(self) -> None:
+        self._wake = asyncio.Event()
+        self._flusher = asyncio.create_task(self._flush_loop())
 
     async def _flush_loop(self) -> None:
         wake = self._wake
@@ -173,11 +179,12 @@ class AnswerRenderer:
         its outcome unknown); a wait before the next edit is cut short.
         """
         self._closing = True
-        if self._flusher is not None:
-            if self._delivering:
-                await asyncio.shield(self._flusher)
+        flusher = self._flusher
+        if flusher is not None:
+            if self._delivering and isinstance(flusher, asyncio.Task):
+                await asyncio.shield(flusher)
             else:
-                self._flusher.cancel()
+                flusher.cancel()
         for attempt in range(FINAL_ATTEMPTS):
             delay = self._next_at - time.monotonic()
             if delay > 0:

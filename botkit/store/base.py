@@ -116,5 +116,23 @@ class Store(ABC):
         """Drop an in-progress entry (after it was marked interrupted)."""
 
     @abstractmethod
+    async def turn_for_message(self, thread: ThreadKey, message_id: str) -> TurnRecord | None:
+        """The turn whose answer occupies `message_id` in `thread` (feedback on a message)."""
+
+    @abstractmethod
+    async def record_feedback(self, event_id: str, user: str, value: str | None, comment: str | None,
+                              at: float) -> None:
+        """One user's feedback on a turn; None keeps what was stored (a later comment on a vote)."""
+
+    @abstractmethod
+    async def list_feedback(self, since: float | None = None) -> list[dict[str, Any]]:
+        """Feedback with its turn: at, event_id, thread, adapter, backend, user, value, comment,
+        question, answer, score; oldest first."""
+
+    @abstractmethod
+    async def turns_of(self, session: int) -> list[dict[str, Any]]:
+        """Every turn of a session (store id), oldest first, as column dicts."""
+
+    @abstractmethod
     async def prune(self, *, turns_before: float | None = None) -> int:
         """Delete expired event ids (and turns older than `turns_before`); return rows removed."""

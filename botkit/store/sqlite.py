@@ -2,7 +2,9 @@
 
 This store assumes it is the only process writing its file (one replica), which lets
 it answer the per-message questions (was this event seen? which session does this
-thread have?) from memory and write behind: every write is queued and a single writer
+thread have?) from memory (loaded at open: the event ids within their TTL and the
+active sessions, a few hundred bytes each; idle sessions are ended by the scheduler)
+and write behind: every write is queued and a single writer
 task commits whatever has queued in one transaction (group commit). Several replicas
 need a shared store (PostgreSQL) instead.
 """
@@ -74,6 +76,17 @@ MIGRATIONS: list[str] = [
         started_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    """
+    CREATE INDEX turns_thread ON turns(thread, id);
+    CREATE TABLE feedback (
+        event_id TEXT NOT NULL,
+        user TEXT NOT NULL,
+        value TEXT,
+        comment TEXT,
+        at REAL NOT NULL,
+        PRIMARY KEY (event_id, user)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 _UPSERT_SESSION = (
@@ -91,17 +104,23 @@ _INSERT_TURN = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+def _json(value: list | dict) -> str:
+    """JSON for a column; empty values (most turns' flags) skip the encoder."""
+    if not value:
+        return "[]" if isinstance(value, list) else "{}"
+    return json.dumps(value)
+
+
 _WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _END_SESSION, _UPSERT_INFLIGHT, _DELETE_INFLIGHT, _INSERT_TURN)
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str, *, events_ttl: float = 48 * 3600, session_cache: int = 10_000) -> None:
+    def __init__(self, path: str, *, events_ttl: float = 48 * 3600) -> None:
         self.path = path
         self.events_ttl = events_ttl
         self._db: aiosqlite.Connection | None = None
         self._events: OrderedDict[str, float] = OrderedDict()  # event id -> expiry, oldest first
-        self._sessions: OrderedDict[str, SessionRecord] = OrderedDict()  # active, by thread; an LRU
-        self._session_cache = session_cache
+        self._sessions: dict[str, SessionRecord] = {}  # every active session, by thread
         self._next_session_id = 1
         self._pending: dict[str, list[tuple]] = {}  # SQL -> parameter rows
         self._inflight: dict[str, tuple] = {}  # event id -> latest inflight row not yet written
@@ -129,6 +148,10 @@ class SQLiteStore(Store):
         async with self._db.execute("SELECT COALESCE(MAX(id), 0) FROM sessions") as cur:
             (max_id,) = await cur.fetchone()
         self._next_session_id = max_id + 1
+        async with self._db.execute("SELECT id, thread, backend, session_id, created_at, last_active, turn_count"
+                                    " FROM sessions WHERE ended_at IS NULL") as cur:
+            async for row in cur:
+                self._sessions[row[1]] = SessionRecord(row[0], ThreadKey.parse(row[1]), *row[2:])
         self._drained.set()
         self._writer = asyncio.create_task(self._write_loop(), name="botkit-store-writer")
 
@@ -237,8 +260,6 @@ class SQLiteStore(Store):
     async def active_session(self, thread: ThreadKey, backend: str, *, with_recent: int = 0) -> SessionRecord:
         key = str(thread)
         record = self._sessions.get(key)
-        if record is None:
-            record = await self._load_session(key, thread)
         if record is not None and record.backend != backend:
             await self.end_session(thread)
             record = None
@@ -246,26 +267,10 @@ class SQLiteStore(Store):
             now = time.time()
             record = SessionRecord(self._next_session_id, thread, backend, None, now, now, 0, [])
             self._next_session_id += 1
-            self._remember(key, record)
+            self._sessions[key] = record
             await self.save_session(record)
-        else:
-            self._sessions.move_to_end(key)
         if with_recent and record.recent is None:
             record.recent = await self._load_recent(record.id, with_recent)
-        return record
-
-    async def _load_session(self, key: str, thread: ThreadKey) -> SessionRecord | None:
-        assert self._db
-        if _UPSERT_SESSION in self._pending or _END_SESSION in self._pending or not self._drained.is_set():
-            await self.flush()  # the session may have been evicted from the cache before it was written
-        async with self._db.execute(
-            "SELECT id, backend, session_id, created_at, last_active, turn_count FROM sessions"
-            " WHERE thread = ? AND ended_at IS NULL", (key,)) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            return None
-        record = SessionRecord(row[0], thread, row[1], row[2], row[3], row[4], row[5])
-        self._remember(key, record)
         return record
 
     async def _load_recent(self, session: int, n: int) -> list[tuple[str, str]]:
@@ -277,19 +282,13 @@ class SQLiteStore(Store):
             rows = await cur.fetchall()
         return [(q, a) for q, a in reversed(rows)]
 
-    def _remember(self, key: str, record: SessionRecord) -> None:
-        self._sessions[key] = record
-        if len(self._sessions) > self._session_cache:
-            self._sessions.popitem(last=False)
-
     async def save_session(self, record: SessionRecord) -> None:
         self._queue(_UPSERT_SESSION, (record.id, str(record.thread), record.backend, record.session_id,
                                       record.created_at, record.last_active, record.turn_count))
 
     async def end_session(self, thread: ThreadKey) -> SessionRecord | None:
         key = str(thread)
-        record = self._sessions.pop(key, None) or await self._load_session(key, thread)
-        self._sessions.pop(key, None)
+        record = self._sessions.pop(key, None)
         if record is not None:
             self._queue(_END_SESSION, (time.time(), record.id))
         return record
@@ -306,8 +305,8 @@ class SQLiteStore(Store):
         self._queue(_DELETE_INFLIGHT, (turn.event_id,))
         self._queue(_INSERT_TURN, (
             turn.session, str(turn.thread), turn.event_id, turn.adapter, turn.backend, turn.user, turn.question,
-            turn.answer, turn.status, json.dumps(turn.sources), turn.score, turn.error, json.dumps(turn.message_ids),
-            turn.first_text_after, turn.duration, turn.edits, json.dumps(turn.flags), turn.created_at))
+            turn.answer, turn.status, _json(turn.sources), turn.score, turn.error, _json(turn.message_ids),
+            turn.first_text_after, turn.duration, turn.edits, _json(turn.flags), turn.created_at))
         record = self._sessions.get(str(turn.thread))
         if record is not None and record.id == turn.session and record.recent is not None and turn.status == "complete":
             record.recent.append((turn.question, turn.answer))
@@ -336,19 +335,61 @@ class SQLiteStore(Store):
                 removed += cur.rowcount
         return removed
 
+    # -- feedback ---------------------------------------------------------------------------------
+
+    async def turn_for_message(self, thread: ThreadKey, message_id: str) -> TurnRecord | None:
+        assert self._db
+        await self.flush()
+        async with self._db.execute(
+            "SELECT * FROM turns WHERE thread = ? AND EXISTS"
+            " (SELECT 1 FROM json_each(turns.message_ids) WHERE value = ?) ORDER BY id DESC LIMIT 1",
+            (str(thread), message_id)) as cur:
+            row = await cur.fetchone()
+            names = [d[0] for d in cur.description]
+        return _turn_record(dict(zip(names, row))) if row else None
+
+    async def record_feedback(self, event_id: str, user: str, value: str | None, comment: str | None,
+                              at: float) -> None:
+        assert self._db
+        await self.flush()
+        await self._db.execute(
+            "INSERT INTO feedback (event_id, user, value, comment, at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(event_id, user) DO UPDATE SET value = COALESCE(excluded.value, value),"
+            " comment = COALESCE(excluded.comment, comment), at = excluded.at",
+            (event_id, user, value, comment, at))
+
+    async def list_feedback(self, since: float | None = None) -> list[dict[str, Any]]:
+        assert self._db
+        await self.flush()
+        async with self._db.execute(
+            "SELECT f.at, f.event_id, t.thread, t.adapter, t.backend, f.user, f.value, f.comment, t.question,"
+            " t.answer, t.score FROM feedback f JOIN turns t ON t.event_id = f.event_id"
+            " WHERE f.at >= ? ORDER BY f.at", (since or 0.0,)) as cur:
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in await cur.fetchall()]
+
     # -- reading history (CLI, admin) ------------------------------------------------------------
 
     async def turns_of(self, session: int) -> list[dict[str, Any]]:
         assert self._db
         await self.flush()
-        self._db.row_factory = aiosqlite.Row
-        try:
-            async with self._db.execute("SELECT * FROM turns WHERE session = ? ORDER BY id", (session,)) as cur:
-                rows = [dict(r) for r in await cur.fetchall()]
-        finally:
-            self._db.row_factory = None
+        async with self._db.execute("SELECT * FROM turns WHERE session = ? ORDER BY id", (session,)) as cur:
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, row)) for row in await cur.fetchall()]
         for row in rows:
-            for key in ("sources", "message_ids", "flags"):
+            for key in _JSON_COLUMNS:
                 row[key] = json.loads(row[key])
         return rows
+
+
+_JSON_COLUMNS = ("sources", "message_ids", "flags")
+
+
+def _turn_record(row: dict[str, Any]) -> TurnRecord:
+    for key in _JSON_COLUMNS:
+        row[key] = json.loads(row[key])
+    return TurnRecord(row["session"], ThreadKey.parse(row["thread"]), row["event_id"], row["adapter"], row["backend"],
+                      row["user"], row["question"], row["answer"], row["status"], row["created_at"], row["sources"],
+                      row["score"], row["error"], row["message_ids"], row["first_text_after"], row["duration"],
+                      row["edits"], row["flags"])
 

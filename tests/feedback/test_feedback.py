@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -164,8 +165,8 @@ async def test_feedback_lands_in_the_real_store_and_export(tmp_path) -> None:
         message_id = await answered(bot)
         assert await submit_feedback(bot, bot.adapters["rec"].thread(), message_id, "u2", "-1", comment="old")
     out = tmp_path / "feedback.jsonl"
-    assert main(["feedback", "export", "-c", str(tmp_path / "config.yaml"), "--format", "jsonl",
-                 "-o", str(out)]) == 0
+    assert await asyncio.to_thread(main, ["feedback", "export", "-c", str(tmp_path / "config.yaml"),
+                                          "--format", "jsonl", "-o", str(out)]) == 0
     [row] = [json.loads(line) for line in out.read_text().splitlines()]
     assert (row["event_id"], row["user"], row["value"], row["comment"]) == ("ev1", "u2", "down", "old")
     assert row["question"] == "question?" and row["answer"] == "the answer"
