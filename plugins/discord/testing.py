@@ -250,7 +250,7 @@ class FakeDiscord:
                 await ws.send_str(json.dumps({"op": 11}))
             elif op == 2:
                 self.identify.append(payload["d"])
-                await self._identify(shard)
+                await self._identify(shard, payload["d"].get("shard"))
             elif op == 6:
                 await self._resume(ws, payload["d"].get("seq") or 0)
                 async with self._changed:
@@ -258,8 +258,9 @@ class FakeDiscord:
                     self._changed.notify_all()
         return ws
 
-    async def _identify(self, shard: _Shard) -> None:
-        await self.dispatch("READY", {
+    async def _identify(self, shard: _Shard, shard_info: list[int] | None) -> None:
+        ready: dict[str, Any] = {"shard": shard_info} if shard_info else {}
+        await self.dispatch("READY", {**ready,
             "v": 10, "user": _user(BOT_ID, "botkit", bot=True), "guilds": [{"id": GUILD_ID, "unavailable": True}],
             "session_id": "fake-session", "resume_gateway_url": self.gateway_url,
             "application": {"id": APP_ID, "flags": 0}, "private_channels": [], "relationships": [],

@@ -1,0 +1,61 @@
+"""/ask and /reset: INTERACTION_CREATE through discord.py's CommandTree to the dispatcher."""
+
+from __future__ import annotations
+
+from botkit_plugins.discord.testing import BOT_ID, CHANNEL_ID, FakeDiscord
+
+
+async def test_ask_is_deferred_then_its_original_response_edited(fake: FakeDiscord, discord_bot) -> None:
+    backend = {"answer": "Use the blue cable [1].", "chunks": 3, "delay": 0.02,
+               "sources": [{"title": "Cabling", "url": "https://docs.example.com/cables"}]}
+    async with discord_bot(backend) as bot:
+        interaction = fake.interaction("ask", {"question": "which cable?"})
+        await fake.dispatch("INTERACTION_CREATE", interaction)
+        await fake.wait_for("POST", f"/interactions/{interaction['id']}/")
+        await bot.idle(10)
+        assert bot.backends["b"].calls == [(None, "which cable?")]
+
+    callbacks = fake.requests("POST", f"/interactions/{interaction['id']}/")
+    assert [c.json["type"] for c in callbacks] == [5]  # deferred: "botkit is thinking…"
+    edits = fake.requests("PATCH", f"/webhooks/", )
+    assert edits and all(c.path.endswith(f"/{interaction['token']}/messages/@original") for c in edits)
+    assert all(c.json["allowed_mentions"] == {"parse": []} for c in edits)
+    final = edits[-1].json["content"]
+    assert "Use the blue cable" in final and "https://docs.example.com/cables" in final
+    assert not fake.requests("POST", "/threads")
+
+
+async def test_ask_twice_delivered_is_answered_once(fake: FakeDiscord, discord_bot) -> None:
+    async with discord_bot({"answer": "Once."}) as bot:
+        interaction = fake.interaction("ask", {"question": "dup?"})
+        await fake.dispatch("INTERACTION_CREATE", interaction)
+        await fake.dispatch("INTERACTION_CREATE", interaction)
+        await fake.wait_for("PATCH", "/@original")
+        await bot.idle(10)
+        assert len(bot.backends["b"].calls) == 1
+
+    assert len(fake.requests("POST", "/interactions/")) == 1
+
+
+async def test_reset_in_a_thread_starts_a_new_session(fake: FakeDiscord, discord_bot) -> None:
+    async with discord_bot({"answer": "Answer {turn}."}) as bot:
+        question = fake.message(CHANNEL_ID, f"<@{BOT_ID}> first", mentions_bot=True)
+        await fake.dispatch("MESSAGE_CREATE", question)
+        await fake.wait_for("POST", "/typing")
+        await bot.idle(10)
+        thread = question["id"]
+        reset = fake.interaction("reset", channel_id=thread, channel_type=11, parent_id=CHANNEL_ID)
+        await fake.dispatch("INTERACTION_CREATE", reset)
+        await fake.wait_for("POST", f"/interactions/{reset['id']}/")
+        await bot.idle(10)
+        await fake.dispatch("MESSAGE_CREATE", fake.message(thread, "second"))
+        await fake.wait_for("POST", "/typing", count=2)
+        await bot.idle(10)
+        backend = bot.backends["b"]
+        assert backend.deleted == ["fake-session-1"]
+        assert backend.calls == [(None, "first"), (None, "second")]  # a fresh session after the reset
+
+    reply = fake.requests("POST", f"/interactions/{reset['id']}/")
+    patched = fake.requests("PATCH", f"/{reset['token']}/messages/@original")
+    shown = [c.json["data"]["content"] for c in reply if c.json["type"] == 4] + [c.json["content"] for c in patched]
+    assert shown == ["Starting a new conversation in this thread."]
