@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -66,8 +66,9 @@ class Backend(ABC):
     """
 
     #: How many earlier exchanges of the session `stream` wants in `Session.history`
-    #: (0: none, the backend keeps its own history server-side).
-    history_turns: ClassVar[int] = 0
+    #: (0: none, the backend keeps its own history server-side). A class default that
+    #: an instance may override from its config.
+    history_turns: int = 0
 
     def __init__(self, name: str, config: BaseModel, bot: Bot) -> None:
         self.name = name

@@ -37,7 +37,7 @@ class OpenAIBackend(Backend):
 
     def __init__(self, name: str, config: OpenAIConfig, bot: Any) -> None:
         super().__init__(name, config, bot)
-        self.history_turns = config.max_history_turns  # type: ignore[misc]  # per instance
+        self.history_turns = config.max_history_turns
         headers: dict[str, str] = {}
         if config.api_key is not None:
             key = config.api_key.get_secret_value()

@@ -37,7 +37,7 @@ class RagflowBackend(Backend):
     def __init__(self, name: str, config: RagflowConfig, bot: Any) -> None:
         super().__init__(name, config, bot)
         if config.api == "openai":
-            self.history_turns = config.max_history_turns  # type: ignore[misc]  # per instance
+            self.history_turns = config.max_history_turns
         self.chat_id = config.chat_id
         self.transport = Transport(SERVICE, name, api_root(config.base_url), config,
                                    headers={"Authorization": f"Bearer {config.api_key.get_secret_value()}"})
