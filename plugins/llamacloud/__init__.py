@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from botkit import hookimpl
-from botkit_plugins.openai.settings import HttpSettings
+from botkit.config import HttpSettings
 
 #: LlamaCloud refuses longer prompts (HTTP 422)
 MAX_PROMPT = 1000

@@ -16,7 +16,7 @@ from typing import Any
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.events import AnswerEvent, Done, Failed, SessionInfo, Source, Sources, Status, TextDelta, Warning
 from botkit_plugins.llamacloud import MAX_PROMPT, LlamaCloudConfig
-from botkit_plugins.openai.transport import Transport, aiter_sse, guarded
+from botkit.http import Transport, aiter_sse, guarded
 
 SERVICE = "LlamaCloud"
 log = logging.getLogger("botkit.backends.llamacloud")

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr
 
 from botkit import hookimpl
 from botkit.config import Section
-from botkit_plugins.openai.settings import HttpSettings
+from botkit.config import HttpSettings
 
 
 class RetrievalSettings(Section):

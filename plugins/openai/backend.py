@@ -9,7 +9,7 @@ from botkit.backends import Backend, BackendError, Question, Session
 from botkit.events import AnswerEvent, Done, Source, Sources, Status, TextDelta, Warning
 from botkit_plugins.openai import OpenAIConfig
 from botkit_plugins.openai.chat import chat_messages, read_chat_stream
-from botkit_plugins.openai.transport import Transport, guarded, is_event_stream, upstream_detail
+from botkit.http import Transport, guarded, is_event_stream, upstream_detail
 
 SERVICE = "the OpenAI-compatible server"
 _SAMPLING = ("temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty", "seed")

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from botkit_plugins.openai.transport import Transport, aiter_sse
+from botkit.http import Transport, aiter_sse
 
 
 def chat_messages(system: str | None, history: list[tuple[str, str]], question: str) -> list[dict[str, str]]:

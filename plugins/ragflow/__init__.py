@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from botkit import hookimpl
 from botkit.config import Section
-from botkit_plugins.openai.settings import HttpSettings
+from botkit.config import HttpSettings
 
 
 class CreateChat(Section):

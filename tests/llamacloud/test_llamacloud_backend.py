@@ -14,7 +14,7 @@ from botkit.events import Done, Failed, SessionInfo, Sources, Status, TextDelta,
 from botkit_plugins.llamacloud import LlamaCloudConfig
 from botkit_plugins.llamacloud.backend import LlamaCloudBackend
 from botkit_plugins.llamacloud.fake import ANSWER, FakeLlamaCloud
-from botkit_plugins.openai import transport as transport_module
+from botkit import http as transport_module
 
 FIXTURES = Path(__file__).with_name("fixtures")
 THREAD = ThreadKey("teams", "tenant-1", "19:conv", "root-1")

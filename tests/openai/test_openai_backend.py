@@ -10,7 +10,7 @@ import pytest
 from botkit.backends import Question, Session
 from botkit.events import Done, Failed, Source, Sources, Status, TextDelta, ThreadKey, Warning
 from botkit_plugins.openai import OpenAIConfig
-from botkit_plugins.openai import transport as transport_module
+from botkit import http as transport_module
 from botkit_plugins.openai.backend import OpenAIBackend
 from botkit_plugins.openai.fake import FakeOpenAI
 

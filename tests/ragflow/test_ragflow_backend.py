@@ -10,7 +10,7 @@ import pytest
 
 from botkit.backends import Question, Session
 from botkit.events import Done, Failed, SessionInfo, Sources, Status, TextDelta, ThreadKey
-from botkit_plugins.openai import transport as transport_module
+from botkit import http as transport_module
 from botkit_plugins.ragflow import RagflowConfig
 from botkit_plugins.ragflow.answer import CitationRewriter, rewrite_citations
 from botkit_plugins.ragflow.backend import RagflowBackend

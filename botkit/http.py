@@ -1,7 +1,6 @@
 """HTTP plumbing every HTTP backend shares: one pooled client, retries, error mapping, SSE.
 
-The OpenAI-compatible, RAGFlow and LlamaCloud backends all make their requests through
-`Transport`, so they retry the same way (429/5xx and connection failures, honouring
+Backends make their requests through `Transport` (config: `botkit.config.HttpSettings`), so they retry the same way (429/5xx and connection failures, honouring
 `Retry-After`, only before any answer text was streamed), turn upstream failures into
 `BackendError`s whose message is safe to show while the operator log gets the upstream
 detail, and read Server-Sent Events with one tolerant reader.
@@ -23,7 +22,7 @@ from httpx_sse import EventSource, ServerSentEvent
 
 from botkit.backends import BackendError
 from botkit.events import AnswerEvent, Failed
-from botkit_plugins.openai.settings import HttpSettings
+from botkit.config import HttpSettings
 
 log = logging.getLogger("botkit.backends.http")
 
