@@ -99,6 +99,7 @@ class FakeDiscord:
         self.threads: dict[str, dict[str, Any]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.originals: dict[str, str] = {}  # interaction token -> id of its original response
+        self._token_channels: dict[str, str] = {}  # interaction token -> its channel
         self._ids = itertools.count(1_100_000_000_000_000_000)
         self._seq = 0
         self._log: list[tuple[int, str, Any]] = []
@@ -177,8 +178,10 @@ class FakeDiscord:
             channel["thread_metadata"] = {"archived": False, "auto_archive_duration": 1440,
                                           "archive_timestamp": _now(), "locked": False}
         command_id = next((c["id"] for cmds in self.commands.values() for c in cmds if c["name"] == name), "1")
+        token = "itoken" + self.new_id()
+        self._token_channels[token] = channel_id
         data: dict[str, Any] = {
-            "id": interaction_id or self.new_id(), "application_id": APP_ID, "type": 2, "token": "itoken" + self.new_id(),
+            "id": interaction_id or self.new_id(), "application_id": APP_ID, "type": 2, "token": token,
             "version": 1, "attachment_size_limit": 8_388_608, "channel_id": channel_id, "channel": channel,
             "app_permissions": "0", "locale": "en-US", "entitlements": [], "authorizing_integration_owners": {},
             "context": 0 if guild_id else 1,
@@ -352,11 +355,12 @@ class FakeDiscord:
                                       "response_message_ephemeral": False}})
 
     def _webhook(self, method: str, token: str, rest: list[str], body: Any) -> web.Response:
+        channel_id = self._token_channels.get(token, CHANNEL_ID)
         if method == "POST" and not rest:
-            return _json(self._store_message("webhook", self.new_id(), body))
+            return _json(self._store_message(channel_id, self.new_id(), body))
         if method == "PATCH" and len(rest) == 2 and rest[0] == "messages":
             message_id = self.originals.setdefault(token, self.new_id()) if rest[1] == "@original" else rest[1]
-            return _json(self._store_message("webhook", message_id, body))
+            return _json(self._store_message(channel_id, message_id, body))
         return _json({"message": "Unknown Webhook", "code": 10015}, 404)
 
     def _store_message(self, channel_id: str, message_id: str, body: Any) -> dict[str, Any]:

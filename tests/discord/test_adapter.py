@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
@@ -86,3 +89,10 @@ def test_config_rejects_bad_templates_and_hides_the_token() -> None:
     assert "very-secret-token" not in repr(config) and "very-secret-token" not in str(config.model_dump())
     assert config.edit_interval == 1.2
 
+
+
+def test_the_plugin_registers_without_importing_discord_py() -> None:
+    code = ("import sys, botkit, botkit_plugins.discord; "
+            "assert not any(m == 'discord' or m.startswith('discord.') for m in sys.modules), 'discord imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -59,3 +59,21 @@ async def test_reset_in_a_thread_starts_a_new_session(fake: FakeDiscord, discord
     patched = fake.requests("PATCH", f"/{reset['token']}/messages/@original")
     shown = [c.json["data"]["content"] for c in reply if c.json["type"] == 4] + [c.json["content"] for c in patched]
     assert shown == ["Starting a new conversation in this thread."]
+
+
+async def test_a_long_ask_answer_continues_in_a_follow_up_message(fake: FakeDiscord, discord_bot) -> None:
+    answer = "\n\n".join(f"Paragraph {i}: " + "word " * 60 for i in range(12))
+    assert len(answer) > 2000
+    async with discord_bot({"answer": answer}) as bot:
+        interaction = fake.interaction("ask", {"question": "tell me everything"})
+        await fake.dispatch("INTERACTION_CREATE", interaction)
+        await fake.wait_for("POST", f"/interactions/{interaction['id']}/")
+        await bot.idle(10)
+
+    token = interaction["token"]
+    original = fake.requests("PATCH", f"/{token}/messages/@original")[-1].json["content"]
+    followups = [c for c in fake.requests("POST", "/webhooks/") if c.path.endswith(f"/{token}")]
+    assert len(followups) >= 1 and followups[0].query.get("wait") in ("1", "true")
+    continued = [c.json["content"] for c in followups]
+    assert all(len(text) <= 2000 for text in [original, *continued])
+    assert original.startswith("Paragraph 0:") and "Paragraph 11:" in continued[-1]
