@@ -97,6 +97,9 @@ class Backend(ABC):
     def stream(self, session: Session, question: Question) -> AsyncIterator[AnswerEvent]:
         """Ask `question` in `session` and yield answer events, ending with Done or Failed.
 
+        Yield `SessionInfo` when the backend created a session (or replaced one that
+        vanished upstream): the core stores the new id for the thread. `Done.usage` is
+        recorded with the turn (token counts, a rephrased query, the upstream turn id).
         Raising `BackendError` is equivalent to yielding `Failed`. Cancellation (the
         per-turn timeout, shutdown) must close the upstream request.
         """

@@ -240,6 +240,8 @@ class Dispatcher:
                     if isinstance(event, SessionInfo):
                         session.session_id = event.session_id
                     elif isinstance(event, Done):
+                        if event.usage:
+                            answer.flags["usage"] = event.usage
                         break
                     elif isinstance(event, Failed):
                         failed = event.message

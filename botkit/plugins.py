@@ -78,11 +78,24 @@ class Component:
             raise PluginError(self.plugin, f"{self.target!r}: {exc}") from exc
 
 
+class _PluginManager(pluggy.PluginManager):
+    """Looks only at `botkit_*` attributes for hook implementations.
+
+    Adapter, backend and middleware instances are registered as plugins; pluggy's default
+    would read every attribute of them, running properties that may not be ready yet.
+    """
+
+    def parse_hookimpl_opts(self, plugin: object, name: str):  # type: ignore[override]
+        if not name.startswith("botkit_"):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 class Plugins:
     """The plugin manager plus what plugins registered, with typed hook calls."""
 
     def __init__(self) -> None:
-        self.pm = pluggy.PluginManager("botkit")
+        self.pm = _PluginManager("botkit")
         self.pm.add_hookspecs(hookspecs)
         self.sources: dict[str, str] = {}  # plugin name -> where it came from
         self.adapters: dict[str, Component] = {}

@@ -264,3 +264,20 @@ async def test_turns_are_recorded_with_sessions_and_timings(tmp_path):
 async def _until(predicate, interval: float = 0.005):
     while not predicate():
         await asyncio.sleep(interval)
+
+
+async def test_done_usage_and_a_replaced_session_id_are_recorded(tmp_path):
+    from botkit.events import Done, SessionInfo, TextDelta
+
+    async with running_bot(config(), tmp_path) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+        await rec.inject("first")
+        await bot.idle(5)
+        backend.script = lambda session, question: [SessionInfo("replacement"), TextDelta("ok"),
+                                                    Done({"rephrased_query": "second?"})]
+        await rec.inject("second")
+        await bot.idle(5)
+        record = await bot.store.active_session(rec.thread(), "b")
+        turns = await bot.store.turns_of(record.id)
+        assert record.session_id == "replacement"
+        assert turns[1]["flags"]["usage"] == {"rephrased_query": "second?"}
