@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import gc
 import resource
-import statistics
 import sys
 import tempfile
 import time

@@ -13,6 +13,7 @@ import email.utils
 import json
 import logging
 import time
+from datetime import timezone
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,11 +31,11 @@ log = logging.getLogger("botkit.backends.http")
 sleep = asyncio.sleep
 
 
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds the server asked us to wait (`Retry-After` as seconds or an HTTP date)."""
-    value = response.headers.get("retry-after")
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value (delta-seconds or an HTTP date); None if unreadable."""
     if not value:
         return None
+    value = value.strip()
     try:
         return max(0.0, float(value))
     except ValueError:
@@ -43,7 +44,14 @@ def retry_after(response: httpx.Response) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asked us to wait with its `Retry-After` header."""
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 def upstream_detail(response: httpx.Response) -> str:

@@ -26,7 +26,7 @@ from botkit import hookspecs
 if TYPE_CHECKING:
     from botkit.adapters import Surface
     from botkit.events import Draft
-    from botkit.turn import Answer, Handled, Turn
+    from botkit.turn import Handled, Turn
 
 log = logging.getLogger("botkit.plugins")
 

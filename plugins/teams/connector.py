@@ -10,12 +10,10 @@ waits and then sends its latest text instead of a stale one.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +21,7 @@ import httpx
 from pydantic import SecretStr
 
 from botkit.adapters import RateLimited
+from botkit.http import retry_after
 
 RETRIED = frozenset({412, 429, 502, 504})
 MAX_DELAY = 60.0
@@ -81,24 +80,6 @@ class TokenProvider:
         expires_in = float(data.get("expires_in", 3600))
         self._token = data["access_token"]
         self._expires = self._clock() + max(expires_in - self._margin, expires_in / 2)
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Retry-After as seconds (delta or HTTP date), or None when absent or unreadable."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def activities_url(service_url: str, conversation_id: str, activity_id: str | None = None) -> str:

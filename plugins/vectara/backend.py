@@ -25,10 +25,11 @@ from httpx_sse import EventSource
 from botkit import __version__
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.events import AnswerEvent, Done, Failed
+from botkit.http import parse_retry_after
 
 from .auth import ApiKeyAuth, Auth, OAuth2Auth
 from .config import MAX_QUERY_CHARS, VectaraConfig
-from .wire import Mapper, TurnState, error_text, retry_after
+from .wire import Mapper, TurnState, error_text
 
 log = logging.getLogger("botkit.backends.vectara")
 
@@ -294,7 +295,7 @@ class _Retry:
         if exc.status not in RETRY_STATUSES or self.attempt >= self.config.max_retries:
             raise self.backend._error(exc, path)
         self.attempt += 1
-        wait = retry_after(exc.headers.get("retry-after"))
+        wait = parse_retry_after(exc.headers.get("retry-after"))
         if wait is None:
             wait = self.backoff()
         if wait > self.config.max_retry_wait or wait > self.deadline - self.loop.time():

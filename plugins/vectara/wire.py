@@ -7,8 +7,6 @@ skipped, and the order of events after `chat_info` is not relied on
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -144,17 +142,3 @@ def error_text(body: Any) -> str:
     return "; ".join(parts)
 
 
-def retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))

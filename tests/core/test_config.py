@@ -6,8 +6,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from botkit.cli import main
 
 FAKE = "plugins: [botkit.testing]\n"

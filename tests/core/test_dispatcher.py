@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 
-import pytest
-
-from botkit.bot import Bot, load
-from botkit.events import Failed, TextDelta
-from botkit.testing import running_bot, write_config
+from botkit.events import TextDelta
+from botkit.testing import running_bot
 
 
 def config(**backend):
@@ -267,7 +264,7 @@ async def _until(predicate, interval: float = 0.005):
 
 
 async def test_done_usage_and_a_replaced_session_id_are_recorded(tmp_path):
-    from botkit.events import Done, SessionInfo, TextDelta
+    from botkit.events import Done, SessionInfo
 
     async with running_bot(config(), tmp_path) as bot:
         rec, backend = bot.adapters["rec"], bot.backends["b"]

@@ -17,7 +17,7 @@ async def test_ask_is_deferred_then_its_original_response_edited(fake: FakeDisco
 
     callbacks = fake.requests("POST", f"/interactions/{interaction['id']}/")
     assert [c.json["type"] for c in callbacks] == [5]  # deferred: "botkit is thinking…"
-    edits = fake.requests("PATCH", f"/webhooks/", )
+    edits = fake.requests("PATCH", "/webhooks/", )
     assert edits and all(c.path.endswith(f"/{interaction['token']}/messages/@original") for c in edits)
     assert all(c.json["allowed_mentions"] == {"parse": []} for c in edits)
     final = edits[-1].json["content"]
