@@ -120,7 +120,17 @@ class Adapter(ABC):
 
     @abstractmethod
     async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
-        """Post a new message in `thread` and return how to edit it."""
+        """Post a new message in `thread` and return how to edit it.
+
+        `reply_to` is the user's message being answered. It is None when the bot speaks
+        first (a scheduled question, `botkit.scheduler`): then `thread.thread` is a fresh
+        id the platform has never seen (`botkit-<job>-<time>`), and the adapter starts a
+        new thread at the top of `thread.channel` (Slack: a top-level message; Discord:
+        a message or thread in the channel; Teams: a new conversation post) rather than
+        replying. Later sends for the same key (an answer split over several messages)
+        go into the thread that first message started, so the adapter remembers the
+        platform's id for it (the returned `MessageRef.data` is a good place).
+        """
 
     @abstractmethod
     async def edit(self, ref: MessageRef, message: Outgoing) -> None:

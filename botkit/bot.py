@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, SecretStr
 
@@ -15,8 +16,12 @@ from botkit.config import Config, ConfigError, read_config, routes_of, validate_
 from botkit.dispatcher import Dispatcher
 from botkit.events import Inbound, Note
 from botkit.plugins import PluginError, Plugins, load_plugins
+from botkit.scheduler import Scheduler
 from botkit.server import Server
 from botkit.store import Store, open_store
+
+if TYPE_CHECKING:
+    from botkit.metrics import Metrics
 
 log = logging.getLogger("botkit")
 
@@ -66,12 +71,14 @@ class Bot:
         self.config = config
         self.plugins = plugins
         settings = config.root
-        self.store: Store = open_store(settings.store.url, base_dir=config.base_dir,
-                                       events_ttl=settings.store.events_ttl_hours * 3600)
+        events_hours = settings.retention.events_hours or settings.store.events_ttl_hours
+        self.store: Store = open_store(settings.store.url, base_dir=config.base_dir, events_ttl=events_hours * 3600)
         self.server = Server(self, settings.server.host, settings.server.port)
         self.adapters: dict[str, Adapter] = {}
         self.backends: dict[str, Backend] = {}
         self.dispatcher: Dispatcher | None = None
+        self.scheduler: Scheduler | None = None
+        self.metrics: Metrics | None = None
         self._started = False
         self._stopped = asyncio.Event()
 
@@ -124,6 +131,7 @@ class Bot:
             for backend in self.backends.values():
                 await backend.start()
             await self.plugins.call_all("botkit_routes", server=self.server)
+            self._add_metrics()
             await self.plugins.call_all("botkit_startup", bot=self)
             enabled = self.config.root.server.enabled
             if enabled or (enabled is None and self.server.has_routes):
@@ -132,10 +140,23 @@ class Bot:
                 await adapter.start()
             self._started = True
             await self.mark_interrupted()
+            self.scheduler = Scheduler(self)
+            await self.scheduler.start()
         except BaseException:
             await self._close_all()
             raise
         log.info("botkit started: adapters %s, backends %s", ", ".join(self.adapters), ", ".join(self.backends))
+
+    def _add_metrics(self) -> None:
+        """Count turns for /metrics when it is served (see `metrics.enabled`)."""
+        wanted = self.config.root.metrics.enabled
+        server = self.config.root.server.enabled
+        if wanted is False or server is False or (wanted is None and not (server or self.server.has_routes)):
+            return
+        from botkit.metrics import Metrics
+
+        self.metrics = Metrics(self)
+        self.metrics.install()
 
     async def mark_interrupted(self) -> int:
         """Edit answers a previous process left in progress to say they were cut off."""
@@ -157,12 +178,17 @@ class Bot:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking messages, let answers finish (or mark them interrupted), close all."""
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self.dispatcher is not None:
             await self.dispatcher.drain(grace)
         await self._close_all()
         self._stopped.set()
 
     async def _close_all(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+            self.scheduler = None
         for adapter in self.adapters.values():
             try:
                 await adapter.stop()

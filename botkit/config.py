@@ -15,10 +15,11 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from botkit.plugins import Component, Plugins
 
@@ -84,8 +85,102 @@ class DispatchConfig(Section):
 
 
 class LoggingConfig(Section):
+    """`log:` (or `logging:`). Every line of a turn carries its thread key and turn id."""
+
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
+    #: log message texts (questions, answers, library request bodies at DEBUG); off by default
+    content: bool = False
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or "90s", "15m", "24h", "7d", "2w"."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if m is None:
+            raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 15m, 24h, 7d)")
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class SessionsConfig(Section):
+    #: a thread silent this long starts a new backend session with its next message (None: never)
+    idle_timeout: Duration | None = None
+    #: tell the asker when their message starts a new session after the idle timeout
+    announce_new_session: bool = False
+    new_session_text: str = "It has been a while, so this starts a new conversation."
+    #: how often idle sessions are looked for
+    check_every: Duration = 60.0
+
+
+class RetentionConfig(Section):
+    #: turns (questions, answers, feedback) older than this are deleted (None: kept)
+    turns_days: float | None = Field(None, gt=0)
+    #: how long processed event ids are kept for dedupe; overrides store.events_ttl_hours
+    events_hours: float | None = Field(None, ge=24.0)
+    prune_every: Duration = 3600.0
+
+
+class PostTarget(Section):
+    """Where a scheduled answer goes: a new thread in `channel` of `adapter`."""
+
+    adapter: str
+    channel: str
+    #: the platform workspace (Slack team id, Discord guild); default: the adapter's own
+    workspace: str | None = None
+
+
+class AskSpec(Section):
+    question: str
+    #: default: the backend the routes pick for the target channel
+    backend: str | None = None
+
+
+class ScheduledJob(Section):
+    """A question asked on a schedule, answered as a new thread (a digest, a reminder)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    cron: str | None = None
+    every: Duration | None = None
+    timezone: str = "UTC"
+    #: a run missed by less than this (the bot was down) still happens once; later ones are skipped
+    misfire_grace: Duration = 3600.0
+    post: PostTarget
+    ask: AskSpec
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduledJob:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("give exactly one of cron or every")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {self.timezone!r}") from exc
+        if self.cron is not None:
+            from botkit.scheduler import cron_trigger
+
+            try:
+                cron_trigger(self.cron, self.timezone)
+            except ValueError as exc:
+                raise ValueError(f"invalid cron expression {self.cron!r}: {exc}") from exc
+        return self
+
+
+class MetricsConfig(Section):
+    #: None: serve /metrics whenever the HTTP server runs; true: start the server for it
+    enabled: bool | None = None
+    path: str = "/metrics"
 
 
 # -- shared by plugins ---------------------------------------------------------------------
@@ -113,6 +208,8 @@ class HttpSettings(Section):
 
 
 class RootConfig(Section):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
     plugins: list[str] = []
     store: StoreConfig = StoreConfig()
     server: ServerConfig = ServerConfig()
@@ -121,7 +218,11 @@ class RootConfig(Section):
     routes: list[Route] = []
     middlewares: dict[str, dict[str, Any] | None] = {}
     dispatch: DispatchConfig = DispatchConfig()
-    logging: LoggingConfig = LoggingConfig()
+    logging: LoggingConfig = Field(LoggingConfig(), alias="log")
+    sessions: SessionsConfig = SessionsConfig()
+    retention: RetentionConfig = RetentionConfig()
+    schedule: list[ScheduledJob] = []
+    metrics: MetricsConfig = MetricsConfig()
 
 
 @dataclass(slots=True)
@@ -348,6 +449,18 @@ def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
         if route.adapter is not None and route.adapter not in root.adapters:
             problems.append(f"{raw.where(('routes', i, 'adapter'))}: routes[{i}].adapter: "
                             f"no adapter named {route.adapter!r}")
+    names: set[str] = set()
+    for i, job in enumerate(root.schedule):
+        where = raw.where(("schedule", i))
+        if job.name in names:
+            problems.append(f"{where}: schedule[{i}].name: another job is already named {job.name!r}")
+        names.add(job.name)
+        if job.post.adapter not in root.adapters:
+            problems.append(f"{raw.where(('schedule', i, 'post', 'adapter'))}: schedule[{i}].post.adapter: "
+                            f"no adapter named {job.post.adapter!r}")
+        if job.ask.backend is not None and job.ask.backend not in root.backends:
+            problems.append(f"{raw.where(('schedule', i, 'ask', 'backend'))}: schedule[{i}].ask.backend: "
+                            f"no backend named {job.ask.backend!r}")
     if not root.routes and len(root.backends) > 1:
         problems.append(f"{raw.where(('backends',))}: routes: several backends are configured, "
                         "so routes must say which serves what (the last route is the default)")

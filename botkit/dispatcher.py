@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Collection
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from botkit.adapters import Adapter, MessageRef
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.config import DispatchConfig, Route
 from botkit.events import Done, Failed, Inbound, SessionInfo, ThreadKey
+from botkit.logs import turn_context
 from botkit.render import AnswerRenderer
 from botkit.store import Store, TurnRecord
 from botkit.turn import Answer, Turn
@@ -73,6 +75,10 @@ class Dispatcher:
         """Turns accepted and not yet finished."""
         return self._queued
 
+    def busy_threads(self) -> Collection[ThreadKey]:
+        """Threads with a turn queued or running (their sessions are not idle)."""
+        return self._threads.keys()
+
     # -- routing --------------------------------------------------------------------------
 
     def route(self, inbound: Inbound) -> str | None:
@@ -102,6 +108,21 @@ class Dispatcher:
         A redelivered event id, a message no route matches, or one arriving during
         shutdown returns False and gets no answer.
         """
+        token = turn_context.set((str(inbound.thread), inbound.event_id))
+        try:
+            return await self._submit(inbound)
+        finally:
+            turn_context.reset(token)
+
+    async def start_turn(self, turn: Turn) -> bool:
+        """Queue a turn the bot asks itself (a scheduled question): deduped on its event id
+        like any message, but not routed and not shown to `botkit_message_received`."""
+        if not self._accepting or not await self.store.claim_event(turn.inbound.event_id):
+            return False
+        self._enqueue(turn.thread, self._threads.get(turn.thread), _Pending(turn, None))
+        return True
+
+    async def _submit(self, inbound: Inbound) -> bool:
         if not self._accepting:
             log.warning("shutting down; message %s not taken", inbound.event_id)
             return False
@@ -172,6 +193,7 @@ class Dispatcher:
         try:
             while queue:
                 entry = queue[0]
+                turn_context.set((str(thread), entry.turn.inbound.event_id))
                 try:
                     if entry.ready is None or await entry.ready:
                         async with self._slots:

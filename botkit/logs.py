@@ -1,4 +1,11 @@
-"""Logging setup: text or JSON lines on stderr, with every configured secret redacted."""
+"""Logging setup: text or JSON lines on stderr, with every configured secret redacted.
+
+Every line logged while a turn runs carries the turn's thread key and turn id (the
+platform event id), from a context variable the dispatcher sets; the tasks a turn
+starts inherit it. Message texts stay out of the log unless `log.content` is true:
+core code logs them only through `content()`, and libraries known to log request
+bodies at DEBUG are held at INFO.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,39 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
+
+#: (thread key, turn id) of the turn the current task works for
+turn_context: ContextVar[tuple[str, str] | None] = ContextVar("botkit_turn", default=None)
+
+#: loggers that put request bodies (message texts) in their DEBUG lines
+_BODY_LOGGERS = ("slack_bolt", "slack_sdk", "discord.http", "discord.gateway", "httpcore", "aiohttp.client")
+
+_log_content = False
+
+
+def content(text: str) -> str:
+    """A message text as it may appear in the log: itself if `log.content`, else its length."""
+    return text if _log_content else f"<{len(text)} chars>"
+
+
+class TurnContext(logging.Filter):
+    """Adds `thread` and `turn` to each record (None outside a turn)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = turn_context.get()
+        record.thread, record.turn = current if current is not None else (None, None)
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        thread = getattr(record, "thread", None)
+        return f"{line} [thread={thread} turn={record.turn}]" if thread else line
 
 
 class RedactSecrets(logging.Filter):
@@ -45,16 +85,25 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        thread = getattr(record, "thread", None)
+        if thread:
+            entry["thread"] = thread
+            entry["turn"] = record.turn
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text", secrets: list[str] | None = None) -> None:
+def setup_logging(level: str = "INFO", fmt: str = "text", secrets: list[str] | None = None, *,
+                  log_content: bool = False) -> None:
+    global _log_content
+    _log_content = log_content
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(TurnContext())
     handler.addFilter(RedactSecrets(secrets or []))
+    for name in _BODY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if log_content else max(logging.INFO, logging.getLevelName(level)))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,4 +136,41 @@ class Store(ABC):
 
     @abstractmethod
     async def prune(self, *, turns_before: float | None = None) -> int:
-        """Delete expired event ids (and turns older than `turns_before`); return rows removed."""
+        """Delete expired event ids (and turns older than `turns_before`, their feedback, and
+        ended sessions left without turns); return rows removed."""
+
+    # -- housekeeping and administration (scheduler, metrics, `botkit sessions`) ------------------
+
+    @abstractmethod
+    async def expire_idle(self, idle_before: float, *, busy: Collection[ThreadKey] = ()) -> list[SessionRecord]:
+        """End every active session last active before `idle_before`, except in `busy` threads."""
+
+    @abstractmethod
+    async def count_sessions(self) -> int:
+        """How many sessions are active (for the metrics gauge)."""
+
+    @abstractmethod
+    async def feedback_counts(self) -> dict[str, int]:
+        """Stored feedback votes by value (comments without a vote count as "comment")."""
+
+    @abstractmethod
+    async def list_sessions(self, *, adapter: str | None = None, channel: str | None = None,
+                            since: float | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Sessions, most recently active first, as dicts: id, thread, backend, session_id,
+        created_at, last_active, turn_count, ended_at, adapter (of its first turn)."""
+
+    @abstractmethod
+    async def find_sessions(self, ref: str) -> list[dict[str, Any]]:
+        """Sessions (as in `list_sessions`) named by a thread key, a store id or a backend session id."""
+
+    @abstractmethod
+    async def delete_session(self, session: int) -> None:
+        """Delete a session with its turns and their feedback (it is ended first if active)."""
+
+    @abstractmethod
+    async def count_turns(self, *, since: float | None = None) -> int:
+        """How many turns `iter_turns` would yield."""
+
+    @abstractmethod
+    def iter_turns(self, *, since: float | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every turn (as in `turns_of`, plus its session's backend session id), oldest first."""

@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 import aiosqlite
@@ -86,6 +87,9 @@ MIGRATIONS: list[str] = [
         at REAL NOT NULL,
         PRIMARY KEY (event_id, user)
     ) WITHOUT ROWID;
+    """,
+    """
+    CREATE INDEX sessions_session_id ON sessions(session_id);
     """,
 ]
 
@@ -331,9 +335,98 @@ class SQLiteStore(Store):
         async with self._db.execute("DELETE FROM events WHERE expires_at <= ?", (time.time(),)) as cur:
             removed += cur.rowcount
         if turns_before is not None:
-            async with self._db.execute("DELETE FROM turns WHERE created_at < ?", (turns_before,)) as cur:
-                removed += cur.rowcount
+            # one statement each, in autocommit: the group-commit writer owns transactions
+            for sql in ("DELETE FROM feedback WHERE event_id IN (SELECT event_id FROM turns WHERE created_at < ?)",
+                        "DELETE FROM turns WHERE created_at < ?",
+                        "DELETE FROM sessions WHERE ended_at IS NOT NULL AND last_active < ?"
+                        " AND NOT EXISTS (SELECT 1 FROM turns WHERE turns.session = sessions.id)"):
+                async with self._db.execute(sql, (turns_before,)) as cur:
+                    removed += cur.rowcount
         return removed
+
+    # -- housekeeping and administration --------------------------------------------------------
+
+    async def expire_idle(self, idle_before: float, *, busy: Collection[ThreadKey] = ()) -> list[SessionRecord]:
+        idle = [r for r in self._sessions.values() if r.last_active < idle_before and r.thread not in busy]
+        for record in idle:
+            await self.end_session(record.thread)
+        return idle
+
+    async def count_sessions(self) -> int:
+        return len(self._sessions)
+
+    async def feedback_counts(self) -> dict[str, int]:
+        assert self._db
+        await self.flush()
+        async with self._db.execute(
+                "SELECT COALESCE(value, 'comment'), COUNT(*) FROM feedback GROUP BY 1") as cur:
+            return {value: count for value, count in await cur.fetchall()}
+
+    _SESSION_COLUMNS = ("SELECT s.id, s.thread, s.backend, s.session_id, s.created_at, s.last_active, s.turn_count,"
+                        " s.ended_at, (SELECT adapter FROM turns t WHERE t.session = s.id ORDER BY t.id LIMIT 1)"
+                        " AS adapter FROM sessions s")
+
+    async def _sessions_where(self, where: str, params: tuple) -> AsyncIterator[dict[str, Any]]:
+        assert self._db
+        await self.flush()
+        async with self._db.execute(f"{self._SESSION_COLUMNS} {where}", params) as cur:
+            names = [d[0] for d in cur.description]
+            async for row in cur:
+                yield dict(zip(names, row))
+
+    async def list_sessions(self, *, adapter: str | None = None, channel: str | None = None,
+                            since: float | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        clauses, params = ["s.last_active >= ?"], [since or 0.0]
+        if adapter is not None:
+            clauses.append("EXISTS (SELECT 1 FROM turns t WHERE t.session = s.id AND t.adapter = ?)")
+            params.append(adapter)
+        if channel is not None:  # narrowed in SQL, matched exactly on the parsed key below
+            clauses.append("instr(s.thread, ?) > 0")
+            params.append(f":{channel}:")
+        found: list[dict[str, Any]] = []
+        async for row in self._sessions_where(f"WHERE {' AND '.join(clauses)} ORDER BY s.last_active DESC, s.id DESC",
+                                              tuple(params)):
+            if channel is None or ThreadKey.parse(row["thread"]).channel == channel:
+                found.append(row)
+                if len(found) >= limit:
+                    break
+        return found
+
+    async def find_sessions(self, ref: str) -> list[dict[str, Any]]:
+        where, params = "WHERE s.thread = ? OR s.session_id = ?", (ref, ref)
+        if ref.isdigit():
+            where, params = where + " OR s.id = ?", params + (int(ref),)
+        return [row async for row in self._sessions_where(where + " ORDER BY s.id", params)]
+
+    async def delete_session(self, session: int) -> None:
+        assert self._db
+        for record in list(self._sessions.values()):
+            if record.id == session:
+                await self.end_session(record.thread)
+        await self.flush()
+        for sql in ("DELETE FROM feedback WHERE event_id IN (SELECT event_id FROM turns WHERE session = ?)",
+                    "DELETE FROM turns WHERE session = ?", "DELETE FROM sessions WHERE id = ?"):
+            await self._db.execute(sql, (session,))
+
+    async def count_turns(self, *, since: float | None = None) -> int:
+        assert self._db
+        await self.flush()
+        async with self._db.execute("SELECT COUNT(*) FROM turns WHERE created_at >= ?", (since or 0.0,)) as cur:
+            (count,) = await cur.fetchone()
+        return count
+
+    async def iter_turns(self, *, since: float | None = None) -> AsyncIterator[dict[str, Any]]:
+        assert self._db
+        await self.flush()
+        async with self._db.execute(
+                "SELECT t.*, s.session_id FROM turns t JOIN sessions s ON s.id = t.session"
+                " WHERE t.created_at >= ? ORDER BY t.id", (since or 0.0,)) as cur:
+            names = [d[0] for d in cur.description]
+            async for row in cur:
+                turn = dict(zip(names, row))
+                for key in _JSON_COLUMNS:
+                    turn[key] = json.loads(turn[key])
+                yield turn
 
     # -- feedback ---------------------------------------------------------------------------------
 

@@ -1,0 +1,226 @@
+"""APScheduler in the bot's event loop: scheduled questions, housekeeping, plugins' jobs.
+
+Jobs come from three places: the core's housekeeping (end idle sessions, prune old
+turns and event ids), the config's `schedule:` list (a question asked on a cron or an
+interval and answered as a new thread in a channel), and plugins' `botkit_scheduled_jobs`
+hooks, which get this `Scheduler` and call `add_job` exactly as on APScheduler.
+
+Every job coalesces missed runs into one, runs at most once at a time, and is skipped
+when its run was missed by more than its grace time (the bot was down at 09:00). A
+scheduled question's event id is its job name and scheduled time, so a run retried by
+a second replica or after a crash is answered once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from apscheduler.job import Job
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from botkit.adapters import Adapter, MessageRef, Outgoing
+from botkit.config import ScheduledJob
+from botkit.events import Inbound, ThreadKey
+from botkit.plugins import hookimpl
+from botkit.turn import Answer, Turn
+
+if TYPE_CHECKING:
+    from botkit.bot import Bot
+
+log = logging.getLogger("botkit.scheduler")
+
+SCHEDULER_USER = "botkit-scheduler"
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_NUMERIC = re.compile(r"^(\*|\d+(?:-\d+)?)(?:/(\d+))?$")
+
+
+def cron_trigger(expr: str, tz: str) -> CronTrigger:
+    """A trigger for a standard 5-field crontab line.
+
+    APScheduler 3 counts weekdays from Monday = 0; crontab from Sunday = 0 (and 7).
+    Numeric weekdays are turned into names so "0 9 * * 1" means Monday, as in cron.
+    """
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(fields)}")
+    days: list[str] = []
+    for part in fields[4].split(","):
+        m = _NUMERIC.match(part)
+        if m is None or (m.group(1) == "*" and not m.group(2)):
+            days.append(part)  # names, "*", "last"-style parts: the same in both
+            continue
+        span, step = m.group(1), int(m.group(2) or 1)
+        low, high = (0, 6) if span == "*" else (int(x) for x in (span.split("-") + [span])[:2])
+        if not 0 <= low <= high <= 7 or step < 1:
+            raise ValueError(f"invalid weekday {part!r}")
+        days.extend(_WEEKDAYS[n] for n in range(low, high + 1, step))
+    weekday = ",".join(dict.fromkeys(days))
+    return CronTrigger(minute=fields[0], hour=fields[1], day=fields[2], month=fields[3],
+                       day_of_week=weekday, timezone=tz)
+
+
+class NewThread(Adapter):
+    """The target adapter as a scheduled answer's renderer sees it.
+
+    Nobody asked in the channel, so every message goes out with `reply_to=None`: the
+    adapter starts a new thread at the top of the channel (see `Adapter.send`).
+    """
+
+    def __init__(self, inner: Adapter) -> None:
+        super().__init__(inner.name, inner.config, inner.bot)
+        self.inner = inner
+        self.platform = inner.platform  # type: ignore[misc]  # the instance's, not the class default
+        self.capabilities = inner.capabilities
+        self.placeholder = inner.placeholder
+
+    async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
+        return await self.inner.send(thread, message, None)
+
+    async def edit(self, ref: MessageRef, message: Outgoing) -> None:
+        await self.inner.edit(ref, message)
+
+
+class _Announcer:
+    """Tells the asker that their message starts a new session after an idle expiry."""
+
+    def __init__(self, expired: set[ThreadKey], text: str) -> None:
+        self.expired = expired
+        self.text = text
+
+    @hookimpl
+    async def botkit_message_received(self, turn: Turn) -> None:
+        if turn.thread in self.expired:
+            self.expired.discard(turn.thread)
+            try:
+                await turn.adapter.reply(turn.inbound, self.text)
+            except Exception:
+                log.warning("could not announce the new session in %s", turn.thread, exc_info=True)
+
+
+class Scheduler:
+    """The bot's scheduler; plugins receive it in `botkit_scheduled_jobs`."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.aps = AsyncIOScheduler(timezone=timezone.utc,
+                                    job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+        #: wall clock of the housekeeping jobs (tests move it forward)
+        self.clock: Callable[[], float] = time.time
+        #: threads whose session expired, told so with their next message if configured
+        self.expired: set[ThreadKey] = set()
+        self._fire_times: dict[str, datetime] = {}
+        self._waiting: dict[str, asyncio.Future[Answer]] = {}
+
+    def add_job(self, func: Callable[..., Any], trigger: Any = None, **kwargs: Any) -> Job:
+        """APScheduler's `add_job`; `func` may be a coroutine function."""
+        return self.aps.add_job(func, trigger, **kwargs)
+
+    def get_job(self, job_id: str) -> Job | None:
+        return self.aps.get_job(job_id)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Add every job and start; called by the bot once adapters are up."""
+        root = self.bot.config.root
+        sessions, retention = root.sessions, root.retention
+        if sessions.idle_timeout is not None:
+            self.add_job(self.expire_idle, IntervalTrigger(seconds=sessions.check_every), id="botkit:expire-idle",
+                         name="end idle sessions")
+            if sessions.announce_new_session:
+                self.bot.plugins.add(_Announcer(self.expired, sessions.new_session_text), "core:announce-session",
+                                     "botkit.scheduler")
+                if self.bot.dispatcher is not None:
+                    self.bot.dispatcher.refresh()
+        self.add_job(self.prune, IntervalTrigger(seconds=retention.prune_every), id="botkit:prune",
+                     name="prune old turns and event ids")
+        for job in root.schedule:
+            trigger = (cron_trigger(job.cron, job.timezone) if job.cron is not None else
+                       IntervalTrigger(seconds=job.every, timezone=job.timezone))
+            self.add_job(self.ask, trigger, args=[job], id=f"ask:{job.name}", name=job.name,
+                         misfire_grace_time=int(job.misfire_grace))
+        self.bot.plugins.add(self, "core:scheduler", "botkit.scheduler")
+        await self.bot.plugins.call_all("botkit_scheduled_jobs", scheduler=self)
+        self.aps.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
+        self.aps.start()
+        log.info("scheduler started with %d jobs", len(self.aps.get_jobs()))
+
+    async def stop(self) -> None:
+        if self.aps.running:
+            self.aps.shutdown(wait=False)
+        for waiting in self._waiting.values():
+            waiting.cancel()
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        """Remember when a run was due: its scheduled time names its question's event."""
+        self._fire_times[event.job_id] = event.scheduled_run_times[-1]
+
+    # -- scheduled questions --------------------------------------------------------------------
+
+    async def ask(self, job: ScheduledJob, due: datetime | None = None) -> Answer | None:
+        """Ask `job`'s question for its run due at `due` (default: the run APScheduler just
+        started) as a new thread in its channel; return once it is answered, or None if
+        that run was answered before."""
+        bot = self.bot
+        dispatcher = bot.dispatcher
+        assert dispatcher is not None
+        due = due or self._fire_times.pop(f"ask:{job.name}", None) or datetime.now(timezone.utc)
+        stamp = due.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        adapter = bot.adapters[job.post.adapter]
+        workspace = job.post.workspace or getattr(adapter.config, "workspace", None) or ""
+        thread = ThreadKey(adapter.platform, workspace, job.post.channel, f"botkit-{job.name}-{stamp}")
+        inbound = Inbound(f"schedule:{job.name}:{stamp}", thread, SCHEDULER_USER, job.ask.question,
+                          adapter=adapter.name, user_name=job.name)
+        backend = job.ask.backend or dispatcher.route(inbound)
+        if backend is None:
+            log.warning("scheduled job %s: no route to a backend for %s", job.name, thread)
+            return None
+        done: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._waiting[inbound.event_id] = done
+        try:
+            if not await dispatcher.start_turn(Turn(inbound, NewThread(adapter), backend, job.ask.question)):
+                log.info("scheduled job %s: the run due %s was already answered", job.name, stamp)
+                return None
+            log.info("scheduled job %s: asking %s in %s", job.name, backend, thread)
+            # the job runs until the answer is complete, so runs of one job never overlap
+            return await asyncio.wait_for(done, dispatcher.settings.turn_timeout + 60)
+        finally:
+            self._waiting.pop(inbound.event_id, None)
+
+    @hookimpl
+    def botkit_answer_complete(self, turn: Turn, answer: Answer) -> None:
+        waiting = self._waiting.get(turn.inbound.event_id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(answer)
+
+    # -- housekeeping ----------------------------------------------------------------------------
+
+    async def expire_idle(self) -> int:
+        """End sessions idle longer than `sessions.idle_timeout` (not those with a turn under way)."""
+        settings = self.bot.config.root.sessions
+        assert settings.idle_timeout is not None
+        dispatcher = self.bot.dispatcher
+        busy = dispatcher.busy_threads() if dispatcher is not None else ()
+        ended = await self.bot.store.expire_idle(self.clock() - settings.idle_timeout, busy=busy)
+        if settings.announce_new_session:
+            self.expired.update(record.thread for record in ended)
+        if ended:
+            log.info("ended %d sessions idle for more than %g s", len(ended), settings.idle_timeout)
+        return len(ended)
+
+    async def prune(self) -> int:
+        """Delete event ids past their TTL and turns past `retention.turns_days`."""
+        days = self.bot.config.root.retention.turns_days
+        removed = await self.bot.store.prune(turns_before=self.clock() - days * 86400 if days else None)
+        if removed:
+            log.info("pruned %d old rows from the store", removed)
+        return removed
