@@ -1,4 +1,4 @@
-"""`botkit run | check | ask | plugins`, plus subcommands plugins add with `botkit_cli`.
+"""`botkit run | check | ask | plugins | sessions | backend`, plus subcommands plugins add with `botkit_cli`.
 
 Exit status 2 means the deployment is wrong (config or plugin), with every problem
 printed as `file:line: key: message`.
@@ -12,6 +12,7 @@ import inspect
 import sys
 from pathlib import Path
 
+from botkit.admin import add_commands as add_admin_commands
 from botkit.backends import BackendError, Question, Session
 from botkit.bot import Bot, load, secrets_of
 from botkit.config import DEFAULT_CONFIG, Config, ConfigError
@@ -30,20 +31,22 @@ def config_path(given: str | None) -> Path:
     return local if local.is_file() else DEFAULT_CONFIG
 
 
-def _load(args: argparse.Namespace) -> tuple[Config, Plugins]:
+def load_for_cli(args: argparse.Namespace) -> tuple[Config, Plugins]:
+    """The config named by `-c` (validated, plugins loaded) with logging set up from it."""
     config, plugins = load(config_path(args.config))
-    setup_logging(args.log_level or config.root.logging.level, config.root.logging.format, secrets_of(config))
+    settings = config.root.logging
+    setup_logging(args.log_level or settings.level, settings.format, secrets_of(config), log_content=settings.content)
     return config, plugins
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    bot = Bot(*_load(args))
+    bot = Bot(*load_for_cli(args))
     await bot.run_forever()
     return 0
 
 
 async def cmd_check(args: argparse.Namespace) -> int:
-    config, plugins = _load(args)
+    config, plugins = load_for_cli(args)
     for configured in config.adapters.values():
         configured.component.load()
     for configured in config.backends.values():
@@ -61,7 +64,7 @@ async def cmd_check(args: argparse.Namespace) -> int:
 
 async def cmd_ask(args: argparse.Namespace) -> int:
     """One turn against a backend, printed as it streams (no adapter, no store)."""
-    config, _ = _load(args)
+    config, _ = load_for_cli(args)
     name = args.backend or next(iter(config.backends))
     if name not in config.backends:
         print(f"no backend named {name!r}; configured: {', '.join(config.backends)}", file=sys.stderr)
@@ -126,6 +129,7 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.set_defaults(func=cmd_ask)
     commands.add_parser("plugins", help="list loaded plugins and what they register").set_defaults(func=cmd_plugins)
+    add_admin_commands(commands, with_config)
     if plugins is not None:
         plugins.call_sync("botkit_cli", commands=commands)
     return parser

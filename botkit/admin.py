@@ -1,0 +1,292 @@
+"""`botkit sessions list|show|delete|export` and `botkit backend history`: the store's
+history (and a backend's own, where it keeps one) from the command line.
+
+Tables in a terminal (rich), JSON with `--json`. The commands open the store named by
+the config; with SQLite that works beside a running bot (WAL), though a session deleted
+while the bot runs stays in that bot's memory until it restarts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from botkit.backends import Backend, BackendError
+from botkit.config import Config, parse_duration
+from botkit.store import Store, open_store
+
+
+def add_commands(commands: argparse._SubParsersAction,
+                 with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
+    """Register `sessions` and `backend` on botkit's CLI."""
+    sessions = commands.add_parser("sessions", help="list, show, delete and export conversation history")
+    actions = sessions.add_subparsers(dest="sessions_action", required=True)
+
+    listing = _common(with_config(actions.add_parser("list", help="sessions, most recently active first")))
+    listing.add_argument("--adapter", help="only sessions with turns from this adapter")
+    listing.add_argument("--channel", help="only sessions in this channel")
+    listing.add_argument("--since", type=_since, help="active since: a duration (7d, 12h) or a date (2025-01-31)")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=cmd_list)
+
+    show = _common(with_config(actions.add_parser("show", help="every turn of a session")))
+    show.add_argument("ref", help="a thread key, a store session id or a backend session id")
+    show.set_defaults(func=cmd_show)
+
+    delete = _common(with_config(actions.add_parser("delete", help="delete a session here and upstream")))
+    delete.add_argument("ref", help="a thread key, a store session id or a backend session id")
+    delete.add_argument("--local-only", action="store_true", help="keep the backend's copy")
+    delete.set_defaults(func=cmd_delete)
+
+    export = with_config(actions.add_parser("export", help="every turn, one JSON object a line"))
+    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.add_argument("--since", type=_since, help="turns since: a duration (7d) or a date")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    export.set_defaults(func=cmd_export)
+
+    backend = commands.add_parser("backend", help="a backend's own view of its sessions")
+    backend_actions = backend.add_subparsers(dest="backend_action", required=True)
+    history = _common(with_config(backend_actions.add_parser(
+        "history", help="upstream sessions (or one session's turns) beside the local ones")))
+    history.add_argument("backend", help="backend name from the config")
+    history.add_argument("session", nargs="?", help="a backend session id: show its turns")
+    history.add_argument("--limit", type=int, default=50)
+    history.set_defaults(func=cmd_history)
+
+
+def _common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def _since(text: str) -> float:
+    """A duration back from now, or an ISO date/time (UTC unless it says otherwise)."""
+    try:
+        return time.time() - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration or a date: {text!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _when(stamp: float | None) -> str:
+    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if stamp else ""
+
+
+def _short(text: str | None, size: int = 80) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= size else text[:size - 1] + "…"
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@asynccontextmanager
+async def _store(args: argparse.Namespace) -> AsyncIterator[tuple[Config, Store]]:
+    from botkit.cli import load_for_cli
+
+    config, _ = load_for_cli(args)
+    root = config.root
+    store = open_store(root.store.url, base_dir=config.base_dir,
+                       events_ttl=(root.retention.events_hours or root.store.events_ttl_hours) * 3600)
+    await store.open()
+    try:
+        yield config, store
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def _backend(config: Config, name: str) -> AsyncIterator[Backend]:
+    item = config.backends[name]
+    backend = item.component.load()(name, item.settings, None)
+    await backend.start()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    async with _store(args) as (_, store):
+        rows = await store.list_sessions(adapter=args.adapter, channel=args.channel, since=args.since,
+                                         limit=args.limit)
+    if args.json:
+        _print_json(rows)
+        return 0
+    table = Table("id", "thread", "adapter", "backend", "backend session", "turns", "last active", "state")
+    for row in rows:
+        table.add_row(str(row["id"]), row["thread"], row["adapter"] or "", row["backend"], row["session_id"] or "",
+                      str(row["turn_count"]), _when(row["last_active"]), "ended" if row["ended_at"] else "active")
+    Console().print(table)
+    return 0
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    async with _store(args) as (_, store):
+        found = await store.find_sessions(args.ref)
+        feedback: dict[str, list[dict[str, Any]]] = {}
+        for vote in await store.list_feedback():
+            feedback.setdefault(vote["event_id"], []).append(
+                {"user": vote["user"], "value": vote["value"], "comment": vote["comment"], "at": vote["at"]})
+        for session in found:
+            session["turns"] = await store.turns_of(session["id"])
+            for turn in session["turns"]:
+                turn["feedback"] = feedback.get(turn["event_id"], [])
+    if not found:
+        print(f"no session matches {args.ref!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(found)
+        return 0
+    console = Console()
+    for session in found:
+        console.print(f"[bold]session {session['id']}[/bold]  {session['thread']}  backend {session['backend']}"
+                      f"  {session['session_id'] or '(no backend id)'}  {session['turn_count']} turns")
+        table = Table("when", "question", "answer", "sources", "score", "feedback", "first text", "total", "status")
+        for turn in session["turns"]:
+            table.add_row(
+                _when(turn["created_at"]), _short(turn["question"], 60), _short(turn["answer"], 100),
+                "\n".join(f"[{s.get('index')}] {_short(s.get('title'), 40)}" for s in turn["sources"]),
+                "" if turn["score"] is None else f"{turn['score']:.2f}",
+                ", ".join(f.get("value") or "comment" for f in turn["feedback"]),
+                "" if turn["first_text_after"] is None else f"{turn['first_text_after']:.2f}s",
+                f"{turn['duration']:.2f}s", turn["status"])
+        console.print(table)
+    return 0
+
+
+async def cmd_delete(args: argparse.Namespace) -> int:
+    status = 0
+    results: list[dict[str, Any]] = []
+    async with _store(args) as (config, store):
+        found = await store.find_sessions(args.ref)
+        for session in found:
+            result = {"id": session["id"], "thread": session["thread"], "backend": session["backend"],
+                      "session_id": session["session_id"], "upstream": "skipped", "local": False}
+            if session["session_id"] and not args.local_only:
+                result["upstream"] = await _delete_upstream(config, session["backend"], session["session_id"])
+            if result["upstream"].startswith("error"):
+                status = 1  # kept here so the delete can be retried
+            else:
+                await store.delete_session(session["id"])
+                result["local"] = True
+            results.append(result)
+    if not found:
+        print(f"no session matches {args.ref!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(results)
+    else:
+        for r in results:
+            print(f"session {r['id']} ({r['thread']}): local {'deleted' if r['local'] else 'kept'},"
+                  f" upstream {r['upstream']}")
+    return status
+
+
+async def _delete_upstream(config: Config, name: str, session_id: str) -> str:
+    if name not in config.backends:
+        return "skipped (backend no longer configured)"
+    try:
+        async with _backend(config, name) as backend:
+            deleted = await backend.delete_session(session_id)
+    except BackendError as exc:
+        return f"error: {exc.message}"
+    return "deleted" if deleted else "not deleted (the backend does not delete sessions)"
+
+
+async def cmd_export(args: argparse.Namespace) -> int:
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        async with _store(args) as (_, store):
+            total = await store.count_turns(since=args.since)
+            columns = (TextColumn("exporting turns"), BarColumn(), MofNCompleteColumn())
+            with Progress(*columns, console=Console(stderr=True), transient=True,
+                          disable=not sys.stderr.isatty()) as progress:
+                task = progress.add_task("export", total=total)
+                async for turn in store.iter_turns(since=args.since):
+                    out.write(json.dumps(turn, ensure_ascii=False) + "\n")
+                    progress.advance(task)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.output:
+        print(f"{total} turns written to {args.output}", file=sys.stderr)
+    return 0
+
+
+# -- a backend's own history ----------------------------------------------------------------------
+
+
+async def cmd_history(args: argparse.Namespace) -> int:
+    async with _store(args) as (config, store):
+        if args.backend not in config.backends:
+            print(f"no backend named {args.backend!r}; configured: {', '.join(config.backends)}", file=sys.stderr)
+            return 2
+        try:
+            async with _backend(config, args.backend) as backend:
+                upstream = (await backend.list_turns(args.session) if args.session
+                            else await backend.list_sessions(args.limit))
+        except BackendError as exc:
+            print(f"botkit backend history: {exc.message}", file=sys.stderr)
+            return 1
+        if args.session:
+            local = [t for s in await store.find_sessions(args.session) if s["backend"] == args.backend
+                     for t in await store.turns_of(s["id"])]
+        else:
+            local = [s for s in await store.list_sessions(limit=max(args.limit, 1000))
+                     if s["backend"] == args.backend][:args.limit]
+    if args.json:
+        _print_json({"backend": args.backend, "session": args.session, "upstream": upstream, "local": local})
+        return 0
+    table = _turns_side_by_side(upstream, local) if args.session else _sessions_side_by_side(upstream, local)
+    Console().print(table)
+    return 0
+
+
+def _upstream_id(item: dict[str, Any]) -> str:
+    return str(item.get("session_id") or item.get("id") or "")
+
+
+def _sessions_side_by_side(upstream: list[dict[str, Any]], local: list[dict[str, Any]]) -> Table:
+    table = Table("backend session", "upstream", "local thread", "local turns", "last active here")
+    here = {s["session_id"]: s for s in local if s["session_id"]}
+    seen = set()
+    for item in upstream:
+        sid = _upstream_id(item)
+        seen.add(sid)
+        mine = here.get(sid)
+        title = item.get("title") or item.get("first_query") or item.get("name") or ""
+        table.add_row(sid, _short(str(title), 50), mine["thread"] if mine else "(not here)",
+                      str(mine["turn_count"]) if mine else "", _when(mine["last_active"]) if mine else "")
+    for sid, mine in here.items():
+        if sid not in seen:
+            table.add_row(sid, "(not upstream)", mine["thread"], str(mine["turn_count"]), _when(mine["last_active"]))
+    return table
+
+
+def _turns_side_by_side(upstream: list[dict[str, Any]], local: list[dict[str, Any]]) -> Table:
+    table = Table("#", "upstream question", "upstream answer", "local question", "local answer")
+    for n in range(max(len(upstream), len(local))):
+        theirs = upstream[n] if n < len(upstream) else {}
+        mine = local[n] if n < len(local) else {}
+        table.add_row(str(n + 1), _short(theirs.get("question") or theirs.get("query"), 50),
+                      _short(theirs.get("answer"), 70), _short(mine.get("question"), 50), _short(mine.get("answer"), 70))
+    return table
