@@ -160,16 +160,25 @@ async def cmd_show(args: argparse.Namespace) -> int:
     for session in found:
         console.print(f"[bold]session {session['id']}[/bold]  {session['thread']}  backend {session['backend']}"
                       f"  {session['session_id'] or '(no backend id)'}  {session['turn_count']} turns")
-        table = Table("when", "question", "answer", "sources", "score", "feedback", "first text", "total", "status")
-        for turn in session["turns"]:
-            table.add_row(
-                _when(turn["created_at"]), _short(turn["question"], 60), _short(turn["answer"], 100),
-                "\n".join(f"[{s.get('index')}] {_short(s.get('title'), 40)}" for s in turn["sources"]),
-                "" if turn["score"] is None else f"{turn['score']:.2f}",
-                ", ".join(f.get("value") or "comment" for f in turn["feedback"]),
-                "" if turn["first_text_after"] is None else f"{turn['first_text_after']:.2f}s",
-                f"{turn['duration']:.2f}s", turn["status"])
-        console.print(table)
+        for n, turn in enumerate(session["turns"], start=1):
+            table = Table(show_header=False, title=f"turn {n}  {_when(turn['created_at'])}  {turn['status']}",
+                          title_justify="left", expand=True)
+            table.add_column(style="bold", no_wrap=True)
+            table.add_column()
+            timing = "" if turn["first_text_after"] is None else f"first text {turn['first_text_after']:.2f}s, "
+            for label, value in (
+                ("question", turn["question"]), ("answer", turn["answer"]),
+                ("sources", "\n".join(f"[{s.get('index')}] {s.get('title')}" + (f" {s['url']}" if s.get("url") else "")
+                                      for s in turn["sources"])),
+                ("score", "" if turn["score"] is None else f"{turn['score']:.2f}"),
+                ("feedback", ", ".join(f"{f['user']}: {f.get('value') or ''} {f.get('comment') or ''}".strip()
+                                       for f in turn["feedback"])),
+                ("timings", f"{timing}total {turn['duration']:.2f}s, {turn['edits']} edits"),
+                ("error", turn["error"] or ""),
+            ):
+                if value:
+                    table.add_row(label, value)
+            console.print(table)
     return 0
 
 
