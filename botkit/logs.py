@@ -18,8 +18,9 @@ from contextvars import ContextVar
 #: (thread key, turn id) of the turn the current task works for
 turn_context: ContextVar[tuple[str, str] | None] = ContextVar("botkit_turn", default=None)
 
-#: loggers that put request bodies (message texts) in their DEBUG lines
-_BODY_LOGGERS = ("slack_bolt", "slack_sdk", "discord.http", "discord.gateway", "httpcore", "aiohttp.client")
+#: loggers that put request bodies or SQL parameters (message texts) in their DEBUG lines
+_BODY_LOGGERS = ("aiosqlite", "slack_bolt", "slack_sdk", "discord.http", "discord.gateway", "httpcore",
+                 "aiohttp.client")
 
 _log_content = False
 
