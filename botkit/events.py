@@ -25,9 +25,14 @@ class ThreadKey:
     workspace: str
     channel: str
     thread: str
+    #: `str(key)`, computed once: the store looks threads up by it several times a turn
+    key: str = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.platform}:{self.workspace}:{self.channel}:{self.thread}")
 
     def __str__(self) -> str:
-        return f"{self.platform}:{self.workspace}:{self.channel}:{self.thread}"
+        return self.key
 
     @classmethod
     def parse(cls, text: str) -> ThreadKey:
