@@ -136,8 +136,8 @@ class Dispatcher:
         adapter = self.adapters[inbound.adapter]
         text = inbound.text.strip()
         turn = Turn(inbound, adapter, backend, text)
-        command = text.lower()
-        kind = _RESET if command in self._reset_words else None
+        command = inbound.command or text.lower()
+        kind = _RESET if command == "reset" or command in self._reset_words else None
 
         queue = self._threads.get(inbound.thread)
         pending_here = len(queue) if queue is not None else 0
@@ -148,7 +148,8 @@ class Dispatcher:
 
         ready = asyncio.get_running_loop().create_future() if self._has_middlewares else None
         entry = _Pending(turn, ready, kind)
-        if command in self._help_words and not self._has_middlewares:
+        is_help = command == "help" or command in self._help_words
+        if is_help and not self._has_middlewares:
             await self._safe_reply(adapter, inbound, self.settings.help_text)
             return True
         self._enqueue(inbound.thread, queue, entry)  # before any await: arrival order is queue order
@@ -164,7 +165,7 @@ class Dispatcher:
                 if verdict.reply:
                     await self._safe_reply(adapter, inbound, verdict.reply)
                 return True
-            if command in self._help_words:
+            if is_help:
                 ready.set_result(False)
                 await self._safe_reply(adapter, inbound, self.settings.help_text)
                 return True

@@ -52,6 +52,8 @@ class Inbound:
     `event_id` is the platform's delivery id (Slack event_id, Discord message or
     interaction id, Teams activity id): a redelivery carries the same one and is
     answered once. `adapter` is the configured adapter name, set by the adapter.
+    `command` is set by adapters with native commands (a `/reset` slash command):
+    "reset" or "help" are handled by the core whatever the configured command words.
     """
 
     event_id: str
@@ -62,6 +64,7 @@ class Inbound:
     user_name: str | None = None
     mentions: tuple[str, ...] = ()
     is_direct: bool = False
+    command: str | None = None
     raw: Any = field(default=None, repr=False)
     received_at: float = field(default_factory=time.monotonic)
 

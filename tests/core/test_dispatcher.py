@@ -278,3 +278,20 @@ async def test_done_usage_and_a_replaced_session_id_are_recorded(tmp_path):
         turns = await bot.store.turns_of(record.id)
         assert record.session_id == "replacement"
         assert turns[1]["flags"]["usage"] == {"rephrased_query": "second?"}
+
+
+async def test_native_commands_work_whatever_the_command_words(tmp_path):
+    from botkit.events import Inbound
+
+    cfg = config(answer="turn {turn}")
+    cfg["dispatch"] = {"reset_commands": [], "help_commands": []}
+    async with running_bot(cfg, tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        await rec.inject("one")
+        await rec.inject("reset")  # not a command word here: a question
+        await bot.submit(Inbound("cmd1", rec.thread(), "u1", "/reset", adapter="rec", command="reset"))
+        await rec.inject("two")
+        await bot.idle(5)
+        texts = rec.texts()
+        assert texts[0] == "turn 1" and texts[1] == "turn 2"
+        assert "new conversation" in texts[2] and texts[3] == "turn 1"
