@@ -137,7 +137,8 @@ class Dispatcher:
         text = inbound.text.strip()
         turn = Turn(inbound, adapter, backend, text)
         command = inbound.command or text.lower()
-        kind = _RESET if command == "reset" or command in self._reset_words else None
+        native = inbound.command is not None
+        kind = _RESET if (command == "reset" if native else command in self._reset_words) else None
 
         queue = self._threads.get(inbound.thread)
         pending_here = len(queue) if queue is not None else 0
@@ -148,7 +149,7 @@ class Dispatcher:
 
         ready = asyncio.get_running_loop().create_future() if self._has_middlewares else None
         entry = _Pending(turn, ready, kind)
-        is_help = command == "help" or command in self._help_words
+        is_help = command == "help" if native else command in self._help_words
         if is_help and not self._has_middlewares:
             await self._safe_reply(adapter, inbound, self.settings.help_text)
             return True
