@@ -89,8 +89,15 @@ class Backend(ABC):
         """
         return None
 
+    async def end_session(self, session_id: str) -> None:
+        """The thread was reset or went idle: this session will not be used again.
+
+        The default keeps it upstream (its history stays there for review); backends
+        with a `delete_on_reset`-style option delete it here.
+        """
+
     async def delete_session(self, session_id: str) -> bool:
-        """Delete the session upstream; return False if the backend cannot delete."""
+        """Delete the session upstream now (`botkit sessions delete`); False if the backend cannot."""
         return False
 
     @abstractmethod

@@ -223,9 +223,9 @@ class Dispatcher:
         backend = self.backends.get(turn.backend)
         if record is not None and record.session_id and backend is not None:
             try:
-                await backend.delete_session(record.session_id)
+                await backend.end_session(record.session_id)
             except Exception:
-                log.warning("backend %s could not delete session on reset", turn.backend, exc_info=True)
+                log.warning("backend %s could not end its session on reset", turn.backend, exc_info=True)
         await self._safe_reply(turn.adapter, turn.inbound, self.settings.reset_text)
 
     async def run_turn(self, turn: Turn) -> Answer:

@@ -211,6 +211,14 @@ class Scheduler:
         dispatcher = self.bot.dispatcher
         busy = dispatcher.busy_threads() if dispatcher is not None else ()
         ended = await self.bot.store.expire_idle(self.clock() - settings.idle_timeout, busy=busy)
+        for record in ended:
+            backend = self.bot.backends.get(record.backend)
+            if backend is not None and record.session_id:
+                try:
+                    await backend.end_session(record.session_id)
+                except Exception:
+                    log.warning("backend %s could not end idle session %s", record.backend, record.session_id,
+                                exc_info=True)
         if settings.announce_new_session:
             self.expired.update(record.thread for record in ended)
         if ended:

@@ -65,7 +65,11 @@ class FakeBackend(Backend):
         self.gate: asyncio.Event | None = None
         self.script: Callable[[Session, Question], list[AnswerEvent]] | None = None
         self.deleted: list[str] = []
+        self.ended: list[str] = []
         self._ids = itertools.count(1)
+
+    async def end_session(self, session_id: str) -> None:
+        self.ended.append(session_id)
 
     async def delete_session(self, session_id: str) -> bool:
         self.deleted.append(session_id)

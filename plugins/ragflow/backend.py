@@ -106,8 +106,12 @@ class RagflowBackend(Backend):
                                json={"name": str(session.thread)[:255], "user_id": question.user})
         return data["id"]
 
+    async def end_session(self, session_id: str) -> None:
+        if self.config.delete_on_reset:
+            await self.delete_session(session_id)
+
     async def delete_session(self, session_id: str) -> bool:
-        if self.config.api == "openai" or not self.config.delete_on_reset:
+        if self.config.api == "openai":  # threads there are message histories kept by botkit
             return False
         await self.call("DELETE", f"chats/{self.chat_id}/sessions", json={"ids": [session_id]})
         return True

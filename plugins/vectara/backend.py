@@ -251,10 +251,12 @@ class VectaraBackend(Backend):
         data = _json(await self._call("GET", f"/v2/chats/{quote(session_id, safe='')}/turns"))
         return list(data.get("turns") or [])
 
-    async def delete_session(self, session_id: str) -> bool:
+    async def end_session(self, session_id: str) -> None:
         """On a thread reset: delete the chat upstream only if `delete_on_reset` is configured."""
-        if not self.config.delete_on_reset:
-            return False
+        if self.config.delete_on_reset:
+            await self.delete_chat(session_id)
+
+    async def delete_session(self, session_id: str) -> bool:
         return await self.delete_chat(session_id)
 
     async def delete_chat(self, chat_id: str) -> bool:

@@ -213,7 +213,7 @@ async def test_reset_and_help_commands(tmp_path):
         assert texts[:2] == ["turn 1", "turn 2"]
         assert "new conversation" in texts[2]
         assert texts[3] == "turn 1"
-        assert backend.deleted == ["fake-session-1"]
+        assert backend.ended == ["fake-session-1"] and backend.deleted == []
         assert [sid for sid, _ in backend.calls] == [None, "fake-session-1", None]
 
 

@@ -18,7 +18,7 @@ API_KEY = "zqt_admin-test-key-0123456789"
 def deployment(fake: FakeVectara) -> dict:
     return {"adapters": {"rec": {"type": "recording"}, "other": {"type": "recording", "channel": "c9"}},
             "backends": {"kb": {"type": "vectara", "api_key": API_KEY, "base_url": fake.url,
-                                "corpora": [{"corpus_key": "robotics-papers"}], "delete_on_reset": True}},
+                                "corpora": [{"corpus_key": "robotics-papers"}]}},
             "middlewares": {"feedback": {}}}
 
 

@@ -124,6 +124,7 @@ async def test_an_idle_session_expires_and_the_next_message_starts_a_new_one(clo
         clock.set(clock.now + timedelta(minutes=1))
         bot.scheduler.aps.wakeup()
         assert (await asyncio.wait_for(executed.get(), 5)).retval == 2
+        assert sorted(backend.ended) == ["fake-session-1", "fake-session-2"]  # told, as on a reset
 
         await rec.inject("follow-up", thread="t1")
         await bot.idle(5)

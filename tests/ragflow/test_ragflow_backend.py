@@ -228,12 +228,15 @@ def test_config_needs_exactly_one_way_to_name_the_assistant():
 
 async def test_reset_deletes_the_session_when_configured(fake, backend):
     sid = fake_session(fake)[0]
-    assert await backend.delete_session(sid) is True
+    await backend.end_session(sid)
     assert fake.calls("DELETE")[0].json == {"ids": [sid]} and sid not in fake.sessions
+    kept = fake_session(fake)[0]
     keep = make_backend(fake, delete_on_reset=False)
-    assert await keep.delete_session("whatever") is False
+    await keep.end_session(kept)
+    assert len(fake.calls("DELETE")) == 1 and kept in fake.sessions
+    assert await keep.delete_session(kept) is True  # an operator's delete always deletes
     await keep.close()
-    assert len(fake.calls("DELETE")) == 1
+    assert len(fake.calls("DELETE")) == 2 and kept not in fake.sessions
 
 
 async def test_history_lists_sessions_and_turns(fake, backend):

@@ -122,8 +122,10 @@ async def test_paging_follows_page_key_across_pages(fake, make_backend):
 async def test_delete_session_on_reset_only_if_configured(fake, make_backend, delete_on_reset):
     backend = await make_backend(delete_on_reset=delete_on_reset)
     chat_id = (await ask(backend, "q"))[1].session_id
-    assert await backend.delete_session(chat_id) is delete_on_reset
+    await backend.end_session(chat_id)
     assert (chat_id in fake.chats) is not delete_on_reset
+    assert await backend.delete_session(chat_id) is True  # an operator's delete always deletes
+    assert chat_id not in fake.chats
 
 
 async def test_admin_cli_lists_shows_and_deletes(fake, make_backend, tmp_path, capsys):
