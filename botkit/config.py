@@ -82,6 +82,7 @@ class DispatchConfig(Section):
         "Follow-ups in this thread continue the conversation; say `reset` to start over."
     )
     reset_text: str = "Starting a new conversation in this thread."
+    shutdown_notice: str = "I was restarted before I could answer this. Please ask again."
 
 
 class LoggingConfig(Section):

@@ -342,10 +342,18 @@ class Dispatcher:
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:
-            log.warning("interrupting %d turns still running after %g s", len(self._workers), grace)
+            waiting = [entry for queue in self._threads.values() for entry in list(queue)[1:]]
+            log.warning("interrupting %d turns still running after %g s; %d waiting get a notice",
+                        len(self._workers), grace, len(waiting))
             for task in list(self._workers):
                 task.cancel()
             await asyncio.gather(*self._workers, return_exceptions=True)
+            # their event ids are claimed, so no redelivery would answer them: say so
+            notices = [self._safe_reply(e.turn.adapter, e.turn.inbound, self.settings.shutdown_notice) for e in waiting]
+            try:
+                await asyncio.wait_for(asyncio.gather(*notices), 5.0)
+            except TimeoutError:
+                log.warning("not every waiting question could be told about the shutdown")
 
 
 async def _aclose(stream) -> None:

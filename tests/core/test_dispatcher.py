@@ -295,3 +295,16 @@ async def test_native_commands_work_whatever_the_command_words(tmp_path):
         texts = rec.texts()
         assert texts[0] == "turn 1" and texts[1] == "turn 2"
         assert "new conversation" in texts[2] and texts[3] == "turn 1"
+
+
+async def test_questions_still_waiting_at_shutdown_are_told_to_ask_again(tmp_path):
+    async with running_bot(config(), tmp_path, grace=0.1) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+        backend.gate = asyncio.Event()
+        await rec.inject("running")
+        await rec.inject("waiting")
+        await rec.wait_for(lambda: len(rec.calls) == 1)
+    texts = rec.texts()
+    assert len(texts) == 2
+    assert "stopped while answering" in texts[0]
+    assert "Please ask again" in texts[1]
