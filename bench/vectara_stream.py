@@ -1,6 +1,6 @@
 """Bench (not a test): the Vectara backend's own cost per streamed chunk, against the loopback fake.
 
-    python tests/vectara/bench_stream.py [chunks]
+    python bench/vectara_stream.py [chunks]
 
 Serves one pre-framed stream of N `generation_chunk` events and times (a) reading the
 bytes with plain httpx and (b) the backend turning them into answer events; the
