@@ -16,9 +16,9 @@ import pluggy
 if TYPE_CHECKING:
     import argparse
 
-    from botkit.adapters import Surface
+    from botkit.adapters import Adapter, Surface
     from botkit.bot import Bot
-    from botkit.events import Draft
+    from botkit.events import Draft, ThreadKey
     from botkit.turn import Answer, Handled, Turn
 
 hookspec = pluggy.HookspecMarker("botkit")
@@ -94,6 +94,19 @@ def botkit_answer_complete(turn: Turn, answer: Answer) -> None:
     For observers (metrics, logs) and for marking the turn: what an implementation puts
     in `answer.flags` is stored with it. Exceptions are logged and do not affect the
     answer. Every implementation runs.
+    """
+
+
+@hookspec
+def botkit_reaction(adapter: Adapter, thread: ThreadKey, message_id: str, user: str, reaction: str,
+                    comment: str | None) -> None:
+    """A user reacted to, or clicked a button on, one of the bot's messages.
+
+    Adapters call it (through `bot.plugins.notify("botkit_reaction", ...)`) for reactions
+    added by people other than the bot: `reaction` is the platform's name or emoji
+    (Slack "+1", Discord "👍", a button's value), `message_id` the id the adapter returned
+    for the message, `comment` text the user attached (a modal, a card input) or None.
+    Observers (feedback, metrics) decide what a reaction means. Every implementation runs.
     """
 
 

@@ -64,7 +64,8 @@ def message_vote(text: str) -> str | None:
 
 async def submit_feedback(bot: Bot, thread: ThreadKey, message_id: str, user: str, value: object,
                           comment: str | None = None) -> bool:
-    """What adapters call on a 👍/👎 reaction or button on one of the bot's messages.
+    """Record a 👍/👎 on one of the bot's messages directly (adapters fire the
+    `botkit_reaction` hook instead, which reaches this through the middleware).
 
     `message_id` is the id the adapter returned for the answer (`MessageRef.message_id`);
     `value` is anything `normalize` knows (a Slack reaction name, a Discord emoji, a button

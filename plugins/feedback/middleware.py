@@ -50,6 +50,12 @@ class Feedback:
             self._last_answer.popitem(last=False)
 
     @hookimpl
+    async def botkit_reaction(self, thread: ThreadKey, message_id: str, user: str, reaction: str,
+                              comment: str | None) -> None:
+        """👍/👎 reactions and buttons on answers, from any adapter."""
+        await self.record(thread, message_id, user, reaction, comment)
+
+    @hookimpl
     async def botkit_message_received(self, turn: Turn) -> Handled | None:
         """Votes and comments given as messages, on the thread's last answer."""
         last = self._last_answer.get(turn.thread)
