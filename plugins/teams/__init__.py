@@ -35,6 +35,9 @@ class TeamsConfig(Section):
     #: `{tenant}` is replaced by `tenant_id`, or by "botframework.com" for a multi-tenant bot
     token_url: str = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
     token_scope: str = "https://api.botframework.com/.default"
+    #: where a message the bot starts (a scheduled question) goes when no activity from that
+    #: channel or chat has told the bot its service URL yet
+    service_url: str = "https://smba.trafficmanager.net/teams/"
     #: native Teams streaming in personal (1:1) chats; elsewhere answers grow by edits
     streaming: bool = True
     progress_text: str = Field("Searching the knowledge base…", max_length=999)

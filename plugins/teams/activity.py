@@ -2,6 +2,8 @@
 
 Threads: a personal (1:1) or group chat is one thread (thread part ""); in a channel,
 `conversation.id` carries `;messageid=<root>` and the root activity id is the thread.
+A thread the bot starts itself in a channel is a conversation it creates there, whose
+id is again `<channel>;messageid=<root>`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from botkit.adapters import Outgoing
 from botkit.events import ThreadKey
 
 PLATFORM = "teams"
+#: channel conversation ids (`19:…@thread.tacv2`, older `…@thread.skype`); chats are `a:…` or `…@thread.v2`
+_CHANNEL_ID = re.compile(r"^19:.+@thread\.(tacv2|skype)$")
 _AT = re.compile(r"<at>(.*?)</at>", re.S)
 _TAGS = re.compile(r"<[^>]+>")
 
@@ -52,6 +56,17 @@ class Message:
     is_direct: bool
 
 
+def guess_type(conversation_id: str) -> str:
+    """"channel" or "chat" for a conversation the bot has not heard from yet, by its id."""
+    return "channel" if _CHANNEL_ID.match(conversation_id) else "chat"
+
+
+def split_thread_id(conversation_id: str) -> tuple[str, str]:
+    """`<channel>;messageid=<root>` as (channel, root); root is "" for a chat."""
+    channel, _, root = conversation_id.partition(";messageid=")
+    return channel, root
+
+
 def tenant_of(activity: dict[str, Any]) -> str:
     conversation = activity.get("conversation") or {}
     tenant = conversation.get("tenantId") or ((activity.get("channelData") or {}).get("tenant") or {}).get("id")
@@ -73,7 +88,7 @@ def parse_message(activity: dict[str, Any]) -> Message | None:
         return None  # our own message echoed back
     kind = conversation.get("conversationType") or "personal"
     if kind == "channel":
-        channel, _, root = conversation_id.partition(";messageid=")
+        channel, root = split_thread_id(conversation_id)
         root = root or activity_id
         thread = ThreadKey(PLATFORM, tenant_of(activity), channel, root)
         reply_conversation = f"{channel};messageid={root}"
@@ -128,6 +143,14 @@ def message_activity(message: Outgoing, *, card: bool) -> dict[str, Any]:
             "type": "AdaptiveCard", "version": "1.5",
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "body": blocks}}],
     }
+
+
+def new_thread_parameters(channel: str, tenant: str, bot_id: str, activity: dict[str, Any]) -> dict[str, Any]:
+    """The body of `POST v3/conversations` that starts a thread in a channel with `activity`."""
+    channel_data: dict[str, Any] = {"channel": {"id": channel}}
+    if tenant:
+        channel_data["tenant"] = {"id": tenant}
+    return {"isGroup": True, "channelData": channel_data, "activity": activity, "bot": {"id": bot_id}}
 
 
 def stream_activity(kind: str, text: str, sequence: int, stream_id: str | None) -> dict[str, Any]:

@@ -6,10 +6,15 @@ with the next sequence number, the final edit closes it with a `message`. Elsewh
 and whenever Teams refuses a stream (403 ContentStreamNotAllowed, 405), the answer is
 a message grown by `PUT` edits; a refused stream continues as such a message with the
 text it had, so nothing is lost.
+
+When the bot speaks first (`reply_to` None: a scheduled question), it creates a new
+thread in a channel (`POST v3/conversations`) and the rest of that answer replies in
+it; in a chat it simply posts. Such answers are never streamed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -24,13 +29,16 @@ from botkit_plugins.teams.activity import (
     PLATFORM,
     Conversation,
     final_stream_activity,
+    guess_type,
     message_activity,
+    new_thread_parameters,
     parse_message,
+    split_thread_id,
     stream_activity,
     tenant_of,
 )
 from botkit_plugins.teams.auth import AuthError, InboundVerifier
-from botkit_plugins.teams.connector import Connector, TeamsError, TokenProvider, activities_url
+from botkit_plugins.teams.connector import Connector, TeamsError, TokenProvider, activities_url, conversations_url
 
 if TYPE_CHECKING:
     from botkit.bot import Bot
@@ -71,6 +79,8 @@ class TeamsAdapter(Adapter):
         allowed = config.allowed_tenants or ([config.tenant_id] if config.tenant_id else [])
         self._allowed_tenants = frozenset(allowed)
         self._conversations: dict[ThreadKey, Conversation] = {}
+        self._targets: dict[str, Conversation] = {}  # channel or chat id -> where and how to post there
+        self._started: dict[ThreadKey, dict[str, Any]] = {}  # threads the bot started -> their MessageRef data
         self._no_stream: dict[str, bool] = {}  # conversations where Teams refused a stream
         self._open_streams: dict[ThreadKey, MessageRef] = {}
         self._running = False
@@ -117,6 +127,8 @@ class TeamsAdapter(Adapter):
         message = parse_message(activity)
         if message is not None:
             _remember(self._conversations, message.thread, message.conversation)
+            _remember(self._targets, message.thread.channel,
+                      dataclasses.replace(message.conversation, conversation_id=message.thread.channel))
             await self.bot.submit(Inbound(
                 event_id=f"{message.conversation.conversation_id}|{message.activity_id}",
                 thread=message.thread, user=message.user, text=message.text, adapter=self.name,
@@ -143,6 +155,8 @@ class TeamsAdapter(Adapter):
         return await self._post(inbound.thread, Outgoing("", status=self.placeholder), inbound, absorb_429=True)
 
     async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
+        if reply_to is None:
+            return await self._speak_first(thread, message)
         return await self._post(thread, message, reply_to, absorb_429=False)
 
     async def reply(self, inbound: Inbound, text: str) -> MessageRef:
@@ -224,6 +238,41 @@ class TeamsAdapter(Adapter):
         activity = message_activity(message, card=self.config.sources == "card")
         answer = await self._post_activity(data, activity, absorb_429=absorb_429)
         return MessageRef(thread, str(answer.get("id") or ""), data)
+
+    async def _speak_first(self, thread: ThreadKey, message: Outgoing) -> MessageRef:
+        """A message nobody asked for: the first of its answer starts a thread in a channel,
+        the next ones reply in that thread; in a chat every one is a plain post."""
+        activity = message_activity(message, card=self.config.sources == "card")
+        data = self._started.get(thread)
+        if data is None:
+            target = self._target(thread.channel)
+            if target.conversation_type != "channel":
+                data = {**target.as_dict(), "mode": "message", "reply_to": ""}
+            else:
+                return await self._start_thread(thread, target, activity)
+        answer = await self._post_activity(data, activity, absorb_429=False)
+        return MessageRef(thread, str(answer.get("id") or ""), dict(data))
+
+    async def _start_thread(self, thread: ThreadKey, target: Conversation, activity: dict[str, Any]) -> MessageRef:
+        tenant = thread.workspace or self.config.tenant_id or ""
+        body = new_thread_parameters(target.conversation_id, tenant, target.bot_id, activity)
+        answer = await self._connector.call("POST", conversations_url(target.service_url), body, absorb_429=False)
+        conversation_id = answer.get("id")
+        root = split_thread_id(conversation_id)[1] if isinstance(conversation_id, str) else ""
+        root = root or str(answer.get("activityId") or "")
+        if not (conversation_id and root):
+            raise TeamsError(502, "NoConversationId", "creating the thread returned no conversation or activity id")
+        started = dataclasses.replace(target, conversation_id=conversation_id)
+        data = {**started.as_dict(), "mode": "message", "reply_to": root}
+        _remember(self._started, thread, data)
+        return MessageRef(thread, root, dict(data))
+
+    def _target(self, channel: str) -> Conversation:
+        """Where to post in a channel or chat: as last seen in an activity from it, else the defaults."""
+        known = self._targets.get(channel)
+        if known is not None:
+            return known
+        return Conversation(self.config.service_url, channel, guess_type(channel), f"28:{self.config.app_id}")
 
     def _conversation(self, thread: ThreadKey) -> Conversation:
         try:

@@ -82,8 +82,13 @@ class TokenProvider:
         self._expires = self._clock() + max(expires_in - self._margin, expires_in / 2)
 
 
+def conversations_url(service_url: str) -> str:
+    """Where the bot creates a conversation: a new thread in a channel."""
+    return f"{service_url.rstrip('/')}/v3/conversations"
+
+
 def activities_url(service_url: str, conversation_id: str, activity_id: str | None = None) -> str:
-    url = f"{service_url.rstrip('/')}/v3/conversations/{quote(conversation_id, safe='')}/activities"
+    url = f"{conversations_url(service_url)}/{quote(conversation_id, safe='')}/activities"
     return f"{url}/{quote(activity_id, safe='')}" if activity_id else url
 
 

@@ -5,6 +5,8 @@ Reusable by any test that needs Teams: it signs activities with RSA keys generat
 ../shared/specs/platforms.md §4: 201 {"id"} for a new message or a stream's first chunk,
 202 afterwards, PUT answering {"id"} as JSON, Retry-After on scripted 429s. Like Teams,
 it refuses streaming outside personal chats (405) and out-of-order stream sequences.
+`POST /v3/conversations` starts a thread in a channel (the bot speaking first): 201
+{"id": "<channel>;messageid=<activityId>", "activityId"}; it refuses group-chat creation (400).
 """
 
 from __future__ import annotations
@@ -41,11 +43,17 @@ class Call:
     """One request the bot made to the connector."""
 
     method: str
-    conversation: str
+    conversation: str  # "" for a `POST /v3/conversations` (see `creates`)
     activity_id: str | None
     body: dict[str, Any]
     authorization: str | None
     status: int = 0  # what the fake answered
+    answer: dict[str, Any] = field(default_factory=dict)  # and the JSON it answered with
+
+    @property
+    def creates(self) -> bool:
+        """True for the call that creates a conversation."""
+        return self.conversation == ""
 
     @property
     def streaminfo(self) -> dict[str, Any] | None:
@@ -89,6 +97,7 @@ class FakeBotFramework:
         app.router.add_get("/v1/.well-known/openidconfiguration", self._metadata)
         app.router.add_get("/v1/.well-known/keys", self._jwks)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
+        app.router.add_post("/v3/conversations", self._create)
         app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
         app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", self._post)
         app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._put)
@@ -184,7 +193,7 @@ class FakeBotFramework:
                                   "access_token": f"fake-token-{next(self._tokens)}"})
 
     async def _record(self, request: web.Request) -> Call:
-        call = Call(request.method, request.match_info["conversation"], request.match_info.get("activity"),
+        call = Call(request.method, request.match_info.get("conversation", ""), request.match_info.get("activity"),
                     await request.json(), request.headers.get("Authorization"))
         async with self._changed:
             self.calls.append(call)
@@ -203,15 +212,21 @@ class FakeBotFramework:
 
     async def _post(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        response = self._answer_post(call)
+        return self._answered(call, self._answer_post(call))
+
+    async def _create(self, request: web.Request) -> web.Response:
+        call = await self._record(request)
+        return self._answered(call, self._answer_create(call))
+
+    def _answered(self, call: Call, response: web.Response) -> web.Response:
         call.status = response.status
+        answer = json.loads(response.body) if isinstance(response.body, bytes) and response.body else {}
+        call.answer = answer if isinstance(answer, dict) else {}
         return response
 
     async def _put(self, request: web.Request) -> web.Response:
         call = await self._record(request)
-        response = self._answer_put(call)
-        call.status = response.status
-        return response
+        return self._answered(call, self._answer_put(call))
 
     def _answer_post(self, call: Call) -> web.Response:
         if not self._authorized(call):
@@ -246,6 +261,22 @@ class FakeBotFramework:
         activity_id = f"msg-{next(self._ids)}"
         self.messages[(call.conversation, activity_id)] = call.body
         return web.json_response({"id": activity_id}, status=201)
+
+    def _answer_create(self, call: Call) -> web.Response:
+        if not self._authorized(call):
+            return web.json_response({"error": {"code": "Unauthorized"}}, status=401)
+        scripted = self._scripted(call)
+        if scripted is not None:
+            return scripted
+        channel = ((call.body.get("channelData") or {}).get("channel") or {}).get("id")
+        activity = call.body.get("activity")
+        if call.body.get("isGroup") is not True or not channel or not isinstance(activity, dict):
+            return web.json_response({"error": {"code": "BadSyntax"}}, status=400)
+        activity_id = f"root-{next(self._ids)}"
+        conversation = f"{channel};messageid={activity_id}"
+        self.conversation_types[channel] = "channel"
+        self.messages[(conversation, activity_id)] = activity
+        return web.json_response({"id": conversation, "activityId": activity_id}, status=201)
 
     def _answer_put(self, call: Call) -> web.Response:
         if not self._authorized(call):
