@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from aiohttp import web
+from botkit_plugins.teams import TeamsConfig
+from botkit_plugins.teams.testing import FakeBotFramework
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from teams_fake import FakeBotFramework  # noqa: E402
-
-from botkit.events import Inbound  # noqa: E402
-from botkit_plugins.teams import TeamsConfig  # noqa: E402
+from botkit.events import Inbound
 
 
 @pytest.fixture

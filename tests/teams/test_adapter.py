@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from teams_fake import TENANT
+from botkit_plugins.teams.testing import TENANT
 
 from botkit.adapters import Outgoing, RateLimited
 from botkit.events import Note, ThreadKey

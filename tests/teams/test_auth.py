@@ -6,7 +6,7 @@ import time
 
 import jwt
 import pytest
-from teams_fake import rsa_key
+from botkit_plugins.teams.testing import rsa_key
 
 
 async def test_valid_activity_is_accepted_with_mention_stripped(fake, make_adapter):

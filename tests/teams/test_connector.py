@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from pydantic import SecretStr
-from teams_fake import TENANT
+from botkit_plugins.teams.testing import TENANT
 
 from botkit.adapters import RateLimited
 from botkit_plugins.teams.connector import Connector, TeamsError, TokenProvider, activities_url

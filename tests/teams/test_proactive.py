@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from teams_fake import BOT_ID, TENANT
+from botkit_plugins.teams.testing import BOT_ID, TENANT
 
 from botkit.adapters import Outgoing, RateLimited
 from botkit.events import ThreadKey

@@ -1,8 +1,9 @@
 """A loopback Bot Framework: OpenID metadata + JWKS, the token endpoint, and a connector.
 
-Reusable by any test that needs Teams: it signs activities with RSA keys generated here
+Reusable by any test that needs Teams (`from botkit_plugins.teams.testing import
+FakeBotFramework`): it signs activities with RSA keys generated here
 (RS256, `kid`, endorsements), records every connector call, and speaks the wire format of
-../shared/specs/platforms.md §4: 201 {"id"} for a new message or a stream's first chunk,
+the Bot Framework connector: 201 {"id"} for a new message or a stream's first chunk,
 202 afterwards, PUT answering {"id"} as JSON, Retry-After on scripted 429s. Like Teams,
 it refuses streaming outside personal chats (405) and out-of-order stream sequences.
 `POST /v3/conversations` starts a thread in a channel (the bot speaking first): 201
