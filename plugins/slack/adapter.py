@@ -10,6 +10,7 @@ Delivery is `chat.postMessage` + `chat.update`, or native streaming (see
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,8 @@ DM_CONVERSATION = "dm"
 #: message subtypes that are someone asking something (others: edits, joins, deletions...)
 _ASKING_SUBTYPES = {None, "file_share", "thread_broadcast"}
 _MEMORY = 10_000
+#: what a Slack thread id looks like (a message ts); a thread the bot starts has another id
+_SLACK_TS = re.compile(r"\d+\.\d+")
 
 
 class _Recent(OrderedDict):
@@ -73,7 +76,8 @@ class SlackAdapter(Adapter):
         self.streams = NativeStreams(self.client) if config.streaming == "native" else None
         self._socket: AsyncSocketModeHandler | None = None
         self._started = False
-        self._threads: _Recent = _Recent()    # threads the bot answers in -> True
+        self._threads: _Recent = _Recent()    # (channel, thread ts) the bot answers in -> True
+        self._roots: _Recent = _Recent()      # thread the bot started (synthetic key) -> its first message's ts
         self._reactions: _Recent = _Recent()  # thread -> (channel, ts) carrying the progress reaction
 
     def __repr__(self) -> str:
@@ -159,7 +163,7 @@ class SlackAdapter(Adapter):
 
     async def _bot_in_thread(self, key: ThreadKey, bot_user_id: str | None, bot_id: str | None) -> bool:
         """Whether the bot has answered in this thread: remembered, else read from the thread."""
-        if key in self._threads:
+        if (key.channel, key.thread) in self._threads:
             return True
         try:
             replies = await slack_call(self.client.conversations_replies, channel=key.channel, ts=key.thread, limit=200)
@@ -169,7 +173,7 @@ class SlackAdapter(Adapter):
         mine = any(m.get("user") == bot_user_id or (bot_id and m.get("bot_id") == bot_id)
                    for m in replies.get("messages", []))
         if mine:
-            self._threads.remember(key, True)
+            self._threads.remember((key.channel, key.thread), True)
         return mine
 
     async def _submit(self, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None,
@@ -186,7 +190,7 @@ class SlackAdapter(Adapter):
             event_id=body.get("event_id") or f"{event['channel']}:{event['ts']}", thread=key, user=user,
             text=text, adapter=self.name, user_name=user_name, mentions=mentioned_users(raw_text),
             is_direct=direct, raw=event)
-        self._threads.remember(key, True)
+        self._threads.remember((key.channel, key.thread), True)
         await self.bot.submit(inbound)
 
     async def _user_name(self, user_id: str) -> str | None:
@@ -243,12 +247,27 @@ class SlackAdapter(Adapter):
                 return ref
         text, blocks = layout(message)
         kwargs: dict[str, Any] = {"channel": thread.channel, "text": text, "blocks": blocks}
-        thread_ts = self._reply_ts(thread)
+        starts = self._starts_thread(thread, reply_to)
+        thread_ts = self._roots.get(thread) if starts else self._reply_ts(thread)
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         resp = await slack_call(self.client.chat_postMessage, **kwargs)
-        return MessageRef(thread, resp["ts"], {"channel": resp.get("channel") or thread.channel,
-                                               "ts": resp["ts"], "mode": "edit"})
+        channel = resp.get("channel") or thread.channel
+        if starts and not thread_ts:
+            # the Slack thread this message starts: later sends for the key go into it, and
+            # people's replies there (keyed by this ts) count as a thread the bot answers
+            self._roots.remember(thread, resp["ts"])
+            self._threads.remember((channel, resp["ts"]), True)
+        return MessageRef(thread, resp["ts"], {"channel": channel, "ts": resp["ts"], "mode": "edit"})
+
+    @staticmethod
+    def _starts_thread(thread: ThreadKey, reply_to: Inbound | None) -> bool:
+        """Whether the bot speaks first in a thread Slack has never seen (a scheduled question).
+
+        Its first message goes at the top of the channel. A send without `reply_to` into a
+        real Slack thread (a plugin following up on an answer) still posts in that thread.
+        """
+        return reply_to is None and thread.thread != DM_CONVERSATION and not _SLACK_TS.fullmatch(thread.thread)
 
     async def _start_stream(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None) -> MessageRef | None:
         """A native stream for this answer, or None to deliver by edits instead.
