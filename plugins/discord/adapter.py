@@ -5,12 +5,16 @@ forum posts, DMs) or as the `/ask` and `/reset` slash commands. A question asked
 channel gets a thread opened on it when its turn starts (not when it arrives, so a
 redelivered message, which the core drops as a duplicate, never opens a second thread).
 Progress is the typing indicator; answers are a message that the core's renderer edits.
+When the bot speaks first (a scheduled question), its first message goes at the top of
+the target channel and, with `create_threads`, the rest of the answer and the users'
+follow-ups continue in a thread opened on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable
@@ -39,7 +43,10 @@ INTERACTION_LIFETIME = 15 * 60.0
 TYPING_LIMIT = 120.0
 TYPING_RENEW = 8.0
 _PENDING_LIMIT = 1000
-_RESET_COMMAND = "/reset"
+#: threads the bot started itself whose Discord place it remembers (as many as Conversations)
+_STARTED_LIMIT = 10_000
+#: the key core gives a thread the bot starts (`botkit.scheduler`): botkit-<job>-<time>
+_STARTED_KEY = re.compile(r"^botkit-(?P<job>.+)-\d{8}T\d{6}Z$")
 
 
 async def _call(request: Awaitable[T]) -> T:
@@ -121,6 +128,9 @@ class DiscordAdapter(Adapter):
         self._typing: dict[str, asyncio.Task[None]] = {}
         self._commands: OrderedDict[str, _Command] = OrderedDict()
         self._replied: OrderedDict[str, None] = OrderedDict()
+        # key of a thread the bot started -> the Discord channel or thread its messages go to
+        self._started: OrderedDict[str, str] = OrderedDict()
+        self._starting = asyncio.Lock()
 
     @property
     def ready(self) -> bool:
@@ -192,7 +202,7 @@ class DiscordAdapter(Adapter):
 
         @tree.command(name="reset", description="Start a new conversation in this thread")
         async def reset(interaction: discord.Interaction) -> None:
-            await self._on_command(interaction, _RESET_COMMAND)
+            await self._on_command(interaction, "/reset", command="reset")
 
         return tree
 
@@ -238,22 +248,24 @@ class DiscordAdapter(Adapter):
             while len(self._to_open) > _PENDING_LIMIT:
                 self._to_open.pop(next(iter(self._to_open)))
         if await self.bot.submit(inbound):
-            self.conversations.remember(target.thread)
+            self.conversations.remember(target.thread, None if target.open_thread else message.channel.id)
         elif fresh:
             self._to_open.pop(thread_id, None)
 
-    async def _on_command(self, interaction: discord.Interaction, text: str) -> None:
-        """/ask and /reset: submitted like a message, the response deferred ("thinking…")."""
+    async def _on_command(self, interaction: discord.Interaction, text: str, command: str | None = None) -> None:
+        """/ask and /reset: submitted like a message, the response deferred ("thinking…");
+        /reset as the native command, whatever the configured reset words."""
         if str(interaction.id) in self._commands:  # redelivered by a gateway RESUME
             return
-        command = _Command(interaction, self.conversations.for_interaction(interaction))
-        self._remember_command(command)
-        inbound = Inbound(command.id, command.thread, str(interaction.user.id), text, self.name,
-                          interaction.user.display_name, (), interaction.guild_id is None, raw=interaction)
+        pending = _Command(interaction, self.conversations.for_interaction(interaction))
+        self._remember_command(pending)
+        inbound = Inbound(pending.id, pending.thread, str(interaction.user.id), text, self.name,
+                          interaction.user.display_name, (), interaction.guild_id is None, command=command,
+                          raw=interaction)
         if await self.bot.submit(inbound):
-            await command.defer()  # a no-op if the turn already responded
+            await pending.defer()  # a no-op if the turn already responded
         else:
-            self._commands.pop(command.id, None)
+            self._commands.pop(pending.id, None)
 
     def _remember_command(self, command: _Command) -> None:
         now = time.monotonic()
@@ -275,7 +287,7 @@ class DiscordAdapter(Adapter):
                     return MessageRef(inbound.thread, command.id, {"interaction": command.id})
             return None
         await self._ensure_thread(inbound.thread)
-        channel_id = inbound.thread.thread
+        channel_id = self._channel_of(inbound.thread)
         channel = self._client().get_partial_messageable(int(channel_id))
         try:
             await channel.typing()  # one indicator now, lasting about 10 s
@@ -293,11 +305,16 @@ class DiscordAdapter(Adapter):
         command = self._command_for(reply_to)
         if command is not None:
             return await command.post(content)
+        if not thread.thread.isdigit():  # a key of the bot's own, not a Discord id: the bot speaks first
+            async with self._starting:
+                if thread.key not in self._started:
+                    return await self._start(thread, content)
         await self._ensure_thread(thread)
-        typing = self._typing.pop(thread.thread, None)
+        channel_id = self._channel_of(thread)
+        typing = self._typing.pop(channel_id, None)
         if typing is not None:
             typing.cancel()
-        channel = self._client().get_partial_messageable(int(thread.thread))
+        channel = self._client().get_partial_messageable(int(channel_id))
         reference = None
         if reply_to is not None and isinstance(reply_to.raw, discord.Message) \
                 and reply_to.raw.channel.id == channel.id and reply_to.event_id not in self._replied:
@@ -328,6 +345,49 @@ class DiscordAdapter(Adapter):
         if self.client is None:
             raise RuntimeError(f"discord adapter {self.name} is not started")
         return self.client
+
+    def _channel_of(self, thread: ThreadKey) -> str:
+        """The Discord channel or thread that messages of `thread` go to."""
+        place = self._started.get(thread.key)
+        if place is None:
+            return thread.thread
+        self._started.move_to_end(thread.key)
+        return place
+
+    async def _start(self, thread: ThreadKey, content: str) -> MessageRef:
+        """Post the first message of a thread the bot starts at the top of `thread.channel`;
+        with `create_threads`, open a Discord thread on it for the rest of the answer."""
+        client = self._client()
+        # the cached channel knows its guild, which discord.py needs to open a thread
+        channel = client.get_channel(int(thread.channel))
+        if not isinstance(channel, discord.abc.Messageable):
+            channel = client.get_partial_messageable(int(thread.channel))
+        sent = await _call(channel.send(content, allowed_mentions=NO_MENTIONS))
+        place = str(sent.channel.id)
+        if self.config.create_threads:
+            try:
+                opened = await _call(sent.create_thread(name=self._started_name(thread),
+                                                        auto_archive_duration=self.config.thread_auto_archive_minutes))
+            except (discord.HTTPException, RateLimited, ValueError) as exc:
+                # the message is out: the answer continues under it in the channel rather than twice
+                log.warning("discord adapter %s: could not open a thread in %s, answering in the channel: %s",
+                            self.name, thread.channel, exc)
+            else:
+                place = str(opened.id)
+                self.conversations.remember(thread, opened.id)
+        self._started[thread.key] = place
+        while len(self._started) > _STARTED_LIMIT:
+            self._started.popitem(last=False)
+        return MessageRef(thread, str(sent.id), {"channel_id": str(sent.channel.id)})
+
+    def _started_name(self, thread: ThreadKey) -> str:
+        """A started thread is named like a question's: after its scheduled question and job."""
+        match = _STARTED_KEY.match(thread.thread)
+        job_name = match["job"] if match else thread.thread
+        for job in self.bot.config.root.schedule:
+            if job.name == job_name and job.post.adapter == self.name:
+                return self.conversations.thread_name(job.ask.question, job.name)
+        return self.conversations.thread_name(job_name, job_name)
 
     def _command_for(self, inbound: Inbound | None) -> _Command | None:
         if inbound is None or not isinstance(inbound.raw, discord.Interaction):

@@ -4,7 +4,9 @@ ThreadKey = (discord, guild id or "@me", parent channel, thread id). A question 
 a channel gets a thread opened on it; Discord gives such a thread the id of the message
 it starts from, so the key is known before the thread exists and a redelivered message
 maps to the same key (the core then drops it as a duplicate). DMs and, with
-`create_threads: false`, channels are one conversation each: thread = channel.
+`create_threads: false`, channels are one conversation each: thread = channel. A thread
+the bot opened on a message it posted first (a scheduled question) keeps the key it was
+started under, so follow-ups there continue that conversation.
 """
 
 from __future__ import annotations
@@ -45,12 +47,14 @@ class Conversations:
         self._help = set(config.help_channels)
         self._threads: OrderedDict[int, ThreadKey] = OrderedDict()
 
-    def remember(self, key: ThreadKey) -> None:
-        """Note that the bot answers in `key`'s thread (a real thread, not a DM or channel)."""
+    def remember(self, key: ThreadKey, thread_id: int | None = None) -> None:
+        """Note that the bot answers in a Discord thread (not a DM or channel): `thread_id`,
+        by default the one `key` names; messages there belong to `key`."""
         if key.workspace == DM_WORKSPACE or key.thread == key.channel:
             return
-        self._threads[int(key.thread)] = key
-        self._threads.move_to_end(int(key.thread))
+        thread_id = thread_id or int(key.thread)
+        self._threads[thread_id] = key
+        self._threads.move_to_end(thread_id)
         while len(self._threads) > _REMEMBERED:
             self._threads.popitem(last=False)
 
@@ -67,10 +71,12 @@ class Conversations:
         guild = str(message.guild.id)
         mentioned = "mentions" in respond and me in message.raw_mentions
         known = self._threads.get(channel.id)
-        if known is not None or _is_thread(channel):
-            parent = known.channel if known is not None else str(getattr(channel, "parent_id", None) or channel.id)
-            ours = known is not None or getattr(channel, "owner_id", None) == me
-            in_help = "help_channels" in respond and parent.isdigit() and int(parent) in self._help
+        if known is not None:
+            return Target(known)
+        if _is_thread(channel):
+            parent = str(getattr(channel, "parent_id", None) or channel.id)
+            ours = getattr(channel, "owner_id", None) == me
+            in_help = "help_channels" in respond and int(parent) in self._help
             if ours or in_help or mentioned:
                 return Target(ThreadKey(PLATFORM, guild, parent, str(channel.id)))
             return None

@@ -40,11 +40,13 @@ def bot_config(fake: FakeDiscord, backend: dict[str, Any] | None = None, **overr
 
 @pytest.fixture
 def discord_bot(fake: FakeDiscord, tmp_path: Path) -> Any:
-    """`async with discord_bot(backend={...}, **adapter_overrides) as bot:` a bot on the fake."""
+    """`async with discord_bot(backend={...}, sections={...}, **adapter_overrides) as bot:` a bot
+    on the fake; `sections` are more top-level config sections (dispatch, schedule...)."""
 
     @contextlib.asynccontextmanager
-    async def start(backend: dict[str, Any] | None = None, **overrides: Any) -> AsyncIterator[Bot]:
-        async with running_bot(bot_config(fake, backend, **overrides), tmp_path) as bot:
+    async def start(backend: dict[str, Any] | None = None, *, sections: dict[str, Any] | None = None,
+                    **overrides: Any) -> AsyncIterator[Bot]:
+        async with running_bot({**bot_config(fake, backend, **overrides), **(sections or {})}, tmp_path) as bot:
             yield bot
 
     return start

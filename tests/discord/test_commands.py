@@ -38,7 +38,8 @@ async def test_ask_twice_delivered_is_answered_once(fake: FakeDiscord, discord_b
 
 
 async def test_reset_in_a_thread_starts_a_new_session(fake: FakeDiscord, discord_bot) -> None:
-    async with discord_bot({"answer": "Answer {turn}."}) as bot:
+    # /reset is the native command: it works with no reset words configured
+    async with discord_bot({"answer": "Answer {turn}."}, sections={"dispatch": {"reset_commands": []}}) as bot:
         question = fake.message(CHANNEL_ID, f"<@{BOT_ID}> first", mentions_bot=True)
         await fake.dispatch("MESSAGE_CREATE", question)
         await fake.wait_for("POST", "/typing")
@@ -52,7 +53,7 @@ async def test_reset_in_a_thread_starts_a_new_session(fake: FakeDiscord, discord
         await fake.wait_for("POST", "/typing", count=2)
         await bot.idle(10)
         backend = bot.backends["b"]
-        assert backend.deleted == ["fake-session-1"]
+        assert backend.ended == ["fake-session-1"]
         assert backend.calls == [(None, "first"), (None, "second")]  # a fresh session after the reset
 
     reply = fake.requests("POST", f"/interactions/{reset['id']}/")
