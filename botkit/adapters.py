@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from botkit.bot import Bot
 
 
+#: Thread ids the core makes up for threads the bot starts itself (scheduled questions).
+NEW_THREAD_PREFIX = "botkit-"
+
+
+def starts_new_thread(thread: ThreadKey) -> bool:
+    """True when `thread` is one the bot is starting: its id was made up by the core."""
+    return thread.thread.startswith(NEW_THREAD_PREFIX)
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What the renderer must respect on this platform.
@@ -122,14 +131,16 @@ class Adapter(ABC):
     async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
         """Post a new message in `thread` and return how to edit it.
 
-        `reply_to` is the user's message being answered. It is None when the bot speaks
-        first (a scheduled question, `botkit.scheduler`): then `thread.thread` is a fresh
-        id the platform has never seen (`botkit-<job>-<time>`), and the adapter starts a
-        new thread at the top of `thread.channel` (Slack: a top-level message; Discord:
-        a message or thread in the channel; Teams: a new conversation post) rather than
-        replying. Later sends for the same key (an answer split over several messages)
-        go into the thread that first message started, so the adapter remembers the
-        platform's id for it (the returned `MessageRef.data` is a good place).
+        `reply_to` is the user's message being answered, or None when the bot posts on
+        its own (a notice, a scheduled answer). When `starts_new_thread(thread)` holds,
+        the bot is starting a thread itself (a scheduled question, `botkit.scheduler`):
+        `thread.thread` is a made-up id the platform has never seen, and the adapter
+        starts a new thread at the top of `thread.channel` (Slack: a top-level message;
+        Discord: a message or thread in the channel; Teams: a new conversation post).
+        Later sends for the same key (an answer split over several messages) go into the
+        thread that first message started, so the adapter remembers the platform's id
+        for it (the returned `MessageRef.data` is a good place). Otherwise a send with
+        no `reply_to` simply posts in `thread`.
         """
 
     @abstractmethod

@@ -27,7 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from botkit.adapters import Adapter, MessageRef, Outgoing
+from botkit.adapters import NEW_THREAD_PREFIX, Adapter, MessageRef, Outgoing
 from botkit.config import ScheduledJob
 from botkit.events import Inbound, ThreadKey
 from botkit.plugins import hookimpl
@@ -177,7 +177,7 @@ class Scheduler:
         stamp = due.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         adapter = bot.adapters[job.post.adapter]
         workspace = job.post.workspace or getattr(adapter.config, "workspace", None) or ""
-        thread = ThreadKey(adapter.platform, workspace, job.post.channel, f"botkit-{job.name}-{stamp}")
+        thread = ThreadKey(adapter.platform, workspace, job.post.channel, f"{NEW_THREAD_PREFIX}{job.name}-{stamp}")
         inbound = Inbound(f"schedule:{job.name}:{stamp}", thread, SCHEDULER_USER, job.ask.question,
                           adapter=adapter.name, user_name=job.name)
         backend = job.ask.backend or dispatcher.route(inbound)
