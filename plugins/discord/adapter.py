@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 import discord
 from discord import app_commands
 
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, starts_new_thread
 from botkit.events import Inbound, ThreadKey
 from botkit_plugins.discord import DiscordConfig, endpoints
 from botkit_plugins.discord.conversations import Conversations, question_text
@@ -305,7 +305,7 @@ class DiscordAdapter(Adapter):
         command = self._command_for(reply_to)
         if command is not None:
             return await command.post(content)
-        if not thread.thread.isdigit():  # a key of the bot's own, not a Discord id: the bot speaks first
+        if starts_new_thread(thread):  # the bot speaks first, in a thread of its own
             async with self._starting:
                 if thread.key not in self._started:
                     return await self._start(thread, content)

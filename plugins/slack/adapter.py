@@ -10,7 +10,6 @@ Delivery is `chat.postMessage` + `chat.update`, or native streaming (see
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit import hookimpl
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, starts_new_thread
 from botkit.events import Inbound, ThreadKey
 from botkit_plugins.slack import SlackConfig
 from botkit_plugins.slack.layout import layout
@@ -41,7 +40,6 @@ DM_CONVERSATION = "dm"
 _ASKING_SUBTYPES = {None, "file_share", "thread_broadcast"}
 _MEMORY = 10_000
 #: what a Slack thread id looks like (a message ts); a thread the bot starts has another id
-_SLACK_TS = re.compile(r"\d+\.\d+")
 
 
 class _Recent(OrderedDict):
@@ -247,7 +245,7 @@ class SlackAdapter(Adapter):
                 return ref
         text, blocks = layout(message)
         kwargs: dict[str, Any] = {"channel": thread.channel, "text": text, "blocks": blocks}
-        starts = self._starts_thread(thread, reply_to)
+        starts = starts_new_thread(thread)
         thread_ts = self._roots.get(thread) if starts else self._reply_ts(thread)
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
@@ -259,15 +257,6 @@ class SlackAdapter(Adapter):
             self._roots.remember(thread, resp["ts"])
             self._threads.remember((channel, resp["ts"]), True)
         return MessageRef(thread, resp["ts"], {"channel": channel, "ts": resp["ts"], "mode": "edit"})
-
-    @staticmethod
-    def _starts_thread(thread: ThreadKey, reply_to: Inbound | None) -> bool:
-        """Whether the bot speaks first in a thread Slack has never seen (a scheduled question).
-
-        Its first message goes at the top of the channel. A send without `reply_to` into a
-        real Slack thread (a plugin following up on an answer) still posts in that thread.
-        """
-        return reply_to is None and thread.thread != DM_CONVERSATION and not _SLACK_TS.fullmatch(thread.thread)
 
     async def _start_stream(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None) -> MessageRef | None:
         """A native stream for this answer, or None to deliver by edits instead.
