@@ -198,7 +198,7 @@ class Dispatcher:
                 turn_context.set((str(thread), entry.turn.inbound.event_id))
                 try:
                     if entry.ready is None or await entry.ready:
-                        async with self._slots:
+                        async with self._slots, self.store.thread_lock(thread):
                             if entry.kind is _RESET:
                                 await self._reset(entry.turn)
                             else:

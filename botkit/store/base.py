@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
+from contextlib import AbstractAsyncContextManager
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +59,9 @@ class InflightAnswer:
     started_at: float
 
 
+_NO_LOCK = contextlib.nullcontext()
+
+
 class Store(ABC):
     """What the dispatcher needs from persistence.
 
@@ -78,6 +83,15 @@ class Store(ABC):
     @abstractmethod
     async def ping(self) -> bool:
         """True if the store answers (for /readyz)."""
+
+    def thread_lock(self, thread: ThreadKey) -> AbstractAsyncContextManager[object]:
+        """Held while a turn of `thread` runs.
+
+        Within one process the dispatcher already runs a thread's turns one at a time;
+        a store shared by several replicas makes that hold across them (PostgreSQL: an
+        advisory lock). The default, for single-process stores, holds nothing.
+        """
+        return _NO_LOCK
 
     @abstractmethod
     async def claim_event(self, event_id: str) -> bool:
