@@ -10,6 +10,10 @@ text it had, so nothing is lost.
 When the bot speaks first (`reply_to` None: a scheduled question), it creates a new
 thread in a channel (`POST v3/conversations`) and the rest of that answer replies in
 it; in a chat it simply posts. Such answers are never streamed.
+
+Reactions added to the bot's messages (Teams sends `messageReaction` only for those)
+and clicks on its feedback buttons fire the `botkit_reaction` hook; they are never
+questions.
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ from botkit_plugins.teams import TeamsConfig
 from botkit_plugins.teams.activity import (
     PLATFORM,
     Conversation,
+    Reaction,
     final_stream_activity,
     guess_type,
     message_activity,
     new_thread_parameters,
     parse_message,
+    parse_reaction,
     split_thread_id,
     stream_activity,
     tenant_of,
@@ -124,17 +130,32 @@ class TeamsAdapter(Adapter):
         except AuthError as exc:
             log.warning("teams: refused activity %s (%d): %s", activity.get("id"), exc.status, exc.reason)
             return web.Response(status=exc.status)
+        reaction = parse_reaction(activity)
+        if reaction is not None:
+            await self._react(reaction)
+            return web.Response(status=202)
         message = parse_message(activity)
         if message is not None:
-            _remember(self._conversations, message.thread, message.conversation)
-            _remember(self._targets, message.thread.channel,
-                      dataclasses.replace(message.conversation, conversation_id=message.thread.channel))
+            self._heard(message.thread, message.conversation)
             await self.bot.submit(Inbound(
                 event_id=f"{message.conversation.conversation_id}|{message.activity_id}",
                 thread=message.thread, user=message.user, text=message.text, adapter=self.name,
                 user_name=message.user_name, mentions=message.mentions, is_direct=message.is_direct,
                 raw=activity))
         return web.Response(status=202)
+
+    def _heard(self, thread: ThreadKey, conversation: Conversation) -> None:
+        """Remember where to post in `thread` and in its channel or chat."""
+        _remember(self._conversations, thread, conversation)
+        _remember(self._targets, thread.channel,
+                  dataclasses.replace(conversation, conversation_id=thread.channel))
+
+    async def _react(self, reaction: Reaction) -> None:
+        self._heard(reaction.thread, reaction.conversation)
+        for name in reaction.reactions:
+            await self.bot.plugins.notify("botkit_reaction", adapter=self, thread=reaction.thread,
+                                          message_id=reaction.message_id, user=reaction.user, reaction=name,
+                                          comment=None)
 
     # -- delivering --------------------------------------------------------------------------
 
@@ -173,7 +194,7 @@ class TeamsAdapter(Adapter):
                 self._refuse_streaming(Conversation.from_dict(ref.data), exc)
                 await self._continue_as_message(ref, message)
                 return
-        activity = message_activity(message, card=self.config.sources == "card")
+        activity = message_activity(message, card=self.config.sources == "card", message_id=ref.message_id)
         activity["id"] = ref.message_id
         url = activities_url(ref.data["service_url"], ref.data["conversation_id"], ref.message_id)
         await self._connector.call("PUT", url, activity, absorb_429=False)
@@ -240,11 +261,15 @@ class TeamsAdapter(Adapter):
         return MessageRef(thread, str(answer.get("id") or ""), data)
 
     async def _speak_first(self, thread: ThreadKey, message: Outgoing) -> MessageRef:
-        """A message nobody asked for: the first of its answer starts a thread in a channel,
-        the next ones reply in that thread; in a chat every one is a plain post."""
+        """A message nobody asked for: in a thread people spoke or reacted in (a request for a
+        feedback comment) it is posted there; otherwise the first of its answer starts a thread
+        in a channel, the next ones reply in that thread; in a chat every one is a plain post."""
         activity = message_activity(message, card=self.config.sources == "card")
         data = self._started.get(thread)
-        if data is None:
+        known = self._conversations.get(thread)
+        if data is None and known is not None:
+            data = {**known.as_dict(), "mode": "message", "reply_to": ""}
+        elif data is None:
             target = self._target(thread.channel)
             if target.conversation_type != "channel":
                 data = {**target.as_dict(), "mode": "message", "reply_to": ""}

@@ -144,21 +144,45 @@ class FakeBotFramework:
     def activity(self, text: str, *, kind: str = "personal", conversation: str | None = None,
                  activity_id: str | None = None, tenant: str = TENANT, user: str = "29:alice",
                  mention_bot: bool = False) -> dict[str, Any]:
-        activity_id = activity_id or f"17000000{next(self._ids):05d}"
-        conversation = conversation or {"personal": "a:1personal", "groupChat": "19:group@thread.v2",
-                                        "channel": "19:chan@thread.tacv2"}[kind]
         entities = []
         if mention_bot:
             text = f"<at>Bot</at> {text}"
             entities.append({"type": "mention", "mentioned": {"id": BOT_ID, "name": "Bot"}, "text": "<at>Bot</at>"})
+        return {**self._envelope("message", kind, conversation, activity_id, tenant, user),
+                "text": text, "textFormat": "plain", "entities": entities}
+
+    def reaction(self, message_id: str, *added: str, removed: tuple[str, ...] = (), kind: str = "personal",
+                 conversation: str | None = None, tenant: str = TENANT, user: str = "29:alice") -> dict[str, Any]:
+        """A `messageReaction`: `added` (e.g. "like") and `removed` reactions on `message_id`."""
+        activity = {**self._envelope("messageReaction", kind, conversation, None, tenant, user),
+                    "replyToId": message_id}
+        if added:
+            activity["reactionsAdded"] = [{"type": name} for name in added]
+        if removed:
+            activity["reactionsRemoved"] = [{"type": name} for name in removed]
+        return activity
+
+    def card_submit(self, value: dict[str, Any], *, reply_to: str | None = None, kind: str = "personal",
+                    conversation: str | None = None, tenant: str = TENANT, user: str = "29:alice") -> dict[str, Any]:
+        """What Teams sends when a user clicks an `Action.Submit`: a text-less message whose
+        `value` is the button's data, in reply to the message holding the card."""
+        activity = {**self._envelope("message", kind, conversation, None, tenant, user), "value": value}
+        if reply_to:
+            activity["replyToId"] = reply_to
+        return activity
+
+    def _envelope(self, activity_type: str, kind: str, conversation: str | None, activity_id: str | None,
+                  tenant: str, user: str) -> dict[str, Any]:
+        activity_id = activity_id or f"17000000{next(self._ids):05d}"
+        conversation = conversation or {"personal": "a:1personal", "groupChat": "19:group@thread.v2",
+                                        "channel": "19:chan@thread.tacv2"}[kind]
         self.conversation_types[conversation.split(";messageid=")[0]] = kind
         return {
-            "type": "message", "id": activity_id, "timestamp": "2025-01-01T00:00:00.000Z",
+            "type": activity_type, "id": activity_id, "timestamp": "2025-01-01T00:00:00.000Z",
             "serviceUrl": self.service_url, "channelId": "msteams",
             "from": {"id": user, "name": "Alice", "aadObjectId": f"aad-{user}"},
             "conversation": {"id": conversation, "conversationType": kind, "tenantId": tenant},
-            "recipient": {"id": BOT_ID, "name": "Bot"}, "text": text, "textFormat": "plain",
-            "locale": "en-US", "entities": entities, "channelData": {"tenant": {"id": tenant}},
+            "recipient": {"id": BOT_ID, "name": "Bot"}, "locale": "en-US", "channelData": {"tenant": {"id": tenant}},
         }
 
     def script(self, status: int, body: Any = None, *, headers: dict[str, str] | None = None,

@@ -39,11 +39,22 @@ class MiniServer:
         self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
 
 
+class MiniPlugins:
+    """Records the observer hooks an adapter fires."""
+
+    def __init__(self) -> None:
+        self.notified: list[tuple[str, dict[str, Any]]] = []
+
+    async def notify(self, hook_name: str, **kwargs: Any) -> None:
+        self.notified.append((hook_name, kwargs))
+
+
 class MiniBot:
-    """The part of `Bot` an adapter uses: a server to mount on and `submit`."""
+    """The part of `Bot` an adapter uses: a server to mount on, `submit`, and `plugins.notify`."""
 
     def __init__(self) -> None:
         self.server = MiniServer()
+        self.plugins = MiniPlugins()
         self.inbound: list[Inbound] = []
 
     async def submit(self, inbound: Inbound) -> bool:
