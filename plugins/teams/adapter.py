@@ -26,7 +26,7 @@ import httpx
 from aiohttp import web
 
 from botkit import hookimpl
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, starts_new_thread
 from botkit.events import Inbound, ThreadKey
 from botkit_plugins.teams import TeamsConfig
 from botkit_plugins.teams.activity import (
@@ -271,10 +271,9 @@ class TeamsAdapter(Adapter):
             data = {**known.as_dict(), "mode": "message", "reply_to": ""}
         elif data is None:
             target = self._target(thread.channel)
-            if target.conversation_type != "channel":
-                data = {**target.as_dict(), "mode": "message", "reply_to": ""}
-            else:
+            if target.conversation_type == "channel" and starts_new_thread(thread):
                 return await self._start_thread(thread, target, activity)
+            data = {**target.as_dict(), "mode": "message", "reply_to": ""}
         answer = await self._post_activity(data, activity, absorb_429=False)
         return MessageRef(thread, str(answer.get("id") or ""), dict(data))
 
