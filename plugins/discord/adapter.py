@@ -4,7 +4,10 @@ Questions arrive as messages (mentions, help channels, threads the bot answers i
 forum posts, DMs) or as the `/ask` and `/reset` slash commands. A question asked in a
 channel gets a thread opened on it when its turn starts (not when it arrives, so a
 redelivered message, which the core drops as a duplicate, never opens a second thread).
-Progress is the typing indicator; answers are a message that the core's renderer edits.
+Progress is the typing indicator; answers are a message that the core's renderer edits,
+with notes as Discord markdown (`layout`). Final answers get 👍 and 👎 reactions, and
+people's reactions on the bot's messages fire the `botkit_reaction` hook (the feedback
+middleware records votes from it).
 When the bot speaks first (a scheduled question), its first message goes at the top of
 the target channel and, with `create_threads`, the rest of the answer and the users'
 follow-ups continue in a thread opened on it.
@@ -26,8 +29,9 @@ from discord import app_commands
 
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, starts_new_thread
 from botkit.events import Inbound, ThreadKey
-from botkit_plugins.discord import DiscordConfig, endpoints
+from botkit_plugins.discord import DiscordConfig, endpoints, layout
 from botkit_plugins.discord.conversations import Conversations, question_text
+from botkit_plugins.discord.posted import VOTES, PostedMessages
 
 if TYPE_CHECKING:
     from botkit.bot import Bot
@@ -86,26 +90,28 @@ class _Command:
             if not self.interaction.response.is_done():
                 await _call(self.interaction.response.defer(thinking=True))
 
-    async def post(self, content: str) -> MessageRef:
-        """The original response if still unused, else a follow-up message."""
+    async def post(self, content: str) -> tuple[MessageRef, discord.Message | None]:
+        """The original response if still unused, else a follow-up message; with the Discord
+        message when known (Discord may not say which message an original response became)."""
         interaction = self.interaction
+        sent: discord.Message | None
         async with self.lock:
             if not interaction.response.is_done():
-                await _call(interaction.response.send_message(content, allowed_mentions=NO_MENTIONS))
+                response = await _call(interaction.response.send_message(content, allowed_mentions=NO_MENTIONS))
+                sent = response.resource if isinstance(response.resource, discord.Message) else None
             elif not self.original_used:
-                await _call(interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS))
+                sent = await _call(interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS))
             else:
                 sent = await _call(interaction.followup.send(content, wait=True, allowed_mentions=NO_MENTIONS))
-                return MessageRef(self.thread, str(sent.id), {"interaction": self.id, "followup": True})
+                return MessageRef(self.thread, str(sent.id), {"interaction": self.id, "followup": True}), sent
             self.original_used = True
-            return MessageRef(self.thread, self.id, {"interaction": self.id})
+            return MessageRef(self.thread, self.id, {"interaction": self.id}), sent
 
-    async def edit(self, ref: MessageRef, content: str) -> None:
+    async def edit(self, ref: MessageRef, content: str) -> discord.Message:
         if ref.data.get("followup"):
-            await _call(self.interaction.followup.edit_message(int(ref.message_id), content=content,
-                                                               allowed_mentions=NO_MENTIONS))
-        else:
-            await _call(self.interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS))
+            return await _call(self.interaction.followup.edit_message(int(ref.message_id), content=content,
+                                                                      allowed_mentions=NO_MENTIONS))
+        return await _call(self.interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS))
 
 
 class DiscordAdapter(Adapter):
@@ -131,6 +137,7 @@ class DiscordAdapter(Adapter):
         # key of a thread the bot started -> the Discord channel or thread its messages go to
         self._started: OrderedDict[str, str] = OrderedDict()
         self._starting = asyncio.Lock()
+        self._posted = PostedMessages()
 
     @property
     def ready(self) -> bool:
@@ -188,6 +195,7 @@ class DiscordAdapter(Adapter):
         # discord.py dispatches "x" to the attribute on_x, and login() awaits setup_hook
         client.on_ready = self._on_ready  # type: ignore[attr-defined]
         client.on_message = self._on_message  # type: ignore[attr-defined]
+        client.on_raw_reaction_add = self._on_reaction  # type: ignore[attr-defined]
         client.setup_hook = self._sync_commands  # type: ignore[method-assign]
         self.tree = self._command_tree(client)
         return client
@@ -252,6 +260,24 @@ class DiscordAdapter(Adapter):
         elif fresh:
             self._to_open.pop(thread_id, None)
 
+    async def _on_reaction(self, event: discord.RawReactionActionEvent) -> None:
+        """Someone reacted to one of the bot's messages: tell the plugins (feedback counts votes).
+        The bot's own reactions (the 👍/👎 it adds) and reactions on others' messages are not news."""
+        me = self._client().user
+        if me is None or event.user_id == me.id or event.emoji.name is None:
+            return
+        posted = self._posted.get(event.message_id)
+        if posted is not None:
+            thread, message_id = posted.thread, posted.message_id
+        elif event.message_author_id == me.id:  # posted before a restart: placed by its channel
+            thread = self.conversations.for_channel(event.guild_id, event.channel_id,
+                                                    self._client().get_channel(event.channel_id))
+            message_id = str(event.message_id)
+        else:
+            return
+        await self.bot.plugins.notify("botkit_reaction", adapter=self, thread=thread, message_id=message_id,
+                                      user=str(event.user_id), reaction=event.emoji.name, comment=None)
+
     async def _on_command(self, interaction: discord.Interaction, text: str, command: str | None = None) -> None:
         """/ask and /reset: submitted like a message, the response deferred ("thinking…");
         /reset as the native command, whatever the configured reset words."""
@@ -301,7 +327,26 @@ class DiscordAdapter(Adapter):
         return None
 
     async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
-        content = _content(message)
+        ref, sent = await self._send(thread, layout.content(message), reply_to)
+        await self._delivered(ref, sent, message)
+        return ref
+
+    async def edit(self, ref: MessageRef, message: Outgoing) -> None:
+        content = layout.content(message)
+        interaction_id = ref.data.get("interaction")
+        if interaction_id is not None:
+            command = self._commands.get(interaction_id)
+            if command is None:
+                raise RuntimeError("the slash command's response can no longer be edited (its token expired)")
+            sent = await command.edit(ref, content)
+        else:
+            channel = self._client().get_partial_messageable(int(ref.data["channel_id"]))
+            sent = await _call(channel.get_partial_message(int(ref.message_id)).edit(content=content,
+                                                                                   allowed_mentions=NO_MENTIONS))
+        await self._delivered(ref, sent, message)
+
+    async def _send(self, thread: ThreadKey, content: str,
+                    reply_to: Inbound | None) -> tuple[MessageRef, discord.Message | None]:
         command = self._command_for(reply_to)
         if command is not None:
             return await command.post(content)
@@ -323,20 +368,23 @@ class DiscordAdapter(Adapter):
             while len(self._replied) > _PENDING_LIMIT:
                 self._replied.popitem(last=False)
         sent = await _call(channel.send(content, reference=reference, allowed_mentions=NO_MENTIONS))
-        return MessageRef(thread, str(sent.id), {"channel_id": str(channel.id)})
+        return MessageRef(thread, str(sent.id), {"channel_id": str(channel.id)}), sent
 
-    async def edit(self, ref: MessageRef, message: Outgoing) -> None:
-        content = _content(message)
-        interaction_id = ref.data.get("interaction")
-        if interaction_id is not None:
-            command = self._commands.get(interaction_id)
-            if command is None:
-                raise RuntimeError("the slash command's response can no longer be edited (its token expired)")
-            await command.edit(ref, content)
+    async def _delivered(self, ref: MessageRef, sent: discord.Message | None, message: Outgoing) -> None:
+        """Remember which answer the Discord message `sent` is; under a final answer that asks
+        for feedback, add the 👍/👎 reactions for people to click (once per message)."""
+        if sent is None:
             return
-        channel = self._client().get_partial_messageable(int(ref.data["channel_id"]))
-        await _call(channel.get_partial_message(int(ref.message_id)).edit(content=content,
-                                                                        allowed_mentions=NO_MENTIONS))
+        posted = self._posted.remember(sent.id, ref.thread, ref.message_id)
+        if posted.voted or not layout.wants_votes(message):
+            return
+        posted.voted = True
+        for emoji in VOTES:
+            try:  # the answer is out: missing reactions (no permission, rate limit) must not repeat it
+                await _call(sent.add_reaction(emoji))
+            except (discord.HTTPException, RateLimited) as exc:
+                log.warning("discord adapter %s: could not add the feedback reactions: %s", self.name, exc)
+                return
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -354,7 +402,7 @@ class DiscordAdapter(Adapter):
         self._started.move_to_end(thread.key)
         return place
 
-    async def _start(self, thread: ThreadKey, content: str) -> MessageRef:
+    async def _start(self, thread: ThreadKey, content: str) -> tuple[MessageRef, discord.Message]:
         """Post the first message of a thread the bot starts at the top of `thread.channel`;
         with `create_threads`, open a Discord thread on it for the rest of the answer."""
         client = self._client()
@@ -378,7 +426,7 @@ class DiscordAdapter(Adapter):
         self._started[thread.key] = place
         while len(self._started) > _STARTED_LIMIT:
             self._started.popitem(last=False)
-        return MessageRef(thread, str(sent.id), {"channel_id": str(sent.channel.id)})
+        return MessageRef(thread, str(sent.id), {"channel_id": str(sent.channel.id)}), sent
 
     def _started_name(self, thread: ThreadKey) -> str:
         """A started thread is named like a question's: after its scheduled question and job."""
@@ -424,8 +472,3 @@ class DiscordAdapter(Adapter):
                 await channel.typing()
         except discord.HTTPException as exc:
             log.debug("discord adapter %s: typing indicator failed: %s", self.name, exc)
-
-
-def _content(message: Outgoing) -> str:
-    """Discord rejects empty messages; the renderer keeps within 2,000 characters."""
-    return message.plain() or "…"

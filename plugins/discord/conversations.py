@@ -89,15 +89,18 @@ class Conversations:
 
     def for_interaction(self, interaction: discord.Interaction) -> ThreadKey:
         """The thread a slash command was used in (a thread, a channel or a DM)."""
-        channel_id = str(interaction.channel_id)
-        if interaction.guild_id is None:
-            return ThreadKey(PLATFORM, DM_WORKSPACE, channel_id, channel_id)
-        known = self._threads.get(int(channel_id))
+        return self.for_channel(interaction.guild_id, interaction.channel_id or 0, interaction.channel)
+
+    def for_channel(self, guild_id: int | None, channel_id: int, channel: object | None) -> ThreadKey:
+        """The thread of whatever happens in `channel_id` (a thread, a channel or a DM) when no
+        message says more: a slash command, a reaction; `channel` is discord.py's, if it has it."""
+        if guild_id is None:
+            return ThreadKey(PLATFORM, DM_WORKSPACE, str(channel_id), str(channel_id))
+        known = self._threads.get(channel_id)
         if known is not None:
             return known
-        channel = interaction.channel
         parent = getattr(channel, "parent_id", None) if _is_thread(channel) else None
-        return ThreadKey(PLATFORM, str(interaction.guild_id), str(parent or channel_id), channel_id)
+        return ThreadKey(PLATFORM, str(guild_id), str(parent or channel_id), str(channel_id))
 
     def thread_name(self, question: str, user: str) -> str:
         """The name of a thread opened on `question` (1-100 characters, one line)."""

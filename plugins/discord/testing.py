@@ -99,6 +99,7 @@ class FakeDiscord:
         self.threads: dict[str, dict[str, Any]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.originals: dict[str, str] = {}  # interaction token -> id of its original response
+        self.reactions: dict[str, list[str]] = {}  # message id -> emojis the bot has on it, in order
         self._token_channels: dict[str, str] = {}  # interaction token -> its channel
         self._ids = itertools.count(1_100_000_000_000_000_000)
         self._seq = 0
@@ -198,6 +199,22 @@ class FakeDiscord:
             data["user"] = user
         return data
 
+    def reaction(self, message_id: str, emoji: str, *, user_id: str = USER_ID, channel_id: str | None = None,
+                 guild_id: str | None = GUILD_ID, author_id: str | None = None) -> dict[str, Any]:
+        """A MESSAGE_REACTION_ADD payload: `user_id` added the unicode `emoji` to a message.
+        A message the bot posted here is found with its channel and author; for others give
+        `channel_id` (and `author_id`, by default the user)."""
+        posted = self.messages.get(message_id)
+        data: dict[str, Any] = {
+            "user_id": user_id, "message_id": message_id, "emoji": {"id": None, "name": emoji},
+            "channel_id": channel_id or (posted["channel_id"] if posted else CHANNEL_ID),
+            "message_author_id": author_id or (posted["author"]["id"] if posted else USER_ID),
+            "burst": False, "burst_colors": [], "type": 0,
+        }
+        if guild_id is not None:
+            data["guild_id"] = guild_id
+        return data
+
     async def forum_post(self, content: str, *, forum_id: str = FORUM_ID) -> dict[str, Any]:
         """A user opens a forum post: THREAD_CREATE, then its first message (same id)."""
         thread_id = self.new_id()
@@ -275,7 +292,8 @@ class FakeDiscord:
                          {**channel, "id": OTHER_CHANNEL_ID, "name": "general", "position": 1},
                          {**channel, "id": FORUM_ID, "name": "questions", "type": 15, "position": 2,
                           "available_tags": []}],
-            "threads": [], "roles": [], "members": [], "emojis": [], "stickers": [], "features": [],
+            "threads": list(self.threads.values()),  # the active threads, as Discord sends them
+            "roles": [], "members": [], "emojis": [], "stickers": [], "features": [],
         })
         shard.identified.set()
         self.ready.set()
@@ -338,6 +356,13 @@ class FakeDiscord:
             return _json(self._store_message(channel_id, self.new_id(), body))
         if method == "PATCH" and len(rest) == 2 and rest[0] == "messages":
             return _json(self._store_message(channel_id, rest[1], body))
+        if method == "PUT" and len(rest) == 5 and (rest[0], rest[2], rest[4]) == ("messages", "reactions", "@me"):
+            if rest[1] not in self.messages:
+                return _json({"message": "Unknown Message", "code": 10008}, 404)
+            emojis = self.reactions.setdefault(rest[1], [])
+            if rest[3] not in emojis:
+                emojis.append(rest[3])
+            return web.Response(status=204)
         if method == "POST" and len(rest) == 3 and rest[2] == "threads":
             return await self._create_thread(channel_id, rest[1], body)
         return _json({"message": "Unknown Channel", "code": 10003}, 404)
