@@ -94,13 +94,22 @@ async def test_a_reply_in_the_started_thread_is_answered_there_without_a_mention
     assert any(markdown(blocks) == "Answer 1: and the API changes?" for blocks in shown(fake).values())
 
 
+async def stored_in_flight(store: Any) -> list[Any]:
+    """The answers the store keeps as in progress, once it has any (the dispatcher records
+    the placeholder just after Slack answered chat.postMessage)."""
+    async with asyncio.timeout(5):
+        while not (kept := await store.interrupted_answers()):
+            await asyncio.sleep(0.01)
+    return kept
+
+
 async def test_a_new_process_edits_the_top_level_post_from_what_the_store_kept(fake, tmp_path):
     config = bot_config(fake, schedule=[JOB])
     async with running_bot(config, tmp_path) as bot:
         gate = bot.backends["b"].gate = asyncio.Event()
         asking = asyncio.ensure_future(ask(bot))
         await fake.wait_for("chat.postMessage")  # the placeholder, at the top of the channel
-        kept = await bot.store.interrupted_answers()  # what a restart would find: the store's JSON
+        kept = await stored_in_flight(bot.store)  # what a restart would find: the store's JSON
         gate.set()
         assert (await asyncio.wait_for(asking, 5)).status == "complete"
     placeholder = fake.responses("chat.postMessage")[0]["ts"]
