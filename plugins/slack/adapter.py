@@ -5,11 +5,14 @@ events; the listeners here filter what deserves an answer, normalize it into an
 `Inbound` (the core dedupes retries on `event_id`) and hand it to `bot.submit`.
 Delivery is `chat.postMessage` + `chat.update`, or native streaming (see
 `botkit_plugins.slack.stream`); timing and splitting are the core renderer's job.
+Reactions people add to the bot's messages, and clicks on the feedback buttons, go to
+observers through the `botkit_reaction` hook.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +28,7 @@ from botkit import hookimpl
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, starts_new_thread
 from botkit.events import Inbound, ThreadKey
 from botkit_plugins.slack import SlackConfig
-from botkit_plugins.slack.layout import layout
+from botkit_plugins.slack.layout import FEEDBACK_ACTIONS, layout
 from botkit_plugins.slack.mentions import Resolver, mentioned_users, strip_mention
 from botkit_plugins.slack.stream import NativeStreams, slack_call
 
@@ -39,7 +42,13 @@ DM_CONVERSATION = "dm"
 #: message subtypes that are someone asking something (others: edits, joins, deletions...)
 _ASKING_SUBTYPES = {None, "file_share", "thread_broadcast"}
 _MEMORY = 10_000
-#: what a Slack thread id looks like (a message ts); a thread the bot starts has another id
+#: the action_ids of the feedback buttons
+_FEEDBACK_ACTION = re.compile("^(" + "|".join(map(re.escape, FEEDBACK_ACTIONS.values())) + ")$")
+
+
+def _by_bot(message: dict[str, Any], bot_user_id: str | None, bot_id: str | None) -> bool:
+    """Whether a message from the Web API was posted by this bot."""
+    return message.get("user") == bot_user_id or bool(bot_id and message.get("bot_id") == bot_id)
 
 
 class _Recent(OrderedDict):
@@ -70,6 +79,8 @@ class SlackAdapter(Adapter):
                             process_before_response=False, logger=log)
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
+        self.app.event("reaction_added")(self._on_reaction)
+        self.app.action(_FEEDBACK_ACTION)(self._on_feedback_button)
         self.resolver = Resolver(self._user_name, self._channel_name)
         self.streams = NativeStreams(self.client) if config.streaming == "native" else None
         self._socket: AsyncSocketModeHandler | None = None
@@ -77,6 +88,7 @@ class SlackAdapter(Adapter):
         self._threads: _Recent = _Recent()    # (channel, thread ts) the bot answers in -> True
         self._roots: _Recent = _Recent()      # thread the bot started (synthetic key) -> its first message's ts
         self._reactions: _Recent = _Recent()  # thread -> (channel, ts) carrying the progress reaction
+        self._posted: _Recent = _Recent()     # (channel, ts) of a message the bot sent -> its thread
 
     def __repr__(self) -> str:
         return f"SlackAdapter({self.name!r}, {self.config.transport})"
@@ -168,8 +180,7 @@ class SlackAdapter(Adapter):
         except (SlackApiError, RateLimited) as exc:
             log.warning("slack %s: cannot read thread %s: %s", self.name, key, exc)
             return False
-        mine = any(m.get("user") == bot_user_id or (bot_id and m.get("bot_id") == bot_id)
-                   for m in replies.get("messages", []))
+        mine = any(_by_bot(m, bot_user_id, bot_id) for m in replies.get("messages", []))
         if mine:
             self._threads.remember((key.channel, key.thread), True)
         return mine
@@ -190,6 +201,70 @@ class SlackAdapter(Adapter):
             is_direct=direct, raw=event)
         self._threads.remember((key.channel, key.thread), True)
         await self.bot.submit(inbound)
+
+    # -- reactions and feedback buttons ---------------------------------------------------------
+
+    async def _on_reaction(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        """A reaction on one of the bot's messages, as `botkit_reaction`.
+
+        The bot's own reactions (the progress 👀) never get here: bolt drops self events.
+        """
+        item = event.get("item") or {}
+        if item.get("type") != "message" or not event.get("user"):
+            return
+        thread = await self._thread_of_own(body.get("team_id") or "", item["channel"], item["ts"],
+                                           event.get("item_user"), context)
+        if thread is not None:
+            await self._notify_reaction(thread, item["ts"], event["user"], event["reaction"])
+
+    async def _on_feedback_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """A click on 👍/👎 under an answer: the button's value as `botkit_reaction`."""
+        await ack()
+        container, message, clicker = body.get("container") or {}, body.get("message") or {}, body.get("user") or {}
+        channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+        ts = container.get("message_ts") or message.get("ts")
+        if not (channel and ts and clicker.get("id")):
+            return
+        team = (body.get("team") or {}).get("id") or clicker.get("team_id") or ""
+        thread = self._posted.get((channel, ts)) or self._message_thread(team, channel, {"ts": ts, **message})
+        await self._notify_reaction(thread, ts, clicker["id"], action.get("value") or "")
+
+    async def _notify_reaction(self, thread: ThreadKey, message_id: str, user: str, reaction: str) -> None:
+        await self.bot.plugins.notify("botkit_reaction", adapter=self, thread=thread, message_id=message_id,
+                                      user=user, reaction=reaction, comment=None)
+
+    async def _thread_of_own(self, team: str, channel: str, ts: str, author: str | None,
+                             context: Any) -> ThreadKey | None:
+        """The thread of the bot's message `ts`; None when the message is someone else's.
+
+        Remembered for what this process sent; else `author` (the event's `item_user`)
+        tells whose it is, and conversations.replies where its thread is.
+        """
+        thread = self._posted.get((channel, ts))
+        if thread is not None:
+            return thread
+        if author is not None and author != context.bot_user_id:
+            return None
+        try:
+            replies = await slack_call(self.client.conversations_replies, channel=channel, ts=ts, limit=1)
+        except (SlackApiError, RateLimited) as exc:
+            log.warning("slack %s: cannot read message %s in %s: %s", self.name, ts, channel, exc)
+            return None
+        messages = replies.get("messages") or []
+        if not messages:
+            return None
+        first = messages[0]  # the message itself, or the parent of the thread it is in
+        if author is None and not (first.get("ts") == ts and _by_bot(first, context.bot_user_id, context.bot_id)):
+            return None
+        return self._message_thread(team, channel, first)
+
+    def _message_thread(self, team: str, channel: str, message: dict[str, Any]) -> ThreadKey:
+        """The ThreadKey a message belongs to, from the message alone (as `_thread_key` for events)."""
+        thread = message.get("thread_ts")
+        if not thread:
+            direct_conversation = channel.startswith("D") and self.config.dm_sessions == "conversation"
+            thread = DM_CONVERSATION if direct_conversation else message["ts"]
+        return ThreadKey(self.platform, team, channel, thread)
 
     async def _user_name(self, user_id: str) -> str | None:
         user = (await self.client.users_info(user=user_id))["user"]
@@ -239,10 +314,13 @@ class SlackAdapter(Adapter):
 
     async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
         await self._clear_progress(thread)
-        if self.streams is not None:
-            ref = await self._start_stream(thread, message, reply_to)
-            if ref is not None:
-                return ref
+        ref = await self._start_stream(thread, message, reply_to) if self.streams is not None else None
+        if ref is None:
+            ref = await self._post(thread, message)
+        self._posted.remember((ref.data["channel"], ref.message_id), thread)
+        return ref
+
+    async def _post(self, thread: ThreadKey, message: Outgoing) -> MessageRef:
         text, blocks = layout(message)
         kwargs: dict[str, Any] = {"channel": thread.channel, "text": text, "blocks": blocks}
         starts = starts_new_thread(thread)

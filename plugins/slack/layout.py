@@ -1,5 +1,8 @@
 """How an `Outgoing` looks in Slack: the answer in a `markdown` block, notes as context blocks.
 
+The feedback note (`kind="feedback"`, from the feedback middleware) is shown as 👍/👎
+buttons instead of its text; the adapter turns their clicks into `botkit_reaction`.
+
 Slack's `markdown` block renders the standard Markdown backends write (bold, lists,
 code, `[text](url)` links), so the answer needs no Markdown-to-mrkdwn converter. Notes
 come from `botkit_render` hooks written for markup "slack" (mrkdwn, `<url|text>`
@@ -11,6 +14,7 @@ context block, 50 blocks, 40,000 characters of `text`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -22,6 +26,10 @@ CONTEXT_ELEMENT_MAX = 3_000
 CONTEXT_ELEMENTS_MAX = 10
 BLOCKS_MAX = 50
 TEXT_MAX = 40_000
+
+#: button value -> action_id of the feedback buttons (the value is what `botkit_reaction` gets)
+FEEDBACK_ACTIONS = {"up": "botkit_feedback_up", "down": "botkit_feedback_down"}
+_FEEDBACK_EMOJI = {"up": "👍", "down": "👎"}
 
 _SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)\|([^>]+)>")
 
@@ -44,10 +52,22 @@ def pieces(text: str, limit: int) -> list[str]:
     return out
 
 
+def feedback_block() -> dict[str, Any]:
+    """The 👍/👎 buttons that stand for the feedback note."""
+    return {"type": "actions", "block_id": "botkit_feedback", "elements": [
+        {"type": "button", "action_id": action_id, "value": value,
+         "text": {"type": "plain_text", "text": _FEEDBACK_EMOJI[value], "emoji": True}}
+        for value, action_id in FEEDBACK_ACTIONS.items()]}
+
+
 def note_blocks(notes: list[Note]) -> list[dict[str, Any]]:
-    """One context block per note (more when a note is longer than one block holds)."""
+    """One context block per note (more when a note is longer than one block holds);
+    the feedback note as buttons."""
     blocks = []
     for note in notes:
+        if note.kind == "feedback":
+            blocks.append(feedback_block())
+            continue
         elements = [{"type": "mrkdwn", "text": part} for part in pieces(note.text, CONTEXT_ELEMENT_MAX)]
         for i in range(0, len(elements), CONTEXT_ELEMENTS_MAX):
             blocks.append({"type": "context", "elements": elements[i:i + CONTEXT_ELEMENTS_MAX]})
@@ -61,4 +81,6 @@ def layout(message: Outgoing) -> tuple[str, list[dict[str, Any]]]:
     above = note_blocks([n for n in message.notes if n.placement == "above"])
     below = note_blocks([n for n in message.notes if n.placement != "above"])
     blocks = (above + main + below)[:BLOCKS_MAX]
-    return message.plain()[:TEXT_MAX] or " ", blocks
+    # the notification text leaves out the feedback prompt: it asks for the buttons' answer in words
+    shown = dataclasses.replace(message, notes=[n for n in message.notes if n.kind != "feedback"])
+    return shown.plain()[:TEXT_MAX] or " ", blocks

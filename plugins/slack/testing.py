@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import WSMsgType, web
 
@@ -46,12 +47,35 @@ class _Scripted:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def sign(body: str, secret: str, timestamp: int | None = None) -> dict[str, str]:
+def sign(body: str, secret: str, timestamp: int | None = None,
+         content_type: str = "application/json") -> dict[str, str]:
     """The headers Slack sends with an Events API request: v0 HMAC-SHA256 of `v0:ts:body`."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}",
-            "Content-Type": "application/json"}
+            "Content-Type": content_type}
+
+
+def interaction_body(payload: dict[str, Any]) -> str:
+    """How an interactive payload (block_actions...) is POSTed: a form with one `payload` field;
+    sign it with `content_type="application/x-www-form-urlencoded"`."""
+    return "payload=" + quote(json.dumps(payload))
+
+
+def block_actions(action_id: str, value: str, *, channel: str, message_ts: str, user: str = "U1",
+                  thread_ts: str | None = None, team_id: str = TEAM) -> dict[str, Any]:
+    """The `block_actions` payload of a click on a button of one of the bot's messages."""
+    message = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "ts": message_ts, "text": ""}
+    if thread_ts:
+        message["thread_ts"] = thread_ts
+    return {
+        "type": "block_actions", "api_app_id": "A111", "token": "legacy", "trigger_id": "1.2.3",
+        "team": {"id": team_id, "domain": "fake"}, "user": {"id": user, "team_id": team_id},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+        "channel": {"id": channel}, "message": message,
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+                     "action_ts": str(time.time())}],
+    }
 
 
 def event_callback(event: dict[str, Any], event_id: str, team_id: str = TEAM) -> dict[str, Any]:
@@ -214,11 +238,12 @@ class FakeSlack:
         return ws
 
     async def push(self, payload: dict[str, Any], envelope_id: str, retry_attempt: int = 0,
-                   timeout: float = 5.0) -> dict[str, Any]:
-        """Send an events_api envelope over the open socket and return the client's ack."""
+                   timeout: float = 5.0, kind: str = "events_api") -> dict[str, Any]:
+        """Send an envelope over the open socket and return the client's ack; `kind`
+        "interactive" carries a block_actions payload."""
         await asyncio.wait_for(self._socket_open.wait(), timeout)
         await self._sockets[-1].send_json({
-            "envelope_id": envelope_id, "type": "events_api", "accepts_response_payload": False,
+            "envelope_id": envelope_id, "type": kind, "accepts_response_payload": kind == "interactive",
             "retry_attempt": retry_attempt, "retry_reason": "timeout" if retry_attempt else "",
             "payload": payload})
         await self.wait_for(lambda f: any(a.get("envelope_id") == envelope_id for a in f.acks), timeout=timeout)

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from botkit_plugins.slack.testing import BOT_USER, FakeSlack, event_callback, sign
+from botkit_plugins.slack.testing import BOT_USER, FakeSlack, event_callback, interaction_body, sign
 
 SECRET = "test-signing-secret"
 TS = "1690000000.000100"
@@ -56,3 +56,12 @@ async def post_event(url: str, payload: dict[str, Any], *, secret: str = SECRET,
         async with session.post(url + path, data=body,
                                 headers={**sign(body, secret, timestamp), **(headers or {})}) as resp:
             return resp.status, await resp.text()
+
+
+async def post_interaction(url: str, payload: dict[str, Any], *, path: str = "/slack/events") -> int:
+    """POST a signed interactive payload (a button click) the way Slack does: a form; the status."""
+    body = interaction_body(payload)
+    headers = sign(body, SECRET, content_type="application/x-www-form-urlencoded")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url + path, data=body, headers=headers) as resp:
+            return resp.status

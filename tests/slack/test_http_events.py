@@ -3,16 +3,12 @@ the real dispatcher and store, answers recorded by the fake Slack Web API."""
 
 from __future__ import annotations
 
-import json
 import time
-from urllib.parse import quote
-
-import aiohttp
 
 from botkit.testing import running_bot
-from botkit_plugins.slack.testing import BOT_ID, BOT_USER, event_callback, sign
+from botkit_plugins.slack.testing import BOT_ID, BOT_USER, block_actions, event_callback
 
-from .conftest import SECRET, TS, bot_config, mention, message, post_event
+from .conftest import TS, bot_config, mention, message, post_event, post_interaction
 
 ANSWER = "To reset your password, open Settings and choose Reset [1]. Then sign in again."
 SOURCES = [{"title": "Password help", "url": "https://docs.example.com/password"}]
@@ -217,12 +213,7 @@ async def test_block_actions_reach_listeners_plugins_register_on_the_bolt_app(fa
             pressed.append(body["user"]["id"])
             await ack()
 
-        payload = {"type": "block_actions", "team": {"id": "T111"}, "user": {"id": "U1"}, "api_app_id": "A111",
-                   "container": {"type": "message", "channel_id": "C1", "message_ts": TS},
-                   "actions": [{"type": "button", "action_id": "feedback_up", "value": "up", "block_id": "b"}]}
-        body = "payload=" + quote(json.dumps(payload))
-        headers = {**sign(body, SECRET), "Content-Type": "application/x-www-form-urlencoded"}
-        async with aiohttp.ClientSession() as session:
-            async with session.post(bot.server.url + "/slack/events", data=body, headers=headers) as resp:
-                assert resp.status == 200
+        status = await post_interaction(bot.server.url, block_actions("feedback_up", "up", channel="C1",
+                                                                      message_ts=TS))
+        assert status == 200
     assert pressed == ["U1"]

@@ -98,6 +98,20 @@ async def test_resolver_caches_names_and_falls_back_to_ids():
 def test_the_app_manifest_subscribes_to_what_the_adapter_handles():
     manifest = yaml.safe_load((Path(botkit_plugins.slack.__file__).parent / "manifest.yaml").read_text())
     settings = manifest["settings"]
-    assert {"app_mention", "message.im", "message.channels"} <= set(settings["event_subscriptions"]["bot_events"])
-    assert settings["socket_mode_enabled"] is True
-    assert {"app_mentions:read", "chat:write", "im:history", "users:read"} <= set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"app_mention", "message.im", "message.channels", "reaction_added"} <= set(
+        settings["event_subscriptions"]["bot_events"])
+    assert settings["socket_mode_enabled"] is True and settings["interactivity"]["is_enabled"] is True
+    assert {"app_mentions:read", "chat:write", "im:history", "users:read", "reactions:read"} <= set(
+        manifest["oauth_config"]["scopes"]["bot"])
+
+
+def test_the_feedback_note_is_two_buttons_not_its_text():
+    notes = [Note("Sources: x"), Note("Was this helpful? Reply 👍 or 👎.", kind="feedback")]
+    message = Outgoing("the answer", notes, final=True)
+    text, blocks = layout(message)
+    assert [b["type"] for b in blocks] == ["markdown", "context", "actions"]
+    buttons = blocks[-1]["elements"]
+    assert [(b["type"], b["action_id"], b["value"], b["text"]["text"]) for b in buttons] == [
+        ("button", "botkit_feedback_up", "up", "👍"), ("button", "botkit_feedback_down", "down", "👎")]
+    assert "helpful" not in text and "Sources: x" in text
+    assert note_blocks(message.notes)[-1] == blocks[-1]  # a native stream ends with the same buttons
