@@ -93,13 +93,18 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+# One statement both saves and ends sessions, so their rows run in the order they were
+# queued: a thread's old session is ended before its new one is inserted (the unique
+# index on active threads would refuse the batch otherwise). Once ended, a session stays so.
 _UPSERT_SESSION = (
-    "INSERT INTO sessions (id, thread, backend, session_id, created_at, last_active, turn_count)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET session_id = excluded.session_id,"
-    " last_active = excluded.last_active, turn_count = excluded.turn_count"
+    "INSERT INTO sessions (id, thread, backend, session_id, created_at, last_active, turn_count, ended_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET session_id = excluded.session_id,"
+    " last_active = excluded.last_active, turn_count = excluded.turn_count,"
+    " ended_at = COALESCE(sessions.ended_at, excluded.ended_at)"
 )
-_END_SESSION = "UPDATE sessions SET ended_at = ? WHERE id = ?"
-_INSERT_EVENT = "INSERT OR IGNORE INTO events (event_id, expires_at) VALUES (?, ?)"
+# An id claimed again after its expiry gets the new expiry.
+_INSERT_EVENT = ("INSERT INTO events (event_id, expires_at) VALUES (?, ?)"
+                 " ON CONFLICT(event_id) DO UPDATE SET expires_at = excluded.expires_at")
 _UPSERT_INFLIGHT = "INSERT OR REPLACE INTO inflight (event_id, thread, adapter, messages, started_at) VALUES (?, ?, ?, ?, ?)"
 _DELETE_INFLIGHT = "DELETE FROM inflight WHERE event_id = ?"
 _INSERT_TURN = (
@@ -115,7 +120,7 @@ def _json(value: list | dict) -> str:
     return json.dumps(value)
 
 
-_WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _END_SESSION, _UPSERT_INFLIGHT, _DELETE_INFLIGHT, _INSERT_TURN)
+_WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _UPSERT_INFLIGHT, _DELETE_INFLIGHT, _INSERT_TURN)
 
 
 class SQLiteStore(Store):
@@ -232,14 +237,26 @@ class SQLiteStore(Store):
                             await self._db.executemany(sql, rows)
                     await self._db.execute("COMMIT")
                 except Exception:
-                    log.exception("store write of %d statements failed", sum(map(len, batch.values())))
+                    log.exception("store write of %d rows failed; writing them one by one",
+                                  sum(map(len, batch.values())))
                     await self._db.execute("ROLLBACK")
+                    await self._write_one_by_one(batch)
             if not self._pending and not self._inflight:
                 self._drained.set()
                 if self._closing:
                     return
             else:
                 self._wake.set()
+
+    async def _write_one_by_one(self, batch: dict[str, list[tuple]]) -> None:
+        """After a failed batch: keep every row that can be written, log the ones that cannot."""
+        assert self._db
+        for sql in _WRITE_ORDER:
+            for row in batch.get(sql, ()):
+                try:
+                    await self._db.execute(sql, row)
+                except Exception as exc:
+                    log.error("store row dropped (%s): %s", exc, sql.split("(")[0].strip())
 
     # -- events ---------------------------------------------------------------------------
 
@@ -287,15 +304,17 @@ class SQLiteStore(Store):
         return [(q, a) for q, a in reversed(rows)]
 
     async def save_session(self, record: SessionRecord) -> None:
-        self._queue(_UPSERT_SESSION, (record.id, str(record.thread), record.backend, record.session_id,
-                                      record.created_at, record.last_active, record.turn_count))
+        self._save(record, None)
 
     async def end_session(self, thread: ThreadKey) -> SessionRecord | None:
-        key = str(thread)
-        record = self._sessions.pop(key, None)
+        record = self._sessions.pop(str(thread), None)
         if record is not None:
-            self._queue(_END_SESSION, (time.time(), record.id))
+            self._save(record, time.time())
         return record
+
+    def _save(self, record: SessionRecord, ended_at: float | None) -> None:
+        self._queue(_UPSERT_SESSION, (record.id, str(record.thread), record.backend, record.session_id,
+                                      record.created_at, record.last_active, record.turn_count, ended_at))
 
     # -- turns and answers in progress ------------------------------------------------------
 

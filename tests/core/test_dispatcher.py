@@ -308,3 +308,33 @@ async def test_questions_still_waiting_at_shutdown_are_told_to_ask_again(tmp_pat
     assert len(texts) == 2
     assert "stopped while answering" in texts[0]
     assert "Please ask again" in texts[1]
+
+
+async def test_one_bad_row_does_not_lose_the_rest_of_a_store_batch(tmp_path):
+    from botkit.events import ThreadKey
+    from botkit.store import TurnRecord
+    from botkit.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(str(tmp_path / "s.db"))
+    await store.open()
+    try:
+        thread = ThreadKey("t", "w", "c", "1")
+        record = await store.active_session(thread, "b")
+        await store.flush()
+        # a turn pointing at a session that does not exist breaks the foreign key...
+        bad = TurnRecord(999, thread, "bad", "a", "b", "u", "q", "x", "complete", 0.0)
+        good = TurnRecord(record.id, thread, "good", "a", "b", "u", "q", "answer", "complete", 0.0)
+        await store.claim_event("e1")
+        await store.record_turn(bad)
+        await store.record_turn(good)
+        await store.flush()
+        # ...but the rest of its batch is still written
+        assert [t["event_id"] for t in await store.turns_of(record.id)] == ["good"]
+        reopened = SQLiteStore(str(tmp_path / "s.db"))
+    finally:
+        await store.close()
+    await reopened.open()
+    try:
+        assert not await reopened.claim_event("e1")
+    finally:
+        await reopened.close()
