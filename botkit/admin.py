@@ -23,7 +23,7 @@ from rich.table import Table
 
 from botkit.backends import Backend, BackendError
 from botkit.config import Config, parse_duration
-from botkit.store import Store, open_store
+from botkit.store import Store, store_for
 
 
 def add_commands(commands: argparse._SubParsersAction,
@@ -100,9 +100,7 @@ async def _store(args: argparse.Namespace) -> AsyncIterator[tuple[Config, Store]
     from botkit.cli import load_for_cli
 
     config, _ = load_for_cli(args)
-    root = config.root
-    store = open_store(root.store.url, base_dir=config.base_dir,
-                       events_ttl=(root.retention.events_hours or root.store.events_ttl_hours) * 3600)
+    store = store_for(config)
     await store.open()
     try:
         yield config, store

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, SecretStr
@@ -18,7 +19,7 @@ from botkit.events import Inbound, Note
 from botkit.plugins import PluginError, Plugins, load_plugins
 from botkit.scheduler import Scheduler
 from botkit.server import Server
-from botkit.store import Store, open_store
+from botkit.store import Store, store_for
 
 if TYPE_CHECKING:
     from botkit.metrics import Metrics
@@ -61,6 +62,11 @@ def secrets_of(config: Config) -> list[str]:
     for group in (config.adapters, config.backends, config.middlewares):
         for configured in group.values():
             walk(configured.settings)
+    store_url = config.root.store.url
+    walk(store_url)
+    password = urlsplit(store_url.get_secret_value()).password
+    if password and len(password) >= 4:
+        found.append(unquote(password))
     return found
 
 
@@ -71,8 +77,7 @@ class Bot:
         self.config = config
         self.plugins = plugins
         settings = config.root
-        events_hours = settings.retention.events_hours or settings.store.events_ttl_hours
-        self.store: Store = open_store(settings.store.url, base_dir=config.base_dir, events_ttl=events_hours * 3600)
+        self.store: Store = store_for(config)
         self.server = Server(self, settings.server.host, settings.server.port)
         self.adapters: dict[str, Adapter] = {}
         self.backends: dict[str, Backend] = {}

@@ -19,6 +19,7 @@ from botkit.config import DEFAULT_CONFIG, Config, ConfigError
 from botkit.events import Done, Failed, Sources, TextDelta, ThreadKey
 from botkit.logs import setup_logging
 from botkit.plugins import PluginError, Plugins, load_plugins
+from botkit.store import store_for
 
 EXIT_CONFIG = 2
 
@@ -58,7 +59,7 @@ async def cmd_check(args: argparse.Namespace) -> int:
     for route in config.root.routes or []:
         match = {k: v for k, v in route.model_dump().items() if v is not None and k != "backend"}
         print(f"route: {match or 'everything else'} -> {route.backend}")
-    print(f"store:       {config.root.store.url}")
+    print(f"store:       {store_for(config)!r}")
     return 0
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from botkit.plugins import Component, Plugins
 
@@ -45,7 +45,8 @@ class ConfigError(Exception):
 
 
 class StoreConfig(Section):
-    url: str = "sqlite:///botkit.db"
+    #: a secret: a PostgreSQL URL carries a password
+    url: SecretStr = SecretStr("sqlite:///botkit.db")
     #: how long processed event ids are remembered (Slack retries for minutes; keep >= 24 h)
     events_ttl_hours: float = Field(48.0, ge=24.0)
 

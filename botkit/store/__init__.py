@@ -7,8 +7,19 @@ knows the `Store` interface.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from botkit.store.base import InflightAnswer, SessionRecord, Store, TurnRecord
+
+if TYPE_CHECKING:
+    from botkit.config import Config
+
+
+def store_for(config: Config) -> Store:
+    """The (unopened) store a deployment's config asks for."""
+    root = config.root
+    events_hours = root.retention.events_hours or root.store.events_ttl_hours
+    return open_store(root.store.url.get_secret_value(), base_dir=config.base_dir, events_ttl=events_hours * 3600)
 
 
 def open_store(url: str, *, base_dir: Path | None = None, events_ttl: float = 48 * 3600) -> Store:
@@ -29,4 +40,4 @@ def open_store(url: str, *, base_dir: Path | None = None, events_ttl: float = 48
     raise ValueError(f"unsupported store URL scheme {scheme!r} (supported: sqlite, postgresql)")
 
 
-__all__ = ["InflightAnswer", "SessionRecord", "Store", "TurnRecord", "open_store"]
+__all__ = ["InflightAnswer", "SessionRecord", "Store", "TurnRecord", "open_store", "store_for"]

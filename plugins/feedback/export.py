@@ -31,13 +31,11 @@ def write(rows: Iterable[dict[str, Any]], out: IO[str], fmt: str) -> int:
 
 
 async def export(args: argparse.Namespace) -> int:
-    from botkit.cli import config_path
-    from botkit.config import read_config
-    from botkit.store import open_store
+    from botkit.cli import load_for_cli
+    from botkit.store import store_for
 
-    raw = read_config(config_path(args.config))
-    store_url = (raw.data.get("store") or {}).get("url", "sqlite:///botkit.db")
-    store = open_store(store_url, base_dir=raw.path.parent)
+    config, _ = load_for_cli(args)
+    store = store_for(config)
     await store.open()
     try:
         rows = await store.list_feedback(since=args.since)

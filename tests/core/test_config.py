@@ -150,3 +150,17 @@ def test_a_secret_never_reaches_the_log_even_at_debug(tmp_path, monkeypatch):
     assert "DEBUG" in proc.stderr and "sending headers" in proc.stderr  # the lines were logged...
     assert secret not in proc.stderr + proc.stdout  # ...without the secret
     assert "SecretStr('**********')" in proc.stderr
+
+
+def test_a_store_password_is_a_secret(tmp_path, capsys):
+    from botkit.bot import load, secrets_of
+
+    path = tmp_path / "config.yaml"
+    path.write_text(FAKE + "store: {url: 'postgresql://bot:s3cr3t-pw@db.internal:5432/botkit'}\n"
+                    "adapters: {rec: {type: recording}}\nbackends: {b: {type: fake}}\n")
+    assert main(["check", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "s3cr3t-pw" not in out and "bot:***@db.internal" in out
+    config, _ = load(path)
+    assert "s3cr3t-pw" in secrets_of(config)  # so the log filter redacts it wherever it appears
+    assert "s3cr3t-pw" not in repr(config.root)
