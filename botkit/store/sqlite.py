@@ -132,7 +132,10 @@ class SQLiteStore(Store):
         self._sessions: dict[str, SessionRecord] = {}  # every active session, by thread
         self._next_session_id = 1
         self._pending: dict[str, list[tuple]] = {}  # SQL -> parameter rows
+        # Answers in progress matter only if the process dies before they finish; most
+        # finish before the writer runs, so their rows are never encoded or written.
         self._inflight: dict[str, tuple] = {}  # event id -> latest inflight row not yet written
+        self._inflight_written: set[str] = set()  # event ids with a row in the table
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._writer: asyncio.Task | None = None
@@ -154,6 +157,8 @@ class SQLiteStore(Store):
                                     (now,)) as cur:
             async for event_id, expires in cur:
                 self._events[event_id] = expires
+        async with self._db.execute("SELECT event_id FROM inflight") as cur:
+            self._inflight_written.update([row[0] async for row in cur])
         async with self._db.execute("SELECT COALESCE(MAX(id), 0) FROM sessions") as cur:
             (max_id,) = await cur.fetchone()
         self._next_session_id = max_id + 1
@@ -226,7 +231,8 @@ class SQLiteStore(Store):
             self._wake.clear()
             batch, self._pending = self._pending, {}
             if self._inflight:
-                batch[_UPSERT_INFLIGHT] = list(self._inflight.values())
+                batch[_UPSERT_INFLIGHT] = [(e, t, a, json.dumps(m), s) for e, t, a, m, s in self._inflight.values()]
+                self._inflight_written.update(self._inflight)
                 self._inflight = {}
             if batch:
                 try:
@@ -320,12 +326,17 @@ class SQLiteStore(Store):
 
     async def answer_started(self, event_id: str, thread: ThreadKey, adapter: str,
                              messages: list[dict[str, Any]]) -> None:
-        self._inflight[event_id] = (event_id, str(thread), adapter, json.dumps(messages), time.time())
+        self._inflight[event_id] = (event_id, str(thread), adapter, messages, time.time())
         self._changed()
 
+    def _answer_done(self, event_id: str) -> None:
+        self._inflight.pop(event_id, None)
+        if event_id in self._inflight_written:
+            self._inflight_written.discard(event_id)
+            self._queue(_DELETE_INFLIGHT, (event_id,))
+
     async def record_turn(self, turn: TurnRecord) -> None:
-        self._inflight.pop(turn.event_id, None)
-        self._queue(_DELETE_INFLIGHT, (turn.event_id,))
+        self._answer_done(turn.event_id)
         self._queue(_INSERT_TURN, (
             turn.session, str(turn.thread), turn.event_id, turn.adapter, turn.backend, turn.user, turn.question,
             turn.answer, turn.status, _json(turn.sources), turn.score, turn.error, _json(turn.message_ids),
@@ -344,8 +355,7 @@ class SQLiteStore(Store):
         return [InflightAnswer(r[0], ThreadKey.parse(r[1]), r[2], json.loads(r[3]), r[4]) for r in rows]
 
     async def forget_inflight(self, event_id: str) -> None:
-        self._inflight.pop(event_id, None)
-        self._queue(_DELETE_INFLIGHT, (event_id,))
+        self._answer_done(event_id)
 
     async def prune(self, *, turns_before: float | None = None) -> int:
         assert self._db
