@@ -14,7 +14,6 @@ from botkit.events import Done, Failed, SessionInfo, Sources, Status, TextDelta,
 from botkit_plugins.llamacloud import LlamaCloudConfig
 from botkit_plugins.llamacloud.backend import LlamaCloudBackend
 from botkit_plugins.llamacloud.fake import ANSWER, FakeLlamaCloud
-from botkit import http as transport_module
 
 FIXTURES = Path(__file__).with_name("fixtures")
 THREAD = ThreadKey("teams", "tenant-1", "19:conv", "root-1")
@@ -26,17 +25,6 @@ PROJECT = "0b0e6a52-8d5e-4f39-9a3b-2f6c3f1e9d11"
 async def fake():
     async with FakeLlamaCloud() as server:
         yield server
-
-
-@pytest.fixture
-def delays(monkeypatch):
-    recorded: list[float] = []
-
-    async def record(delay):
-        recorded.append(delay)
-
-    monkeypatch.setattr(transport_module, "sleep", record)
-    return recorded
 
 
 def make_backend(fake, **extra):

@@ -10,7 +10,6 @@ import pytest
 from botkit.backends import Question, Session
 from botkit.events import Done, Failed, Source, Sources, Status, TextDelta, ThreadKey, Warning
 from botkit_plugins.openai import OpenAIConfig
-from botkit import http as transport_module
 from botkit_plugins.openai.backend import OpenAIBackend
 from botkit_plugins.openai.fake import FakeOpenAI
 
@@ -29,17 +28,6 @@ def text_of(events):
 async def fake():
     async with FakeOpenAI(answer="botkit connects chat platforms to RAG backends.", api_key="sk-test") as server:
         yield server
-
-
-@pytest.fixture
-def delays(monkeypatch):
-    recorded: list[float] = []
-
-    async def record(delay):
-        recorded.append(delay)
-
-    monkeypatch.setattr(transport_module, "sleep", record)
-    return recorded
 
 
 def make_backend(fake, bot=None, **extra):

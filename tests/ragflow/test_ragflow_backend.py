@@ -10,7 +10,6 @@ import pytest
 
 from botkit.backends import Question, Session
 from botkit.events import Done, Failed, SessionInfo, Sources, Status, TextDelta, ThreadKey
-from botkit import http as transport_module
 from botkit_plugins.ragflow import RagflowConfig
 from botkit_plugins.ragflow.answer import CitationRewriter, rewrite_citations
 from botkit_plugins.ragflow.backend import RagflowBackend
@@ -33,17 +32,6 @@ async def fake():
     async with FakeRagflow() as server:
         server.add_chat("robotics-assistant", CHAT)
         yield server
-
-
-@pytest.fixture
-def delays(monkeypatch):
-    recorded: list[float] = []
-
-    async def record(delay):
-        recorded.append(delay)
-
-    monkeypatch.setattr(transport_module, "sleep", record)
-    return recorded
 
 
 @pytest.fixture
