@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +52,7 @@ async def send_stream(request: web.Request, parts: Iterable[str | bytes], *,
     return response
 
 
-class FakeServer:
+class FakeServer(ABC):
     """Records requests; `fail_next` and `streams` script what the next requests get."""
 
     def __init__(self) -> None:
@@ -67,8 +68,9 @@ class FakeServer:
         self._runner: web.AppRunner | None = None
         self.url = ""
 
+    @abstractmethod
     def add_routes(self, router: web.UrlDispatcher) -> None:
-        raise NotImplementedError
+        """Mount the API this fake speaks."""
 
     async def start(self) -> str:
         self._runner = web.AppRunner(self.app, access_log=None)
