@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aiohttp import web
 from pydantic import Field
 
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited
@@ -192,6 +193,21 @@ def botkit_register_backends(register) -> None:
 @hookimpl
 def botkit_register_adapters(register) -> None:
     register("recording", RecordingAdapter, RecordingConfig)
+
+
+# -- fake servers ------------------------------------------------------------------------------
+
+
+async def serve_loopback(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Serve `app` on 127.0.0.1 at a free port: how every fake remote API here listens.
+
+    Returns the runner (call `cleanup()` to stop) and the port.
+    """
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, runner.addresses[0][1]
 
 
 # -- running a bot in a test -----------------------------------------------------------------

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from botkit.testing import serve_loopback
+
 
 @dataclass(slots=True)
 class Recorded:
@@ -73,11 +75,7 @@ class FakeServer(ABC):
         """Mount the API this fake speaks."""
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_loopback(self.app)
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 

@@ -24,6 +24,8 @@ from urllib.parse import quote
 
 from aiohttp import WSMsgType, web
 
+from botkit.testing import serve_loopback
+
 BOT_USER = "UBOT"
 BOT_ID = "BBOT"
 TEAM = "T111"
@@ -111,11 +113,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/link", self._link)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_loopback(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import ClientConnectionResetError, web
 
+from botkit.testing import serve_loopback
+
 DEFAULT_RESULTS: list[dict[str, Any]] = [
     {"text": "Robot Utility Models are trained on a diverse set of environments and objects.", "score": 0.88,
      "part_metadata": {"lang": "eng"}, "document_metadata": {"title": "Robot Utility Models",
@@ -131,11 +133,7 @@ class FakeVectara:
         app.router.add_post("/v2/chats/{chat_id}/turns", self._chat)
         app.router.add_get("/v2/chats/{chat_id}/turns", self._list_turns)
         app.router.add_patch("/v2/chats/{chat_id}/turns/{turn_id}", self._patch_turn)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
+        self._runner, port = await serve_loopback(app)
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 
-from botkit.events import ThreadKey
 from botkit.store.postgres import MIGRATIONS, PostgresStore
 from botkit.testing import running_bot
 

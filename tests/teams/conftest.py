@@ -11,6 +11,7 @@ from botkit_plugins.teams import TeamsConfig
 from botkit_plugins.teams.testing import FakeBotFramework
 
 from botkit.events import Inbound
+from botkit.testing import serve_loopback
 
 
 @pytest.fixture
@@ -32,11 +33,8 @@ class MiniServer:
         self.app.router.add_route(method, path, handler)
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(self.app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self.runner, port = await serve_loopback(self.app)
+        self.url = f"http://127.0.0.1:{port}"
 
 
 class MiniPlugins:
