@@ -54,9 +54,8 @@ class Server:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        if self._runner.addresses:  # the real port when configured as 0
+            self.port = self._runner.addresses[0][1]
         log.info("HTTP server listening on %s", self.url)
 
     async def stop(self) -> None:
