@@ -14,6 +14,13 @@ it; in a chat it simply posts. Such answers are never streamed.
 Reactions added to the bot's messages (Teams sends `messageReaction` only for those)
 and clicks on its feedback buttons fire the `botkit_reaction` hook; they are never
 questions.
+
+A message is acknowledged (202) only after `bot.submit` returned, that is once the core
+journaled it; if that fails Teams gets an error and may deliver again. The journal keeps
+the activity (the default `journal_raw`), which is enough to answer a turn the core
+recovers after a restart: where to post is read from it when this process has not heard
+from the conversation. Teams cannot list a conversation's messages, so `find_orphan`
+stays the default (None).
 """
 
 from __future__ import annotations
@@ -109,7 +116,8 @@ class TeamsAdapter(Adapter):
         return self._running
 
     async def handle(self, request: web.Request) -> web.Response:
-        """Authenticate, acknowledge fast; the answer goes out through the connector."""
+        """Authenticate, submit, then acknowledge (202): after the journal write, well within
+        Teams' timeout; the answer goes out through the connector."""
         if not self._running:
             return web.Response(status=503)
         try:
@@ -161,7 +169,7 @@ class TeamsAdapter(Adapter):
 
     async def show_progress(self, inbound: Inbound) -> MessageRef | None:
         """In a 1:1 chat open a native stream with the progress text; elsewhere post it."""
-        conversation = self._conversation(inbound.thread)
+        conversation = self._conversation(inbound.thread, inbound)
         if self.config.streaming and inbound.is_direct and conversation.conversation_id not in self._no_stream:
             ref = MessageRef(inbound.thread, "", {**conversation.as_dict(), "mode": "stream", "sequence": 0,
                                                   "reply_to": _activity_id(inbound), "streamed": ""})
@@ -254,7 +262,7 @@ class TeamsAdapter(Adapter):
         if open_stream is not None:
             # the renderer continues a long answer in a new message: the stream must end first
             await self.edit(open_stream, Outgoing(open_stream.data["streamed"], final=True))
-        conversation = self._conversation(thread)
+        conversation = self._conversation(thread, reply_to)
         data = {**conversation.as_dict(), "mode": "message", "reply_to": _activity_id(reply_to)}
         activity = message_activity(message, card=self.config.sources == "card")
         answer = await self._post_activity(data, activity, absorb_429=absorb_429)
@@ -298,11 +306,17 @@ class TeamsAdapter(Adapter):
             return known
         return Conversation(self.config.service_url, channel, guess_type(channel), f"28:{self.config.app_id}")
 
-    def _conversation(self, thread: ThreadKey) -> Conversation:
-        try:
-            return self._conversations[thread]
-        except KeyError:
-            raise TeamsError(404, "UnknownConversation", f"no Teams conversation known for {thread}") from None
+    def _conversation(self, thread: ThreadKey, inbound: Inbound | None) -> Conversation:
+        """Where to post in `thread`: as last heard, else as the activity of `inbound` says
+        (a turn recovered after a restart carries its activity, JSON round-tripped)."""
+        known = self._conversations.get(thread)
+        if known is not None:
+            return known
+        message = parse_message(inbound.raw) if inbound is not None and isinstance(inbound.raw, dict) else None
+        if message is None or message.thread != thread:
+            raise TeamsError(404, "UnknownConversation", f"no Teams conversation known for {thread}")
+        self._heard(thread, message.conversation)
+        return message.conversation
 
     async def _post_activity(self, data: dict[str, Any], activity: dict[str, Any], *,
                              absorb_429: bool) -> dict[str, Any]:
