@@ -155,6 +155,57 @@ class Adapter(ABC):
         """
         return await self.send(inbound.thread, Outgoing("", status=self.placeholder), reply_to=inbound)
 
+    # -- the turn journal (see hookspecs.py: "Intake order") ----------------------------------
+
+    def journal_raw(self, inbound: Inbound) -> Any:
+        """What of `inbound.raw` the journal keeps, so a turn recovered after a crash can
+        still be answered: JSON types only. The default keeps a dict raw (Slack events,
+        Teams activities) and drops anything else (a library object). A recovered
+        `Inbound` carries this value as its `raw`."""
+        return inbound.raw if isinstance(inbound.raw, dict) else None
+
+    async def prepare(self, inbound: Inbound) -> None:
+        """Enrich an accepted message inside its turn, before the backend is asked.
+
+        Lookups that need the network (user and mention names, thread context) belong
+        here, never before `bot.submit`: the message's place in its thread is fixed when
+        it is submitted, and an await before that lets a slower lookup reorder questions.
+        May change `inbound.text` and `inbound.user_name`. Failures are logged and the
+        turn goes on with what it has.
+        """
+
+    async def find_orphan(self, inbound: Inbound, placeholder: Outgoing) -> MessageRef | None:
+        """After a crash between posting a message for `inbound` and recording its id:
+        the message the bot posted in `inbound.thread` in answer to it (reading `placeholder`
+        would show there), or None when there is none or the platform cannot tell.
+
+        Recovery calls it only for answers whose post was intended but never recorded, so
+        that nothing the bot put on screen is left reading "thinking…". The default cannot
+        look and returns None (the answer is then posted anew).
+        """
+        return None
+
     async def reply(self, inbound: Inbound, text: str) -> MessageRef:
         """A short complete answer (help text, busy notice, a refusal)."""
         return await self.send(inbound.thread, Outgoing(text, final=True), reply_to=inbound)
+
+
+class NewThread(Adapter):
+    """The adapter as the renderer of a thread the bot starts sees it (a scheduled answer).
+
+    Nobody asked in the channel, so every message goes out with `reply_to=None`: the
+    adapter starts a new thread at the top of the channel (see `Adapter.send`).
+    """
+
+    def __init__(self, inner: Adapter) -> None:
+        super().__init__(inner.name, inner.config, inner.bot)
+        self.inner = inner
+        self.platform = inner.platform  # type: ignore[misc]  # the instance's, not the class default
+        self.capabilities = inner.capabilities
+        self.placeholder = inner.placeholder
+
+    async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
+        return await self.inner.send(thread, message, None)
+
+    async def edit(self, ref: MessageRef, message: Outgoing) -> None:
+        await self.inner.edit(ref, message)

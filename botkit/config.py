@@ -126,6 +126,24 @@ class SessionsConfig(Section):
     check_every: Duration = 60.0
 
 
+class RecoveryConfig(Section):
+    """`recovery:` turns cut off by a crash, a stop, or a replica that died."""
+
+    #: a question still unanswered after this long is not answered any more: the asker is told
+    max_age: Duration = 3600.0
+    #: a replica owns the threads it works on for this long, renewed by a heartbeat; a dead
+    #: replica's threads are taken over within about `lease_ttl` + `sweep_interval`
+    lease_ttl: Duration = 20.0
+    #: how often each replica looks for journaled turns that no live replica owns
+    sweep_interval: Duration = 5.0
+
+    @model_validator(mode="after")
+    def _heartbeat_fits(self) -> RecoveryConfig:
+        if self.lease_ttl < 1.0:
+            raise ValueError("lease_ttl must be at least 1 s (the heartbeat renews it every lease_ttl / 4)")
+        return self
+
+
 class RetentionConfig(Section):
     #: turns (questions, answers, feedback) older than this are deleted (None: kept)
     turns_days: float | None = Field(None, gt=0)
@@ -223,6 +241,7 @@ class RootConfig(Section):
     logging: LoggingConfig = Field(LoggingConfig(), alias="log")
     sessions: SessionsConfig = SessionsConfig()
     retention: RetentionConfig = RetentionConfig()
+    recovery: RecoveryConfig = RecoveryConfig()
     schedule: list[ScheduledJob] = []
     metrics: MetricsConfig = MetricsConfig()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited
 from botkit.events import Draft, Inbound, Note, Score, Sources, Status, TextDelta, Warning
@@ -24,16 +24,26 @@ FINAL_ATTEMPTS = 6
 _NOTE_SEPARATOR = 2  # "\n\n" between the text and each note
 
 
+class ScreenLog(Protocol):
+    """Where the renderer writes ahead what it is about to show (the turn journal)."""
+
+    async def intend(self, messages: list[Outgoing], refs: list[MessageRef]) -> None:
+        """`messages` are about to be shown: message i edits `refs[i]`, or is posted anew
+        when i >= len(refs). Returns once that is durable."""
+
+    async def posted(self, index: int, ref: MessageRef) -> None:
+        """Message `index` was posted as `ref` (need not be durable before it returns)."""
+
+
 class AnswerRenderer:
     """Folds answer events into a draft and delivers it through an adapter."""
 
-    __slots__ = ("adapter", "plugins", "inbound", "backend", "caps", "surface", "messages", "on_new_message",
+    __slots__ = ("adapter", "plugins", "inbound", "backend", "caps", "surface", "messages", "screen",
                  "_parts", "sources", "score", "status", "warnings", "_shown", "_dirty", "_next_at", "edits",
                  "first_text_at", "_flusher", "_wake", "_delivering", "_closing", "_text_cache")
 
     def __init__(self, adapter: Adapter, plugins: Plugins, inbound: Inbound, backend: str,
-                 placeholder: MessageRef | None = None,
-                 on_new_message: Callable[[list[MessageRef]], Awaitable[None]] | None = None) -> None:
+                 placeholder: MessageRef | None = None, screen: ScreenLog | None = None) -> None:
         self.adapter = adapter
         self.plugins = plugins
         self.inbound = inbound
@@ -42,7 +52,7 @@ class AnswerRenderer:
         self.surface = adapter.surface
         self.messages: list[MessageRef] = [placeholder] if placeholder else []
         self._shown: list[Outgoing | None] = [None] * len(self.messages)
-        self.on_new_message = on_new_message
+        self.screen = screen
         self._parts: list[str] = []
         self._text_cache = ""
         self.sources: list = []
@@ -156,19 +166,23 @@ class AnswerRenderer:
 
     async def _deliver(self, *, final: bool, failed: str | None = None) -> None:
         messages = self._compose(self.draft(final=final, failed=failed))
+        shown = self._shown
+        if self.screen is not None and (len(messages) > len(shown) or any(
+                shown[i] != message for i, message in enumerate(messages))):
+            await self.screen.intend(messages, self.messages)  # write-ahead: recovery knows what may show
         thread = self.inbound.thread
         for i, message in enumerate(messages):
             if i < len(self.messages):
-                if self._shown[i] == message:
+                if shown[i] == message:
                     continue
                 await self.adapter.edit(self.messages[i], message)
-                self._shown[i] = message
+                shown[i] = message
             else:
                 ref = await self.adapter.send(thread, message, reply_to=self.inbound)
                 self.messages.append(ref)
-                self._shown.append(message)
-                if self.on_new_message is not None:
-                    await self.on_new_message(self.messages)
+                shown.append(message)
+                if self.screen is not None:
+                    await self.screen.posted(i, ref)
             self.edits += 1
         self._next_at = time.monotonic() + self.caps.edit_interval
 

@@ -27,7 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from botkit.adapters import NEW_THREAD_PREFIX, Adapter, MessageRef, Outgoing
+from botkit.adapters import NEW_THREAD_PREFIX
 from botkit.config import ScheduledJob
 from botkit.events import Inbound, ThreadKey
 from botkit.plugins import hookimpl
@@ -66,27 +66,6 @@ def cron_trigger(expr: str, tz: str) -> CronTrigger:
     weekday = ",".join(dict.fromkeys(days))
     return CronTrigger(minute=fields[0], hour=fields[1], day=fields[2], month=fields[3],
                        day_of_week=weekday, timezone=tz)
-
-
-class NewThread(Adapter):
-    """The target adapter as a scheduled answer's renderer sees it.
-
-    Nobody asked in the channel, so every message goes out with `reply_to=None`: the
-    adapter starts a new thread at the top of the channel (see `Adapter.send`).
-    """
-
-    def __init__(self, inner: Adapter) -> None:
-        super().__init__(inner.name, inner.config, inner.bot)
-        self.inner = inner
-        self.platform = inner.platform  # type: ignore[misc]  # the instance's, not the class default
-        self.capabilities = inner.capabilities
-        self.placeholder = inner.placeholder
-
-    async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
-        return await self.inner.send(thread, message, None)
-
-    async def edit(self, ref: MessageRef, message: Outgoing) -> None:
-        await self.inner.edit(ref, message)
 
 
 class _Announcer:
@@ -187,7 +166,7 @@ class Scheduler:
         done: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting[inbound.event_id] = done
         try:
-            if not await dispatcher.start_turn(Turn(inbound, NewThread(adapter), backend, job.ask.question)):
+            if not await dispatcher.start_turn(Turn(inbound, adapter, backend, job.ask.question)):
                 log.info("scheduled job %s: the run due %s was already answered", job.name, stamp)
                 return None
             log.info("scheduled job %s: asking %s in %s", job.name, backend, thread)

@@ -1,4 +1,4 @@
-"""Session store: thread -> backend session, turns, processed event ids, answers in progress.
+"""The store: the turn journal, processed event ids, thread leases, sessions and turns.
 
 `open_store(url)` picks the implementation from the URL scheme; the dispatcher only
 knows the `Store` interface.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botkit.store.base import InflightAnswer, SessionRecord, Store, TurnRecord
+from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord
 
 if TYPE_CHECKING:
     from botkit.config import Config
@@ -19,10 +19,12 @@ def store_for(config: Config) -> Store:
     """The (unopened) store a deployment's config asks for."""
     root = config.root
     events_hours = root.retention.events_hours or root.store.events_ttl_hours
-    return open_store(root.store.url.get_secret_value(), base_dir=config.base_dir, events_ttl=events_hours * 3600)
+    return open_store(root.store.url.get_secret_value(), base_dir=config.base_dir, events_ttl=events_hours * 3600,
+                      lease_ttl=root.recovery.lease_ttl)
 
 
-def open_store(url: str, *, base_dir: Path | None = None, events_ttl: float = 48 * 3600) -> Store:
+def open_store(url: str, *, base_dir: Path | None = None, events_ttl: float = 48 * 3600,
+               lease_ttl: float = 20.0) -> Store:
     """The store for `url`: sqlite:///relative/path.db, sqlite:////abs/path.db, sqlite:///:memory:,
     or postgresql://user:password@host:port/database (shared by several replicas)."""
     if url.startswith("sqlite://"):
@@ -35,9 +37,9 @@ def open_store(url: str, *, base_dir: Path | None = None, events_ttl: float = 48
     if url.startswith(("postgresql://", "postgres://")):
         from botkit.store.postgres import PostgresStore
 
-        return PostgresStore(url, events_ttl=events_ttl)
+        return PostgresStore(url, events_ttl=events_ttl, lease_ttl=lease_ttl)
     scheme = url.split(":", 1)[0]
     raise ValueError(f"unsupported store URL scheme {scheme!r} (supported: sqlite, postgresql)")
 
 
-__all__ = ["InflightAnswer", "SessionRecord", "Store", "TurnRecord", "open_store", "store_for"]
+__all__ = ["JournalEntry", "SessionRecord", "Store", "TurnRecord", "open_store", "store_for"]

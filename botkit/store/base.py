@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
+import json
+import time
 from abc import ABC, abstractmethod
-from contextlib import AbstractAsyncContextManager
-from collections.abc import AsyncIterator, Collection
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from botkit.events import ThreadKey
+from botkit.events import Inbound, ThreadKey
+
+if TYPE_CHECKING:
+    from botkit.turn import Answer
 
 
 @dataclass(slots=True)
@@ -47,27 +50,79 @@ class TurnRecord:
     edits: int = 0
     flags: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, entry: JournalEntry, session: SessionRecord, answer: Answer) -> TurnRecord:
+        """The record of a finished turn: its identity from the journal, the rest from its answer."""
+        inbound = entry.inbound
+        return cls(session=session.id, thread=inbound.thread, event_id=inbound.event_id, adapter=inbound.adapter,
+                   backend=entry.backend, user=inbound.user, question=inbound.text, answer=answer.text,
+                   status=answer.status, created_at=time.time(),
+                   sources=[asdict(s) for s in answer.sources] if answer.sources else [],
+                   score=answer.score, error=answer.error, message_ids=answer.message_ids,
+                   first_text_after=answer.first_text_after, duration=answer.duration, edits=answer.edits,
+                   flags=answer.flags)
 
-@dataclass(slots=True)
-class InflightAnswer:
-    """An answer that was being streamed when the process stopped."""
 
-    event_id: str
-    thread: ThreadKey
-    adapter: str
-    messages: list[dict[str, Any]]  # MessageRef fields: message_id, data
-    started_at: float
+@dataclass(slots=True, eq=False)
+class JournalEntry:
+    """A turn accepted and not yet finished: what the journal keeps so it survives a crash.
 
+    Written when the delivery is accepted (with the claim of its event id, atomically),
+    updated before anything is put on screen (write-ahead), removed when the turn is
+    recorded. `seq` orders the turns of a thread (assigned by the store: the order it
+    committed them). `messages` is the answer as it stands on screen, one dict per
+    platform message: `message_id` (None while a post is intended but not confirmed),
+    the adapter's `data`, and what it reads (`text`, `notes` as [text, kind, placement]
+    triples, `status`, `final`). `owner` names the process running it.
+    """
 
-_NO_LOCK = contextlib.nullcontext()
+    inbound: Inbound
+    backend: str
+    query: str
+    kind: str = "ask"  # "ask" | "reset"
+    seq: int = 0
+    state: str = "queued"  # "queued" | "running"
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    admitted_at: float = 0.0
+    owner: str = ""
+    raw: Any = None  # what the adapter keeps of `inbound.raw` (JSON), for a recovered inbound
+    #: `Turn.extra` as middlewares left it at intake (not journaled: hints, not state)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def thread(self) -> ThreadKey:
+        return self.inbound.thread
+
+    @property
+    def event_id(self) -> str:
+        return self.inbound.event_id
+
+    def inbound_fields(self) -> list[Any]:
+        """The inbound as the journal stores it (everything but the library's raw object)."""
+        i = self.inbound
+        return [i.user, i.text, i.adapter, i.user_name, list(i.mentions), i.is_direct, i.command, self.raw]
+
+    @classmethod
+    def from_row(cls, event_id: str, thread: ThreadKey, backend: str, kind: str, query: str, inbound: str | list,
+                 seq: int, state: str, messages: str | list, admitted_at: float, owner: str) -> JournalEntry:
+        """An entry read back from the journal (after a crash, or written by another replica)."""
+        user, text, adapter, user_name, mentions, is_direct, command, raw = (
+            json.loads(inbound) if isinstance(inbound, str) else inbound)
+        restored = Inbound(event_id, thread, user, text, adapter, user_name, tuple(mentions), is_direct, command, raw)
+        return cls(restored, backend, query, kind, seq, state,
+                   json.loads(messages) if isinstance(messages, str) else messages, admitted_at, owner, raw)
 
 
 class Store(ABC):
-    """What the dispatcher needs from persistence.
+    """What the pipeline needs from persistence: the turn journal, claims, leases, sessions.
 
-    Implementations may buffer writes (group commit) as long as `flush` makes them
-    durable and `claim_event` is atomic for every process sharing the store.
+    Implementations may buffer writes (group commit) as long as the methods documented
+    as durable return only once committed, `flush` makes everything durable, and
+    `admit`/`claim_event` are atomic for every process sharing the store.
     """
+
+    #: this process's name in the journal and in thread leases (unique per process start)
+    owner: str = ""
 
     @abstractmethod
     async def open(self) -> None: ...
@@ -84,18 +139,77 @@ class Store(ABC):
     async def ping(self) -> bool:
         """True if the store answers (for /readyz)."""
 
-    def thread_lock(self, thread: ThreadKey) -> AbstractAsyncContextManager[object]:
-        """Held while a turn of `thread` runs.
-
-        Within one process the dispatcher already runs a thread's turns one at a time;
-        a store shared by several replicas makes that hold across them (PostgreSQL: an
-        advisory lock). The default, for single-process stores, holds nothing.
-        """
-        return _NO_LOCK
+    # -- intake: claims and the journal -------------------------------------------------------
 
     @abstractmethod
     async def claim_event(self, event_id: str) -> bool:
-        """Record a platform event id; False if it was seen within the TTL (a redelivery)."""
+        """Record a platform event id; False if it was seen within the TTL (a redelivery).
+
+        For deliveries that end without a turn (help, busy, refused by a middleware).
+        """
+
+    @abstractmethod
+    async def admit(self, entry: JournalEntry, visible: Callable[[], None] | None = None) -> bool:
+        """Claim `entry`'s event id and journal the turn, as one atomic write; durable on return.
+
+        False, with nothing written, when the id was claimed within the TTL (a redelivery).
+        Sets `entry.seq`: its place among the thread's turns, the order the store committed
+        them. Entries of one thread admitted by one process are committed in call order.
+        `visible` is called once `pending` returns the entry, which on a store that buffers
+        writes is before it is durable: the thread's worker may start meanwhile, since
+        `start_turn` waits for everything queued before it.
+        """
+
+    @abstractmethod
+    async def pending(self, thread: ThreadKey) -> list[JournalEntry]:
+        """The thread's journaled turns, oldest first: queued ones and running ones (of this
+        process, or cut off by a crash)."""
+
+    @abstractmethod
+    async def start_turn(self, entry: JournalEntry) -> bool:
+        """Mark `entry` running under this process; durable on return.
+
+        False when another live process runs it. An entry left running by a process that
+        is gone is adopted (then `entry.owner` still names the old owner until this returns,
+        so the caller can tell a recovered turn from a fresh one).
+        """
+
+    @abstractmethod
+    async def journal_screen(self, entry: JournalEntry, *, durable: bool) -> None:
+        """Record `entry.messages` (what is, or is about to be, on screen).
+
+        `durable=True` returns once committed: the renderer calls it so before every post
+        or edit (write-ahead), so that recovery always knows what the bot may have shown.
+        """
+
+    @abstractmethod
+    async def close_turn(self, entry: JournalEntry, session: SessionRecord | None = None,
+                         answer: Answer | None = None) -> None:
+        """The turn is over: take it out of the journal and, given `answer`, record it in
+        `session` (saved too), in one transaction. Write-behind."""
+
+    # -- thread leases (several processes on one store) -----------------------------------------
+
+    async def take_thread(self, thread: ThreadKey) -> bool:
+        """Own `thread` (run its turns) until `release_thread`; False if a live process owns it.
+
+        A shared store leases it with a heartbeat, so a dead owner's threads are taken
+        over once the lease runs out. A single-process store always says yes.
+        """
+        return True
+
+    async def release_thread(self, thread: ThreadKey, *, force: bool = False) -> bool:
+        """Give `thread` up; False (still owned) when a turn was journaled for it since
+        `pending` last looked, so the owner must look again. `force` gives it up anyway
+        (a stop: what is journaled goes to the next owner)."""
+        return True
+
+    async def orphaned_threads(self) -> list[ThreadKey]:
+        """Threads with journaled turns that no live process owns: left by a crash or a
+        stop, or by a replica that died. Recovery asks at start and then periodically."""
+        return []
+
+    # -- sessions -----------------------------------------------------------------------------
 
     @abstractmethod
     async def active_session(self, thread: ThreadKey, backend: str, *, with_recent: int = 0) -> SessionRecord:
@@ -112,23 +226,6 @@ class Store(ABC):
     @abstractmethod
     async def end_session(self, thread: ThreadKey) -> SessionRecord | None:
         """End the thread's current session (reset, idle); the next turn starts a new one."""
-
-    @abstractmethod
-    async def answer_started(self, event_id: str, thread: ThreadKey, adapter: str,
-                             messages: list[dict[str, Any]]) -> None:
-        """Remember the messages of an answer in progress (called again as it grows)."""
-
-    @abstractmethod
-    async def record_turn(self, turn: TurnRecord) -> None:
-        """Record a finished turn; the answer is no longer in progress."""
-
-    @abstractmethod
-    async def interrupted_answers(self) -> list[InflightAnswer]:
-        """Answers left in progress by a previous process."""
-
-    @abstractmethod
-    async def forget_inflight(self, event_id: str) -> None:
-        """Drop an in-progress entry (after it was marked interrupted)."""
 
     @abstractmethod
     async def turn_for_message(self, thread: ThreadKey, message_id: str) -> TurnRecord | None:

@@ -7,29 +7,36 @@ nobody waits for (session saves, turn records, answers in progress) are group-co
 one writer task as in the SQLite store; `flush`, the reads and the release of a thread lock
 wait for them, so whichever replica runs the thread's next turn sees them.
 
-Per-thread order across replicas comes from `thread_lock`: a session-level advisory lock
-held on a pooled connection (of its own pool, so turns holding locks can never starve
-the queries they make) while the turn runs. Each replica therefore uses up to
-`dispatch.max_in_flight` connections for locks plus `_POOL_SIZE` for queries. This needs
-a direct connection or session pooling, not a transaction-pooling proxy.
+Per-thread order across replicas comes from the journal: `admit` claims the event id,
+takes the thread's next position (a row lock on the thread's row, so positions follow
+commit order) and journals the turn, in one statement. A replica runs a thread's turns
+while it holds the thread's lease (`threads.owner`, renewed by a heartbeat every
+`lease_ttl / 4`); a replica that dies loses its leases after `lease_ttl`, and the
+others' recovery sweeps take its threads over. Starting a turn is a conditional update,
+so a turn is started, or adopted after a crash, by exactly one replica.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import logging
+import os
+import socket
 import time
-from collections.abc import AsyncIterator, Collection
-from typing import Any
+import uuid
+from collections.abc import AsyncIterator, Callable, Collection
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from pydantic import SecretStr
 
 from botkit.events import ThreadKey
-from botkit.store.base import InflightAnswer, SessionRecord, Store, TurnRecord
+from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord
+
+if TYPE_CHECKING:
+    from botkit.turn import Answer
 
 try:
     import asyncpg
@@ -100,10 +107,34 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (event_id, "user")
     );
     """,
+    # the turn journal and thread leases replace answers in progress and advisory locks
+    """
+    DROP TABLE inflight;
+    CREATE TABLE threads (
+        key TEXT PRIMARY KEY,
+        next_seq BIGINT NOT NULL DEFAULT 0,
+        owner TEXT,
+        lease_until DOUBLE PRECISION
+    );
+    CREATE INDEX threads_owner ON threads(owner);
+    CREATE TABLE journal (
+        event_id TEXT PRIMARY KEY,
+        thread TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        backend TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        query TEXT NOT NULL,
+        inbound JSON NOT NULL,
+        state TEXT NOT NULL,
+        messages JSON NOT NULL,
+        admitted_at DOUBLE PRECISION NOT NULL,
+        owner TEXT NOT NULL
+    );
+    CREATE INDEX journal_thread ON journal(thread, seq);
+    """,
 ]
 
 _POOL_SIZE = 10
-_LOCK_POOL_SIZE = 1024  # an upper bound only: connections open as turns hold locks (<= max_in_flight)
 _RETRY_PAUSES = (0.5, 2.0)  # a group commit that fails is retried after these pauses, then dropped
 _MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('botkit_schema', 0))"
 
@@ -119,11 +150,31 @@ _CREATE_SESSION = (
 )
 _END_SESSION = "UPDATE sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL"
 _SAVE_SESSION = "UPDATE sessions SET session_id = $2, last_active = $3, turn_count = $4 WHERE id = $1"
-_UPSERT_INFLIGHT = (
-    "INSERT INTO inflight (event_id, thread, adapter, messages, started_at) VALUES ($1, $2, $3, $4, $5)"
-    " ON CONFLICT (event_id) DO UPDATE SET messages = excluded.messages"
+# One statement, so one transaction: the claim, the thread's next position (its row stays
+# locked until commit, so positions follow commit order) and the journal entry.
+_ADMIT = (
+    "WITH claim AS (INSERT INTO events (event_id, expires_at) VALUES ($1, $2) ON CONFLICT (event_id)"
+    " DO UPDATE SET expires_at = excluded.expires_at WHERE events.expires_at <= $3 RETURNING 1),"
+    " pos AS (INSERT INTO threads (key, next_seq) SELECT $4::text, 1 WHERE EXISTS (SELECT 1 FROM claim)"
+    " ON CONFLICT (key) DO UPDATE SET next_seq = threads.next_seq + 1 RETURNING next_seq)"
+    " INSERT INTO journal (event_id, thread, seq, backend, kind, query, inbound, state, messages, admitted_at, owner)"
+    " SELECT $1::text, $4::text, pos.next_seq, $5::text, $6::text, $7::text, $8::json, 'queued', $9::json,"
+    " $3::float8, $10::text FROM pos RETURNING seq"
 )
-_DELETE_INFLIGHT = "DELETE FROM inflight WHERE event_id = $1"
+_JOURNAL_FIELDS = "event_id, backend, kind, query, inbound, seq, state, messages, admitted_at, owner"
+_START_TURN = ("UPDATE journal SET state = 'running', owner = $4, messages = $5"
+               " WHERE event_id = $1 AND state = $2 AND owner = $3 RETURNING 1")
+_UPDATE_JOURNAL = "UPDATE journal SET state = $2, messages = $3 WHERE event_id = $1 AND owner = $4"
+_DELETE_JOURNAL = "DELETE FROM journal WHERE event_id = $1"
+_TAKE_THREAD = (
+    "INSERT INTO threads (key, owner, lease_until) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE"
+    " SET owner = $2, lease_until = $3"
+    " WHERE threads.owner IS NULL OR threads.owner = $2 OR threads.lease_until < $4 RETURNING next_seq"
+)
+_RELEASE_THREAD = ("UPDATE threads SET owner = NULL, lease_until = NULL"
+                   " WHERE key = $1 AND owner = $2 AND ($3::bigint IS NULL OR next_seq = $3) RETURNING 1")
+_ORPHANED = ("SELECT t.key FROM threads t WHERE (t.owner IS NULL OR t.lease_until < $1)"
+             " AND EXISTS (SELECT 1 FROM journal j WHERE j.thread = t.key)")
 _TURN_FIELDS = tuple(f.name for f in dataclasses.fields(TurnRecord))
 _TURN_COLUMNS = ", ".join(f'"{name}"' for name in _TURN_FIELDS)  # "user" is a reserved word
 _INSERT_TURN = (f"INSERT INTO turns ({_TURN_COLUMNS})"
@@ -163,23 +214,31 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class PostgresStore(Store):
-    def __init__(self, url: str, *, events_ttl: float = 48 * 3600) -> None:
+    def __init__(self, url: str, *, events_ttl: float = 48 * 3600, lease_ttl: float = 20.0) -> None:
         # the password is kept apart from the DSN, so no error or log line built from either shows it
         self._dsn, self.url, self._password = _split_password(url)
         self.events_ttl = events_ttl
+        self.lease_ttl = lease_ttl
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._pool: asyncpg.Pool | None = None
-        self._lock_pool: asyncpg.Pool | None = None
         # group commit: what is queued, coalesced where only the latest value matters
         self._saves: dict[int, tuple] = {}  # session id -> row for _SAVE_SESSION
-        self._inflight: dict[str, tuple | None] = {}  # event id -> row to upsert, None to delete
+        self._screens: dict[str, tuple] = {}  # event id -> row for _UPDATE_JOURNAL
         self._turns: list[tuple] = []
+        self._closed: list[tuple] = []  # rows for _DELETE_JOURNAL
         self._queued = 0  # generation of the latest queued write
         self._committed = 0  # every write up to this generation is committed (or given up)
         self._dirty: dict[str, int] = {}  # thread key -> generation of its latest queued write
         self._wake = asyncio.Event()
-        self._batch_done = asyncio.Event()
+        self._batch_done: asyncio.Future[None] | None = None  # resolved when the batch under way commits
         self._writer: asyncio.Task | None = None
+        self._heartbeat: asyncio.Task | None = None
         self._closing = False
+        # the journal as this replica knows it
+        self._local: dict[str, JournalEntry] = {}  # event id -> entry admitted here, until closed
+        self._admitting: dict[str, asyncio.Future[None]] = {}  # thread key -> its latest admission under way
+        self._owned: set[str] = set()  # thread keys this replica holds the lease of
+        self._seen: dict[str, int] = {}  # thread key -> its next_seq when `pending` last looked
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -191,8 +250,6 @@ class PostgresStore(Store):
         self._pool = await asyncpg.create_pool(self._dsn, password=password, min_size=1, max_size=_POOL_SIZE,
                                                init=_init_connection)
         try:
-            self._lock_pool = await asyncpg.create_pool(self._dsn, password=password, min_size=0,
-                                                        max_size=_LOCK_POOL_SIZE)
             async with self._pool.acquire() as conn:
                 await self._migrate(conn)
         except BaseException:
@@ -200,6 +257,7 @@ class PostgresStore(Store):
             raise
         self._closing = False
         self._writer = asyncio.create_task(self._write_loop(), name="botkit-store-writer")
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="botkit-lease-heartbeat")
 
     async def _migrate(self, conn: asyncpg.Connection) -> None:
         """Apply missing migrations, each in its own transaction under an advisory lock, so
@@ -221,7 +279,18 @@ class PostgresStore(Store):
     async def close(self) -> None:
         if self._pool is None:
             return
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
         await self.flush()
+        if self._owned:  # what is still journaled goes to the other replicas right away
+            try:
+                await self._pool.execute("UPDATE threads SET owner = NULL, lease_until = NULL WHERE owner = $1",
+                                         self.owner)
+            except Exception:
+                log.warning("could not give up this replica's threads; they are taken over when the lease ends",
+                            exc_info=True)
+            self._owned.clear()
         self._closing = True
         self._wake.set()
         if self._writer:
@@ -230,10 +299,9 @@ class PostgresStore(Store):
         await self._close_pools()
 
     async def _close_pools(self) -> None:
-        for pool in (self._lock_pool, self._pool):
-            if pool is not None:
-                await pool.close()
-        self._pool = self._lock_pool = None
+        if self._pool is not None:
+            await self._pool.close()
+        self._pool = None
 
     async def flush(self) -> None:
         await self._committed_up_to(self._queued)
@@ -256,9 +324,10 @@ class PostgresStore(Store):
 
     async def _committed_up_to(self, generation: int) -> None:
         while self._committed < generation and self._writer is not None:
-            done = self._batch_done
+            if self._batch_done is None:
+                self._batch_done = asyncio.get_running_loop().create_future()
             self._wake.set()
-            await done.wait()
+            await self._batch_done
 
     async def _settle(self, thread: str) -> None:
         """Wait until the writes queued for `thread` are committed (cheap when there are none)."""
@@ -267,35 +336,34 @@ class PostgresStore(Store):
             await self._committed_up_to(generation)
 
     async def _write_loop(self) -> None:
-        """Commit everything queued so far in one transaction: session saves first, then
-        answers in progress, then turns (a turn's inflight entry and its deletion are
-        coalesced into one, so the order between them never matters)."""
+        """Commit everything queued so far in one transaction: session saves, journal
+        updates, turns, then closed journal entries (updated before they are deleted)."""
         while True:
             await self._wake.wait()
             self._wake.clear()
             generation = self._queued
             saves, self._saves = list(self._saves.values()), {}
-            inflight, self._inflight = self._inflight, {}
+            screens, self._screens = list(self._screens.values()), {}
             turns, self._turns = self._turns, []
-            if saves or inflight or turns:
-                await self._commit(saves, [row for row in inflight.values() if row is not None],
-                                   [(event_id,) for event_id, row in inflight.items() if row is None], turns)
+            closed, self._closed = self._closed, []
+            if saves or screens or turns or closed:
+                await self._commit(((_SAVE_SESSION, saves), (_UPDATE_JOURNAL, screens), (_INSERT_TURN, turns),
+                                    (_DELETE_JOURNAL, closed)))
             self._committed = generation
             self._dirty = {thread: g for thread, g in self._dirty.items() if g > generation}
-            done, self._batch_done = self._batch_done, asyncio.Event()
-            done.set()
+            done, self._batch_done = self._batch_done, None
+            if done is not None:
+                done.set_result(None)
             if self._closing and self._committed == self._queued:
                 return
 
-    async def _commit(self, saves: list[tuple], upserts: list[tuple], deletes: list[tuple],
-                      turns: list[tuple]) -> None:
+    async def _commit(self, batches: tuple[tuple[str, list[tuple]], ...]) -> None:
         assert self._pool
-        rows = len(saves) + len(upserts) + len(deletes) + len(turns)
+        rows = sum(len(batch) for _, batch in batches)
         for pause in (*_RETRY_PAUSES, None):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
-                    for sql, batch in ((_SAVE_SESSION, saves), (_UPSERT_INFLIGHT, upserts),
-                                       (_DELETE_INFLIGHT, deletes), (_INSERT_TURN, turns)):
+                    for sql, batch in batches:
                         if batch:
                             await conn.executemany(sql, batch)
                 return
@@ -306,7 +374,7 @@ class PostgresStore(Store):
                 log.warning("store write of %d rows failed; retrying in %g s", rows, pause, exc_info=True)
                 await asyncio.sleep(pause)
 
-    # -- events and thread locks ----------------------------------------------------------
+    # -- intake: claims and the journal ------------------------------------------------------
 
     async def claim_event(self, event_id: str) -> bool:
         """One statement, atomic for every replica: a new id is inserted, an expired one
@@ -315,18 +383,120 @@ class PostgresStore(Store):
         now = time.time()
         return bool(await self._pool.fetchval(_CLAIM_EVENT, event_id, now + self.events_ttl, now))
 
-    @contextlib.asynccontextmanager
-    async def thread_lock(self, thread: ThreadKey) -> AsyncIterator[None]:
-        assert self._lock_pool
-        key = str(thread)
-        # releasing the connection to the pool resets it (pg_advisory_unlock_all), or closes
-        # it if a cancellation left it unusable: either way the lock goes, on every exit
-        async with self._lock_pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key)
+    async def admit(self, entry: JournalEntry, visible: Callable[[], None] | None = None) -> bool:
+        """One statement per entry; a thread's entries are sent one after another, in call order."""
+        assert self._pool
+        key = entry.thread.key
+        before = self._admitting.get(key)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._admitting[key] = mine
+        try:
+            if before is not None:
+                await before
+            now = time.time()
+            entry.admitted_at, entry.owner = now, self.owner
+            seq = await self._pool.fetchval(
+                _ADMIT, entry.event_id, now + self.events_ttl, now, key, entry.backend, entry.kind, entry.query,
+                entry.inbound_fields(), entry.messages, self.owner)
+        finally:
+            mine.set_result(None)
+            if self._admitting.get(key) is mine:
+                del self._admitting[key]
+        if seq is None:
+            return False
+        entry.seq = seq
+        self._local[entry.event_id] = entry
+        if visible is not None:
+            visible()
+        return True
+
+    async def pending(self, thread: ThreadKey) -> list[JournalEntry]:
+        assert self._pool
+        key = thread.key
+        await self._settle(key)
+        async with self._pool.acquire() as conn:
+            # next_seq first: a turn journaled between the two reads makes the release fail
+            self._seen[key] = await conn.fetchval("SELECT next_seq FROM threads WHERE key = $1", key) or 0
+            rows = await conn.fetch(f"SELECT {_JOURNAL_FIELDS} FROM journal WHERE thread = $1 ORDER BY seq", key)
+        entries = []
+        for row in rows:
+            entry = self._local.get(row["event_id"])
+            if entry is None:
+                entry = JournalEntry.from_row(row["event_id"], thread, *list(row.values())[1:])
+            else:  # admitted here: keep its inbound (with the library's raw object), take the journal's state
+                entry.state, entry.owner, entry.messages = row["state"], row["owner"], row["messages"]
+            entries.append(entry)
+        return entries
+
+    async def start_turn(self, entry: JournalEntry) -> bool:
+        assert self._pool
+        await self._settle(entry.thread.key)  # a turn this replica closed (superseded) is not started
+        started = await self._pool.fetchval(_START_TURN, entry.event_id, entry.state, entry.owner, self.owner,
+                                            entry.messages)
+        if not started:
+            return False
+        entry.state, entry.owner = "running", self.owner
+        return True
+
+    async def journal_screen(self, entry: JournalEntry, *, durable: bool) -> None:
+        key = entry.thread.key
+        self._screens[entry.event_id] = (entry.event_id, entry.state, entry.messages, self.owner)
+        self._queued_for(key)
+        if durable:
+            await self._committed_up_to(self._queued)
+
+    async def close_turn(self, entry: JournalEntry, session: SessionRecord | None = None,
+                         answer: Answer | None = None) -> None:
+        key = entry.thread.key
+        self._local.pop(entry.event_id, None)
+        self._screens.pop(entry.event_id, None)
+        self._closed.append((entry.event_id,))
+        if answer is not None and session is not None:
+            self._saves[session.id] = (session.id, session.session_id, session.last_active, session.turn_count)
+            turn = TurnRecord.of(entry, session, answer)
+            self._turns.append(tuple(key if name == "thread" else getattr(turn, name) for name in _TURN_FIELDS))
+        self._queued_for(key)
+
+    # -- thread leases ----------------------------------------------------------------------------
+
+    async def take_thread(self, thread: ThreadKey) -> bool:
+        assert self._pool
+        key = thread.key
+        now = time.time()
+        taken = await self._pool.fetchval(_TAKE_THREAD, key, self.owner, now + self.lease_ttl, now)
+        if taken is None:
+            return False
+        self._owned.add(key)
+        return True
+
+    async def release_thread(self, thread: ThreadKey, *, force: bool = False) -> bool:
+        assert self._pool
+        key = thread.key
+        await self._settle(key)  # the next owner must see this replica's closed turns
+        released = await self._pool.fetchval(_RELEASE_THREAD, key, self.owner, None if force else self._seen.get(key))
+        if released or force:
+            self._owned.discard(key)
+            self._seen.pop(key, None)
+            return True
+        return False
+
+    async def orphaned_threads(self) -> list[ThreadKey]:
+        assert self._pool
+        rows = await self._pool.fetch(_ORPHANED, time.time())
+        return [ThreadKey.parse(row["key"]) for row in rows]
+
+    async def _heartbeat_loop(self) -> None:
+        """Renew every lease this replica holds, four times per `lease_ttl`."""
+        assert self._pool
+        while True:
+            await asyncio.sleep(self.lease_ttl / 4)
+            if not self._owned:
+                continue
             try:
-                yield
-            finally:
-                await self._settle(key)  # the next holder, maybe another replica, reads the turn's writes
+                await self._pool.execute("UPDATE threads SET lease_until = $1 WHERE owner = $2",
+                                         time.time() + self.lease_ttl, self.owner)
+            except Exception:
+                log.warning("could not renew this replica's thread leases", exc_info=True)
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -360,35 +530,6 @@ class PostgresStore(Store):
             key, time.time())
         return _record(thread, row) if row is not None else None
 
-    # -- turns and answers in progress ------------------------------------------------------
-
-    async def answer_started(self, event_id: str, thread: ThreadKey, adapter: str,
-                             messages: list[dict[str, Any]]) -> None:
-        key = str(thread)
-        self._inflight[event_id] = (event_id, key, adapter, messages, time.time())
-        self._queued_for(key)
-
-    async def record_turn(self, turn: TurnRecord) -> None:
-        key = str(turn.thread)
-        self._inflight[turn.event_id] = None
-        self._turns.append(tuple(key if name == "thread" else getattr(turn, name) for name in _TURN_FIELDS))
-        self._queued_for(key)
-
-    async def interrupted_answers(self) -> list[InflightAnswer]:
-        """Only those whose thread no replica is running a turn in (its lock is free): a turn
-        holds the lock from before its answer is remembered until after it is recorded, so a
-        starting replica leaves alone the answers its peers are streaming."""
-        assert self._pool
-        await self.flush()
-        async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch("SELECT event_id, thread, adapter, messages, started_at FROM inflight"
-                                    " WHERE pg_try_advisory_xact_lock(hashtextextended(thread, 0)) ORDER BY started_at")
-        return [InflightAnswer(r[0], ThreadKey.parse(r[1]), r[2], r[3], r[4]) for r in rows]
-
-    async def forget_inflight(self, event_id: str) -> None:
-        self._inflight[event_id] = None
-        self._queued_for(None)
-
     async def prune(self, *, turns_before: float | None = None) -> int:
         assert self._pool
         await self.flush()
@@ -405,12 +546,13 @@ class PostgresStore(Store):
     # -- housekeeping and administration --------------------------------------------------------
 
     async def expire_idle(self, idle_before: float, *, busy: Collection[ThreadKey] = ()) -> list[SessionRecord]:
-        """Also skips threads whose turn lock is held, by this replica or another one."""
+        """Also skips threads a live replica (this one or another) owns."""
         assert self._pool
         await self.flush()
         rows = await self._pool.fetch(
             f"UPDATE sessions SET ended_at = $1 WHERE ended_at IS NULL AND last_active < $2"
-            f" AND NOT thread = ANY($3::text[]) AND pg_try_advisory_xact_lock(hashtextextended(thread, 0))"
+            f" AND NOT thread = ANY($3::text[]) AND NOT EXISTS (SELECT 1 FROM threads t"
+            f" WHERE t.key = sessions.thread AND t.owner IS NOT NULL AND t.lease_until > $1)"
             f" RETURNING thread, {_SESSION_FIELDS}", time.time(), idle_before, [str(t) for t in busy])
         return [_record(ThreadKey.parse(r["thread"]), r) for r in rows]
 

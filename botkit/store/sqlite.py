@@ -14,15 +14,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import sqlite3
+import socket
 import time
+import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Collection
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
 from botkit.events import ThreadKey
-from botkit.store.base import InflightAnswer, SessionRecord, Store, TurnRecord
+from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord
+
+if TYPE_CHECKING:
+    from botkit.turn import Answer
 
 log = logging.getLogger("botkit.store")
 
@@ -91,6 +99,24 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX sessions_session_id ON sessions(session_id);
     """,
+    # the turn journal replaces the table of answers in progress
+    """
+    DROP TABLE inflight;
+    CREATE TABLE journal (
+        event_id TEXT PRIMARY KEY,
+        thread TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        backend TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        query TEXT NOT NULL,
+        inbound TEXT NOT NULL,
+        state TEXT NOT NULL,
+        messages TEXT NOT NULL,
+        admitted_at REAL NOT NULL,
+        owner TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX journal_seq ON journal(seq);
+    """,
 ]
 
 # One statement both saves and ends sessions, so their rows run in the order they were
@@ -105,13 +131,18 @@ _UPSERT_SESSION = (
 # An id claimed again after its expiry gets the new expiry.
 _INSERT_EVENT = ("INSERT INTO events (event_id, expires_at) VALUES (?, ?)"
                  " ON CONFLICT(event_id) DO UPDATE SET expires_at = excluded.expires_at")
-_UPSERT_INFLIGHT = "INSERT OR REPLACE INTO inflight (event_id, thread, adapter, messages, started_at) VALUES (?, ?, ?, ?, ?)"
-_DELETE_INFLIGHT = "DELETE FROM inflight WHERE event_id = ?"
+_INSERT_JOURNAL = ("INSERT INTO journal (event_id, thread, seq, backend, kind, query, inbound, state, messages,"
+                   " admitted_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_UPDATE_JOURNAL = "UPDATE journal SET state = ?, messages = ?, owner = ? WHERE event_id = ?"
+_DELETE_JOURNAL = "DELETE FROM journal WHERE event_id = ?"
 _INSERT_TURN = (
     "INSERT INTO turns (session, thread, event_id, adapter, backend, user, question, answer, status, sources,"
     " score, error, message_ids, first_text_after, duration, edits, flags, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+_PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000")
+
 
 def _json(value: list | dict) -> str:
     """JSON for a column; empty values (most turns' flags) skip the encoder."""
@@ -120,7 +151,8 @@ def _json(value: list | dict) -> str:
     return json.dumps(value)
 
 
-_WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _UPSERT_INFLIGHT, _DELETE_INFLIGHT, _INSERT_TURN)
+# A journal row is inserted before it is updated, and updated before it is deleted.
+_WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _INSERT_JOURNAL, _UPDATE_JOURNAL, _INSERT_TURN, _DELETE_JOURNAL)
 
 
 class SQLiteStore(Store):
@@ -132,13 +164,18 @@ class SQLiteStore(Store):
         self._sessions: dict[str, SessionRecord] = {}  # every active session, by thread
         self._next_session_id = 1
         self._pending: dict[str, list[tuple]] = {}  # SQL -> parameter rows
-        # Answers in progress matter only if the process dies before they finish; most
-        # finish before the writer runs, so their rows are never encoded or written.
-        self._inflight: dict[str, tuple] = {}  # event id -> latest inflight row not yet written
-        self._inflight_written: set[str] = set()  # event ids with a row in the table
+        self._screens: dict[str, JournalEntry] = {}  # event id -> entry whose journal row to update
+        self._journal: dict[str, list[JournalEntry]] = {}  # thread key -> its journaled turns, by seq
+        self._recovered: list[ThreadKey] = []  # threads with turns journaled by an earlier process
+        self._seq = 0
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._queued = 0  # generation of the latest queued write
+        self._committed = 0  # every write up to this generation is committed
         self._wake = asyncio.Event()
-        self._drained = asyncio.Event()
+        self._batch_done: asyncio.Future[None] | None = None  # resolved when the batch under way commits
         self._writer: asyncio.Task | None = None
+        self._writes: ThreadPoolExecutor | None = None
+        self._write_db: sqlite3.Connection | None = None
         self._closing = False
 
     def __repr__(self) -> str:
@@ -149,16 +186,15 @@ class SQLiteStore(Store):
     async def open(self) -> None:
         self._db = await aiosqlite.connect(self.path, isolation_level=None)
         await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute("PRAGMA foreign_keys=ON")
+        for pragma in _PRAGMAS:
+            await self._db.execute(pragma)
         await self._migrate()
         now = time.time()
         async with self._db.execute("SELECT event_id, expires_at FROM events WHERE expires_at > ? ORDER BY expires_at",
                                     (now,)) as cur:
             async for event_id, expires in cur:
                 self._events[event_id] = expires
-        async with self._db.execute("SELECT event_id FROM inflight") as cur:
-            self._inflight_written.update([row[0] async for row in cur])
+        await self._load_journal()
         async with self._db.execute("SELECT COALESCE(MAX(id), 0) FROM sessions") as cur:
             (max_id,) = await cur.fetchone()
         self._next_session_id = max_id + 1
@@ -166,8 +202,30 @@ class SQLiteStore(Store):
                                     " FROM sessions WHERE ended_at IS NULL") as cur:
             async for row in cur:
                 self._sessions[row[1]] = SessionRecord(row[0], ThreadKey.parse(row[1]), *row[2:])
-        self._drained.set()
+        self._writes = ThreadPoolExecutor(1, thread_name_prefix="botkit-store-writer")
+        self._write_db = await asyncio.get_running_loop().run_in_executor(self._writes, self._connect_writer)
         self._writer = asyncio.create_task(self._write_loop(), name="botkit-store-writer")
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        """The writer's own connection, used only on the writer's thread: a whole group
+        commit is one hop to that thread instead of one per statement."""
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        for pragma in _PRAGMAS:
+            db.execute(pragma)
+        return db
+
+    async def _load_journal(self) -> None:
+        """Turns an earlier process accepted and did not finish: recovery answers them."""
+        assert self._db
+        async with self._db.execute("SELECT event_id, thread, backend, kind, query, inbound, seq, state, messages,"
+                                    " admitted_at, owner FROM journal ORDER BY seq") as cur:
+            async for row in cur:
+                entry = JournalEntry.from_row(row[0], ThreadKey.parse(row[1]), *row[2:])
+                entries = self._journal.setdefault(row[1], [])
+                if not entries:
+                    self._recovered.append(entry.thread)
+                entries.append(entry)
+                self._seq = entry.seq
 
     async def _migrate(self) -> None:
         assert self._db
@@ -189,11 +247,19 @@ class SQLiteStore(Store):
             await self._writer
         await self._db.close()
         self._db = None
+        if self._write_db is not None:
+            self._writes.submit(self._write_db.close).result()
+            self._write_db = None
+        self._writes.shutdown()
 
     async def flush(self) -> None:
-        while self._pending or self._inflight or not self._drained.is_set():
-            self._wake.set()
-            await self._drained.wait()
+        await self._committed_up_to(self._queued)
+
+    async def _committed_up_to(self, generation: int) -> None:
+        while self._committed < generation and self._writer is not None:
+            if self._batch_done is None:
+                self._batch_done = asyncio.get_running_loop().create_future()
+            await self._batch_done
 
     async def ping(self) -> bool:
         if self._db is None:
@@ -215,59 +281,64 @@ class SQLiteStore(Store):
         self._changed()
 
     def _changed(self) -> None:
-        if self._drained.is_set():
-            self._drained.clear()
-            self._wake.set()
+        self._queued += 1
+        self._wake.set()
 
     async def _write_loop(self) -> None:
-        """Commit everything queued so far in one transaction, statement kind by kind.
-
-        The kinds run in `_WRITE_ORDER`, which is what makes grouping safe: a session
-        row exists before the turns that reference it, and is created before it is ended.
-        """
-        assert self._db
+        """Commit everything queued so far in one transaction, on the writer's thread."""
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
+            generation = self._queued
             batch, self._pending = self._pending, {}
-            if self._inflight:
-                batch[_UPSERT_INFLIGHT] = [(e, t, a, json.dumps(m), s) for e, t, a, m, s in self._inflight.values()]
-                self._inflight_written.update(self._inflight)
-                self._inflight = {}
+            if self._screens:
+                batch[_UPDATE_JOURNAL] = [(e.state, _json(e.messages), e.owner, e.event_id)
+                                          for e in self._screens.values()]
+                self._screens = {}
             if batch:
-                try:
-                    await self._db.execute("BEGIN")
-                    for sql in _WRITE_ORDER:
-                        rows = batch.get(sql)
-                        if rows:
-                            await self._db.executemany(sql, rows)
-                    await self._db.execute("COMMIT")
-                except Exception:
-                    log.exception("store write of %d rows failed; writing them one by one",
-                                  sum(map(len, batch.values())))
-                    await self._db.execute("ROLLBACK")
-                    await self._write_one_by_one(batch)
-            if not self._pending and not self._inflight:
-                self._drained.set()
-                if self._closing:
-                    return
-            else:
+                await loop.run_in_executor(self._writes, self._write_batch, batch)
+                del batch  # not kept alive until the next write
+            self._committed = generation
+            done, self._batch_done = self._batch_done, None
+            if done is not None:
+                done.set_result(None)
+            if self._queued > self._committed:
                 self._wake.set()
+            elif self._closing:
+                return
 
-    async def _write_one_by_one(self, batch: dict[str, list[tuple]]) -> None:
-        """After a failed batch: keep every row that can be written, log the ones that cannot."""
-        assert self._db
+    def _write_batch(self, batch: dict[str, list[tuple]]) -> None:
+        """One transaction, statement kind by kind in `_WRITE_ORDER` (which makes grouping
+        safe: a session row exists before the turns that reference it, and is created
+        before it is ended). If it fails, every row that can be written still is."""
+        db = self._write_db
+        assert db is not None
+        try:
+            db.execute("BEGIN")
+            for sql in _WRITE_ORDER:
+                rows = batch.get(sql)
+                if rows:
+                    db.executemany(sql, rows)
+            db.execute("COMMIT")
+            return
+        except Exception:
+            log.exception("store write of %d rows failed; writing them one by one", sum(map(len, batch.values())))
+            if db.in_transaction:
+                db.execute("ROLLBACK")
         for sql in _WRITE_ORDER:
             for row in batch.get(sql, ()):
                 try:
-                    await self._db.execute(sql, row)
+                    db.execute(sql, row)
                 except Exception as exc:
                     log.error("store row dropped (%s): %s", exc, sql.split("(")[0].strip())
 
     # -- events ---------------------------------------------------------------------------
 
     async def claim_event(self, event_id: str) -> bool:
-        now = time.time()
+        return self._claim(event_id, time.time())
+
+    def _claim(self, event_id: str, now: float) -> bool:
         events = self._events
         expiry = events.get(event_id)
         if expiry is not None and expiry > now:
@@ -322,40 +393,74 @@ class SQLiteStore(Store):
         self._queue(_UPSERT_SESSION, (record.id, str(record.thread), record.backend, record.session_id,
                                       record.created_at, record.last_active, record.turn_count, ended_at))
 
-    # -- turns and answers in progress ------------------------------------------------------
+    # -- the turn journal -----------------------------------------------------------------------
 
-    async def answer_started(self, event_id: str, thread: ThreadKey, adapter: str,
-                             messages: list[dict[str, Any]]) -> None:
-        self._inflight[event_id] = (event_id, str(thread), adapter, messages, time.time())
+    async def admit(self, entry: JournalEntry, visible: Callable[[], None] | None = None) -> bool:
+        now = time.time()
+        if not self._claim(entry.event_id, now):
+            return False
+        self._seq += 1
+        entry.seq, entry.admitted_at, entry.owner = self._seq, now, self.owner
+        key = entry.thread.key
+        entries = self._journal.get(key)
+        if entries is None:
+            self._journal[key] = [entry]
+        else:
+            entries.append(entry)
+        self._queue(_INSERT_JOURNAL, (entry.event_id, key, entry.seq, entry.backend, entry.kind, entry.query,
+                                      json.dumps(entry.inbound_fields()), entry.state, _json(entry.messages), now, self.owner))
+        if visible is not None:
+            visible()
+        await self._committed_up_to(self._queued)
+        return True
+
+    async def pending(self, thread: ThreadKey) -> list[JournalEntry]:
+        entries = self._journal.get(thread.key)
+        return list(entries) if entries else []
+
+    async def start_turn(self, entry: JournalEntry) -> bool:
+        if entry not in self._journal.get(entry.thread.key, ()):
+            return False  # closed meanwhile (superseded by a newer question)
+        entry.state = "running"
+        entry.owner = self.owner
+        await self.journal_screen(entry, durable=True)
+        return True
+
+    async def journal_screen(self, entry: JournalEntry, *, durable: bool) -> None:
+        self._screens[entry.event_id] = entry  # encoded when the batch is taken: only its latest state
         self._changed()
+        if durable:
+            await self._committed_up_to(self._queued)
 
-    def _answer_done(self, event_id: str) -> None:
-        self._inflight.pop(event_id, None)
-        if event_id in self._inflight_written:
-            self._inflight_written.discard(event_id)
-            self._queue(_DELETE_INFLIGHT, (event_id,))
-
-    async def record_turn(self, turn: TurnRecord) -> None:
-        self._answer_done(turn.event_id)
+    async def close_turn(self, entry: JournalEntry, session: SessionRecord | None = None,
+                         answer: Answer | None = None) -> None:
+        key = entry.thread.key
+        entries = self._journal.get(key)
+        if entries is not None:
+            if entries and entries[0] is entry:
+                del entries[0]
+            elif entry in entries:
+                entries.remove(entry)
+            if not entries:
+                del self._journal[key]
+        self._screens.pop(entry.event_id, None)
+        self._queue(_DELETE_JOURNAL, (entry.event_id,))
+        if answer is None or session is None:
+            return
+        self._save(session, None)
+        turn = TurnRecord.of(entry, session, answer)
         self._queue(_INSERT_TURN, (
-            turn.session, str(turn.thread), turn.event_id, turn.adapter, turn.backend, turn.user, turn.question,
+            turn.session, key, turn.event_id, turn.adapter, turn.backend, turn.user, turn.question,
             turn.answer, turn.status, _json(turn.sources), turn.score, turn.error, _json(turn.message_ids),
             turn.first_text_after, turn.duration, turn.edits, _json(turn.flags), turn.created_at))
-        record = self._sessions.get(str(turn.thread))
-        if record is not None and record.id == turn.session and record.recent is not None and turn.status == "complete":
-            record.recent.append((turn.question, turn.answer))
-            del record.recent[:-20]
+        current = self._sessions.get(key)
+        if current is session and session.recent is not None and turn.status == "complete":
+            session.recent.append((turn.question, turn.answer))
+            del session.recent[:-20]
 
-    async def interrupted_answers(self) -> list[InflightAnswer]:
-        assert self._db
-        await self.flush()
-        async with self._db.execute(
-                "SELECT event_id, thread, adapter, messages, started_at FROM inflight ORDER BY started_at") as cur:
-            rows = await cur.fetchall()
-        return [InflightAnswer(r[0], ThreadKey.parse(r[1]), r[2], json.loads(r[3]), r[4]) for r in rows]
-
-    async def forget_inflight(self, event_id: str) -> None:
-        self._answer_done(event_id)
+    async def orphaned_threads(self) -> list[ThreadKey]:
+        found, self._recovered = self._recovered, []
+        return found
 
     async def prune(self, *, turns_before: float | None = None) -> int:
         assert self._db

@@ -154,10 +154,12 @@ async def test_a_restart_marks_answers_that_were_in_progress(tmp_path):
         backend.gate.set()
     async with running_bot(config(), crashed) as bot:
         rec = bot.adapters["rec"]
+        await rec.wait_for(lambda: len(rec.calls) == 1)
+        await bot.idle(5)
         (kind, message_id, message), = rec.calls
         assert (kind, message_id) == ("edit", "m1")
         assert "interrupted" in message.plain()
-        assert await bot.store.interrupted_answers() == []
+        assert await bot.store.pending(rec.thread()) == []
 
 
 async def test_shutdown_marks_unfinished_answers_interrupted(tmp_path):
@@ -297,23 +299,28 @@ async def test_native_commands_work_whatever_the_command_words(tmp_path):
         assert "new conversation" in texts[2] and texts[3] == "turn 1"
 
 
-async def test_questions_still_waiting_at_shutdown_are_told_to_ask_again(tmp_path):
-    async with running_bot(config(), tmp_path, grace=0.1) as bot:
+async def test_questions_still_waiting_at_shutdown_are_answered_after_the_restart(tmp_path):
+    async with running_bot(config(answer="{question}"), tmp_path, grace=0.1) as bot:
         rec, backend = bot.adapters["rec"], bot.backends["b"]
         backend.gate = asyncio.Event()
         await rec.inject("running")
         await rec.inject("waiting")
         await rec.wait_for(lambda: len(rec.calls) == 1)
-    texts = rec.texts()
-    assert len(texts) == 2
-    assert "stopped while answering" in texts[0]
-    assert "Please ask again" in texts[1]
+    (text,) = rec.texts()
+    assert "stopped while answering" in text  # the running answer is cut off, its text kept
+    async with running_bot(config(answer="{question}"), tmp_path) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+        await rec.wait_for(lambda: any(t == "waiting" for t in rec.texts()))
+        await bot.idle(5)
+        assert [q for _, q in backend.calls] == ["waiting"]  # the queued one is answered, nothing twice
+        assert await bot.store.pending(rec.thread()) == []
 
 
 async def test_one_bad_row_does_not_lose_the_rest_of_a_store_batch(tmp_path):
-    from botkit.events import ThreadKey
-    from botkit.store import TurnRecord
+    from botkit.events import Inbound, ThreadKey
+    from botkit.store import JournalEntry, SessionRecord
     from botkit.store.sqlite import SQLiteStore
+    from botkit.turn import Answer
 
     store = SQLiteStore(str(tmp_path / "s.db"))
     await store.open()
@@ -321,12 +328,13 @@ async def test_one_bad_row_does_not_lose_the_rest_of_a_store_batch(tmp_path):
         thread = ThreadKey("t", "w", "c", "1")
         record = await store.active_session(thread, "b")
         await store.flush()
+        bad, good = (JournalEntry(Inbound(e, thread, "u", "q", "a"), "b", "q") for e in ("bad", "good"))
+        assert await store.admit(bad) and await store.admit(good)
         # a turn pointing at a session that does not exist breaks the foreign key...
-        bad = TurnRecord(999, thread, "bad", "a", "b", "u", "q", "x", "complete", 0.0)
-        good = TurnRecord(record.id, thread, "good", "a", "b", "u", "q", "answer", "complete", 0.0)
+        ghost = SessionRecord(999, thread, "b", None, 0.0, 0.0)
         await store.claim_event("e1")
-        await store.record_turn(bad)
-        await store.record_turn(good)
+        await store.close_turn(bad, ghost, Answer("x"))
+        await store.close_turn(good, record, Answer("answer"))
         await store.flush()
         # ...but the rest of its batch is still written
         assert [t["event_id"] for t in await store.turns_of(record.id)] == ["good"]
@@ -336,5 +344,6 @@ async def test_one_bad_row_does_not_lose_the_rest_of_a_store_batch(tmp_path):
     await reopened.open()
     try:
         assert not await reopened.claim_event("e1")
+        assert await reopened.pending(thread) == []
     finally:
         await reopened.close()

@@ -1,0 +1,102 @@
+"""The dispatcher: the pipeline's stages wired together, and what the rest of botkit calls.
+
+    adapter -> Intake.submit -> store.admit (journal) -> ThreadWorkers -> TurnRunner -> store.close_turn
+
+`submit` returns once the delivery is journaled (or answered on the spot, or dropped);
+the turn runs in its thread's worker. Turns in one thread run one at a time in journal
+order; threads run concurrently up to `dispatch.max_in_flight`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
+from botkit.adapters import Adapter
+from botkit.backends import Backend
+from botkit.config import DispatchConfig, RecoveryConfig, Route
+from botkit.events import Inbound, ThreadKey
+from botkit.logs import turn_context
+from botkit.pipeline.intake import Intake
+from botkit.pipeline.runner import TurnRunner
+from botkit.pipeline.workers import ThreadWorkers
+from botkit.store import JournalEntry, Store
+from botkit.turn import Turn
+
+if TYPE_CHECKING:
+    from botkit.plugins import Plugins
+
+
+class Dispatcher:
+    def __init__(self, *, adapters: dict[str, Adapter], backends: dict[str, Backend], store: Store,
+                 plugins: Plugins, routes: list[Route], settings: DispatchConfig,
+                 recovery: RecoveryConfig | None = None) -> None:
+        self.settings = settings
+        self.recovery = recovery or RecoveryConfig()
+        self.store = store
+        self.runner = TurnRunner(adapters=adapters, backends=backends, store=store, plugins=plugins,
+                                 settings=settings, recovery=self.recovery)
+        self.workers = ThreadWorkers(store, self._run)
+        self.intake = Intake(adapters=adapters, store=store, plugins=plugins, routes=routes, settings=settings,
+                             workers=self.workers)
+
+    async def _run(self, entry: JournalEntry) -> None:
+        try:
+            await self.runner.run(entry)
+        finally:
+            self.intake.finished(entry)
+
+    # -- what adapters and the scheduler call ----------------------------------------------------
+
+    async def submit(self, inbound: Inbound) -> bool:
+        """Accept a delivery; True once it is journaled (or was handled), False if dropped.
+
+        A redelivered event id, a message no route matches, or one arriving during
+        shutdown returns False and gets no answer.
+        """
+        token = turn_context.set((str(inbound.thread), inbound.event_id))
+        try:
+            return await self.intake.submit(inbound)
+        finally:
+            turn_context.reset(token)
+
+    async def start_turn(self, turn: Turn) -> bool:
+        """Journal a turn the bot asks itself (a scheduled question): deduped on its event id
+        like any message, but not routed and not shown to `botkit_message_received`."""
+        if not self.intake.accepting:
+            return False
+        entry = JournalEntry(turn.inbound, turn.backend, turn.query, raw=turn.adapter.journal_raw(turn.inbound))
+        return await self.intake.admit(entry)
+
+    def route(self, inbound: Inbound) -> str | None:
+        return self.intake.route(inbound)
+
+    def refresh(self) -> None:
+        """Recompute hot-path shortcuts after plugins changed (middlewares registered)."""
+        self.intake.refresh()
+
+    @property
+    def queued(self) -> int:
+        """Turns accepted here and not yet finished."""
+        return self.intake.queued
+
+    def busy_threads(self) -> Collection[ThreadKey]:
+        """Threads with a turn queued or running here (their sessions are not idle)."""
+        return self.workers.busy_threads()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover what the journal holds, then keep sweeping for threads nobody owns."""
+        await self.workers.sweep()
+        self.workers.start_sweeping(self.recovery.sweep_interval)
+
+    async def idle(self, timeout: float | None = None) -> None:
+        """Wait until no turn is queued or running."""
+        await self.workers.idle(timeout)
+
+    async def drain(self, grace: float) -> None:
+        """Stop accepting; let running turns finish for `grace` seconds, then cut them off.
+        Turns still queued stay journaled for the next start or another replica."""
+        self.intake.accepting = False
+        await self.workers.stop(grace)

@@ -1,0 +1,193 @@
+"""Intake: what happens to a delivery in the task that submitted it, before the platform is acked.
+
+Everything here runs before `bot.submit` returns, so an adapter can acknowledge the
+platform once it does: the delivery is either journaled (durably: a crash from here on
+is recovery's job) or answered on the spot (help, busy, refused), or dropped (a
+redelivery, no route). Its place in the thread is fixed before the first await: with no
+middlewares the journal write is queued synchronously; with middlewares, whose verdict
+takes awaits, a per-thread chain hands admissions to the store in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from botkit.adapters import Adapter
+from botkit.config import DispatchConfig, Route
+from botkit.events import Inbound, ThreadKey
+from botkit.pipeline.workers import ThreadWorkers
+from botkit.store import JournalEntry, Store
+from botkit.turn import Handled, Turn
+
+if TYPE_CHECKING:
+    from botkit.plugins import Plugins
+
+log = logging.getLogger("botkit.dispatcher")
+
+
+class Intake:
+    def __init__(self, *, adapters: dict[str, Adapter], store: Store, plugins: Plugins, routes: list[Route],
+                 settings: DispatchConfig, workers: ThreadWorkers) -> None:
+        self.adapters = adapters
+        self.store = store
+        self.plugins = plugins
+        self.routes = routes
+        self.settings = settings
+        self.workers = workers
+        self.accepting = True
+        self._route_cache: dict[tuple, str | None] = {}
+        self._admitting: dict[ThreadKey, asyncio.Future[None]] = {}  # the latest admission under way per thread
+        self._per_thread: dict[ThreadKey, int] = {}  # turns journaled by this process and not finished
+        self._counted: dict[str, ThreadKey] = {}  # event id -> thread, of those counted there
+        self._queued = 0
+        self._reset_words = frozenset(w.lower() for w in settings.reset_commands)
+        self._help_words = frozenset(w.lower() for w in settings.help_commands)
+        self._has_middlewares = False
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute hot-path shortcuts after plugins changed (middlewares registered)."""
+        self._has_middlewares = bool(self.plugins.pm.hook.botkit_message_received.get_hookimpls())
+
+    @property
+    def queued(self) -> int:
+        """Turns this process journaled and has not finished."""
+        return self._queued
+
+    def finished(self, entry: JournalEntry) -> None:
+        """A turn is over: if this process journaled it, its place in the bounds frees up."""
+        thread = self._counted.pop(entry.event_id, None)
+        if thread is None:
+            return
+        self._queued -= 1
+        count = self._per_thread[thread]
+        if count > 1:
+            self._per_thread[thread] = count - 1
+        else:
+            del self._per_thread[thread]
+
+    # -- routing --------------------------------------------------------------------------
+
+    def route(self, inbound: Inbound) -> str | None:
+        """The backend for this message: the first route whose given fields all match."""
+        key = (inbound.adapter, inbound.thread.workspace, inbound.thread.channel, inbound.is_direct)
+        try:
+            return self._route_cache[key]
+        except KeyError:
+            pass
+        backend = None
+        for route in self.routes:
+            if ((route.adapter is None or route.adapter == inbound.adapter)
+                    and (route.workspace is None or route.workspace == inbound.thread.workspace)
+                    and (route.channel is None or route.channel == inbound.thread.channel)
+                    and (route.direct is None or route.direct == inbound.is_direct)):
+                backend = route.backend
+                break
+        if len(self._route_cache) < 100_000:
+            self._route_cache[key] = backend
+        return backend
+
+    # -- admission --------------------------------------------------------------------------
+
+    async def submit(self, inbound: Inbound) -> bool:
+        """Admit a delivery; True if it is journaled or was handled, False if dropped."""
+        if not self.accepting:
+            log.warning("shutting down; message %s not taken (the platform will redeliver it)", inbound.event_id)
+            return False
+        backend = self.route(inbound)
+        if backend is None:
+            log.debug("no route for %s in %s", inbound.event_id, inbound.thread)
+            return False
+        adapter = self.adapters.get(inbound.adapter)
+        if adapter is None:
+            raise ValueError(f"Inbound.adapter must name a configured adapter, not {inbound.adapter!r}")
+        text = inbound.text.strip()
+        command = inbound.command or text.lower()
+        native = inbound.command is not None
+        is_reset = command == "reset" if native else command in self._reset_words
+        is_help = command == "help" if native else command in self._help_words
+        entry = JournalEntry(inbound, backend, text, "reset" if is_reset else "ask", raw=adapter.journal_raw(inbound))
+        thread = inbound.thread
+        waiting = self._per_thread.get(thread, 0)
+        if waiting >= self.settings.max_queued_per_thread or self._queued >= self.settings.max_queued:
+            log.warning("busy: %d queued in %s, %d in all", waiting, thread, self._queued)
+            return await self._answer_now(adapter, inbound, self.settings.busy_message)
+        if not self._has_middlewares and thread not in self._admitting:
+            if is_help:
+                return await self._answer_now(adapter, inbound, self.settings.help_text)
+            return await self.admit(entry)
+        # the place in the thread is taken here, before the middlewares' awaits
+        before = self._admitting.get(thread)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._admitting[thread] = mine
+        try:
+            turn = Turn(inbound, adapter, backend, text, entry.extra)
+            verdict = await self._verdict(turn) if self._has_middlewares else None
+            if before is not None:
+                await before
+            if verdict is not None:
+                log.info("turn %s handled by a middleware: %s", inbound.event_id, verdict.reason or "-")
+                return await self._answer_now(adapter, inbound, verdict.reply)
+            if is_help:
+                return await self._answer_now(adapter, inbound, self.settings.help_text)
+            entry.query = turn.query  # as the middlewares left it
+            return await self.admit(entry)
+        finally:
+            mine.set_result(None)
+            if self._admitting.get(thread) is mine:
+                del self._admitting[thread]
+
+    async def _verdict(self, turn: Turn) -> Handled | None:
+        try:
+            verdict = await self.plugins.message_received(turn)
+        except Exception:
+            log.exception("a botkit_message_received hook failed; the message is answered anyway")
+            return None
+        if verdict is not None and not isinstance(verdict, Handled):
+            log.error("a botkit_message_received hook returned %r, not a Handled or None; ignored", verdict)
+            return None
+        return verdict
+
+    async def admit(self, entry: JournalEntry) -> bool:
+        """Journal `entry` (claiming its event id) and hand its thread to a worker."""
+        thread = entry.thread
+        if entry.event_id in self._counted:  # delivered again while the first is still being admitted
+            log.info("duplicate delivery of event %s ignored", entry.event_id)
+            return False
+        self._queued += 1
+        self._per_thread[thread] = self._per_thread.get(thread, 0) + 1
+        self._counted[entry.event_id] = thread
+        try:
+            admitted = await self.store.admit(entry, lambda: self.workers.kick(thread))
+        except BaseException:
+            self.finished(entry)
+            raise
+        if not admitted:
+            self.finished(entry)
+            log.info("duplicate delivery of event %s ignored", entry.event_id)
+            return False
+        if self.settings.strategy == "latest":
+            await self._supersede(entry)
+        return True
+
+    async def _supersede(self, entry: JournalEntry) -> None:
+        """Strategy `latest`: questions still waiting in the thread give way to the newest."""
+        for older in (await self.store.pending(entry.thread))[1:]:  # the first is running, or about to
+            if older.seq < entry.seq and older.state == "queued":
+                log.info("strategy latest: %s superseded by %s", older.event_id, entry.event_id)
+                await self.store.close_turn(older)
+                self.finished(older)
+
+    async def _answer_now(self, adapter: Adapter, inbound: Inbound, text: str | None) -> bool:
+        """Claim the delivery and answer it on the spot (help, busy, a refusal); no turn."""
+        if not await self.store.claim_event(inbound.event_id):
+            log.info("duplicate delivery of event %s ignored", inbound.event_id)
+            return False
+        if text:
+            try:
+                await adapter.reply(inbound, text)
+            except Exception:
+                log.warning("%s could not reply in %s", adapter.name, inbound.thread, exc_info=True)
+        return True

@@ -1,0 +1,91 @@
+"""Turns cut off mid-answer (a crash, a stop past the grace time, a replica that died).
+
+The journal says what the bot may have put on screen for the turn. Recovery never
+takes text away from a person: an answer whose final edit was intended is delivered
+again as it was meant to read (an edit is idempotent) and recorded as complete; an
+answer in progress keeps the text it had and gets a notice appended. A post that was
+intended but never confirmed is looked for through the adapter (`find_orphan`), else
+posted anew, so no placeholder is left reading "thinking…". The backend is never
+asked twice for one turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited
+from botkit.events import Note
+from botkit.pipeline.screen import outgoing, ref_of
+from botkit.store import JournalEntry, Store
+from botkit.turn import Answer, Turn
+
+if TYPE_CHECKING:
+    from botkit.plugins import Plugins
+
+log = logging.getLogger("botkit.recovery")
+
+INTERRUPTED_NOTICE = "This answer was interrupted when the bot restarted. Please ask again."
+_ATTEMPTS = 4
+
+
+async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins) -> Answer:
+    """Finish or mark `entry`'s answer, record it, close the journal entry."""
+    adapter = turn.adapter
+    inbound = turn.inbound
+    complete = bool(entry.messages) and all(m["final"] for m in entry.messages)
+    messages = [outgoing(m) for m in entry.messages]
+    if not complete:
+        notice = Note(INTERRUPTED_NOTICE, kind="error")
+        if messages:
+            last = messages[-1]
+            messages[-1] = Outgoing(last.text, [*last.notes, notice], None, True)
+        else:
+            messages = [Outgoing("", [notice], None, True)]
+    delivered: list[MessageRef] = []
+    ok = True
+    for i, message in enumerate(messages):
+        ref = ref_of(inbound.thread, entry.messages[i]) if i < len(entry.messages) else None
+        if ref is None and i < len(entry.messages):
+            ref = await _find(adapter, turn, outgoing(entry.messages[i]))
+        try:
+            delivered.append(await _deliver(adapter, turn, ref, message))
+        except Exception:
+            ok = False
+            log.warning("recovery could not deliver message %d of turn %s", i + 1, entry.event_id, exc_info=True)
+    answer = Answer("".join(m.text for m in messages), status="complete" if complete else "interrupted",
+                    error=None if complete else "interrupted by a restart",
+                    message_ids=[ref.message_id for ref in delivered], edits=len(delivered),
+                    flags={"recovered": True} if ok else {"recovered": True, "undelivered": True})
+    log.info("turn %s recovered: %s", entry.event_id, "final edit delivered again" if complete else "marked interrupted")
+    await plugins.notify("botkit_answer_complete", turn=turn, answer=answer)
+    session = await store.active_session(inbound.thread, entry.backend)
+    answer.session_id = session.session_id
+    await store.close_turn(entry, session, answer)
+    return answer
+
+
+async def _find(adapter: Adapter, turn: Turn, placeholder: Outgoing) -> MessageRef | None:
+    try:
+        return await adapter.find_orphan(turn.inbound, placeholder)
+    except Exception:
+        log.warning("%s could not look for the message of turn %s", adapter.name, turn.inbound.event_id,
+                    exc_info=True)
+        return None
+
+
+async def _deliver(adapter: Adapter, turn: Turn, ref: MessageRef | None, message: Outgoing) -> MessageRef:
+    """Edit `ref` (or post, without one) to read `message`, waiting out 429s."""
+    attempt = 0
+    while True:
+        try:
+            if ref is None:
+                return await adapter.send(turn.thread, message, reply_to=turn.inbound)
+            await adapter.edit(ref, message)
+            return ref
+        except RateLimited as exc:
+            attempt += 1
+            if attempt == _ATTEMPTS:
+                raise
+            await asyncio.sleep(min(exc.retry_after, 30.0))

@@ -1,0 +1,204 @@
+"""One turn, from the journal entry to the record: session, progress, backend stream, renderer.
+
+The runner owns the turn's journal entry while it runs: it marks it running (with the
+intent to post progress) before anything is shown, lets the renderer write ahead every
+delivery, and closes it with the turn's record when the final edit has landed.
+A turn found running that no live process runs (a crash, a dead replica) goes to
+`botkit.pipeline.recovery` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from botkit.adapters import Adapter, NewThread, Outgoing, starts_new_thread
+from botkit.backends import Backend, BackendError, Question, Session
+from botkit.config import DispatchConfig, RecoveryConfig
+from botkit.events import Done, Failed, SessionInfo
+from botkit.pipeline.deadlines import Deadlines
+from botkit.pipeline.recovery import resume
+from botkit.pipeline.screen import ScreenJournal, shown
+from botkit.render import AnswerRenderer
+from botkit.store import JournalEntry, SessionRecord, Store
+from botkit.turn import Answer, Turn
+
+if TYPE_CHECKING:
+    from botkit.plugins import Plugins
+
+log = logging.getLogger("botkit.dispatcher")
+
+
+class TurnRunner:
+    def __init__(self, *, adapters: dict[str, Adapter], backends: dict[str, Backend], store: Store,
+                 plugins: Plugins, settings: DispatchConfig, recovery: RecoveryConfig) -> None:
+        #: turns asking their backend at once (`dispatch.max_in_flight`); journal writes wait outside
+        self.slots = asyncio.Semaphore(settings.max_in_flight)
+        self.deadlines = Deadlines()
+        self.adapters = adapters
+        self.backends = backends
+        self.store = store
+        self.plugins = plugins
+        self.settings = settings
+        self.recovery = recovery
+
+    async def run(self, entry: JournalEntry) -> Answer | None:
+        """Run `entry` if this process gets it; the answer, or None when there was none to give."""
+        store = self.store
+        adapter = self.adapters.get(entry.inbound.adapter)
+        if adapter is None or entry.backend not in self.backends:
+            log.error("turn %s names adapter %r and backend %r, which are not configured; dropped",
+                      entry.event_id, entry.inbound.adapter, entry.backend)
+            await store.close_turn(entry)
+            return None
+        if starts_new_thread(entry.thread):
+            adapter = NewThread(adapter)
+        turn = Turn(entry.inbound, adapter, entry.backend, entry.query, entry.extra)
+        if entry.state == "running":  # cut off by a crash, a stop or a dead replica
+            if not await store.start_turn(entry):
+                return None
+            return await resume(entry, turn, store, self.plugins)
+        if entry.kind == "reset" or time.time() - entry.admitted_at > self.recovery.max_age:
+            if not await store.start_turn(entry):
+                return None
+            if entry.kind == "reset":
+                await self._reset(turn)
+            else:
+                log.warning("turn %s waited longer than recovery.max_age: the asker is told", entry.event_id)
+                await self.reply(adapter, turn, self.settings.shutdown_notice)
+            await store.close_turn(entry)
+            return None
+        # the intent to show progress is journaled with the start: a crash after the post
+        # still lets recovery find and finish the placeholder
+        entry.messages = [shown(Outgoing("", status=adapter.placeholder), None)]
+        if not await store.start_turn(entry):
+            return None
+        return await self.answer(turn, entry)
+
+    async def _reset(self, turn: Turn) -> None:
+        record = await self.store.end_session(turn.thread)
+        backend = self.backends.get(turn.backend)
+        if record is not None and record.session_id and backend is not None:
+            try:
+                await backend.end_session(record.session_id)
+            except Exception:
+                log.warning("backend %s could not end its session on reset", turn.backend, exc_info=True)
+        await self.reply(turn.adapter, turn, self.settings.reset_text)
+
+    async def reply(self, adapter: Adapter, turn: Turn, text: str) -> None:
+        try:
+            await adapter.reply(turn.inbound, text)
+        except Exception:
+            log.warning("%s could not reply in %s", adapter.name, turn.thread, exc_info=True)
+
+    async def answer(self, turn: Turn, entry: JournalEntry) -> Answer:
+        async with self.slots:
+            answer, renderer, record, session, failed = await self._ask(turn, entry)
+        if failed and answer.status == "complete":
+            answer.status = "failed"
+        await self._finish(turn, entry, renderer, answer, record, session, failed)
+        return answer
+
+    async def _ask(self, turn: Turn, entry: JournalEntry
+                   ) -> tuple[Answer, AnswerRenderer, SessionRecord, Session, str | None]:
+        """Progress, then the backend's stream through the renderer, within a slot."""
+        inbound, adapter = turn.inbound, turn.adapter
+        backend = self.backends[turn.backend]
+        store = self.store
+        screen = ScreenJournal(store, entry)
+        try:
+            placeholder = await adapter.show_progress(inbound)
+        except Exception:
+            log.warning("%s could not show progress", adapter.name, exc_info=True)
+            placeholder = None
+        if placeholder is not None:
+            await screen.posted(0, placeholder)
+        else:
+            entry.messages = []
+        try:
+            await adapter.prepare(inbound)
+        except Exception:
+            log.warning("%s could not prepare %s; answering it as it is", adapter.name, inbound.event_id, exc_info=True)
+        record = await store.active_session(inbound.thread, turn.backend, with_recent=backend.history_turns)
+        session = Session(inbound.thread, turn.backend, record.session_id, record.turn_count,
+                          list(record.recent[-backend.history_turns:]) if backend.history_turns and record.recent else [])
+        question = Question(turn.query, inbound.user, inbound.user_name, inbound.is_direct, inbound)
+        renderer = AnswerRenderer(adapter, self.plugins, inbound, turn.backend, placeholder, screen)
+
+        answer = Answer("", session_id=record.session_id)
+        failed: str | None = None
+        stream = None
+        task = asyncio.current_task()
+        assert task is not None
+        self.deadlines.start(task, self.settings.turn_timeout)
+        try:
+            try:
+                if session.session_id is None:
+                    session.session_id = await backend.create_session(session, question)
+                stream = backend.stream(session, question)
+                async for event in stream:
+                    if isinstance(event, SessionInfo):
+                        session.session_id = event.session_id
+                    elif isinstance(event, Done):
+                        if event.usage:
+                            answer.flags["usage"] = event.usage
+                        break
+                    elif isinstance(event, Failed):
+                        failed = event.message
+                        break
+                    else:
+                        renderer.apply(event)
+            finally:
+                timed_out = self.deadlines.stop(task)
+        except asyncio.CancelledError:
+            if not timed_out:
+                failed = "the bot was stopped while answering"
+                answer.status = "interrupted"
+                await self._finish(turn, entry, renderer, answer, record, session, failed)
+                raise
+            task.uncancel()
+            failed = f"no complete answer within {self.settings.turn_timeout:g} s"
+            answer.status = "timeout"
+        except BackendError as exc:
+            failed = exc.message
+        except Exception:
+            log.exception("backend %s failed", turn.backend)
+            failed = "the backend failed unexpectedly"
+        finally:
+            if stream is not None:
+                await _aclose(stream)
+        return answer, renderer, record, session, failed
+
+    async def _finish(self, turn: Turn, entry: JournalEntry, renderer: AnswerRenderer, answer: Answer,
+                      record: SessionRecord, session: Session, failed: str | None) -> None:
+        notice = self.settings.failure_notice.format(reason=failed) if failed else None
+        delivered = await renderer.finish(failed=notice)
+        received_at = turn.inbound.received_at
+        answer.text = renderer.text
+        answer.sources = renderer.sources
+        answer.score = renderer.score
+        answer.warnings = renderer.warnings
+        answer.error = failed
+        answer.session_id = session.session_id
+        answer.message_ids = [m.message_id for m in renderer.messages]
+        answer.first_text_after = (renderer.first_text_at - received_at) if renderer.first_text_at else None
+        answer.duration = time.monotonic() - received_at
+        answer.edits = renderer.edits
+        if not delivered:
+            answer.flags["undelivered"] = True
+        await self.plugins.notify("botkit_answer_complete", turn=turn, answer=answer)
+        record.session_id = session.session_id
+        record.last_active = time.time()
+        record.turn_count += 1
+        await self.store.close_turn(entry, record, answer)
+
+
+async def _aclose(stream) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:
+            log.debug("closing a backend stream failed", exc_info=True)

@@ -1,0 +1,54 @@
+"""What a turn has on screen, as the journal keeps it (`JournalEntry.messages`).
+
+The renderer writes ahead through `ScreenJournal`: before any post or edit the state it
+is about to show is durable, so that recovery after a crash can finish or mark exactly
+what a person may be looking at, and never show them less.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botkit.adapters import MessageRef, Outgoing
+from botkit.events import Note, ThreadKey
+from botkit.store import JournalEntry, Store
+
+
+def shown(message: Outgoing, ref: MessageRef | None) -> dict[str, Any]:
+    """One message of `JournalEntry.messages`: where it is (None: not posted yet) and what it reads."""
+    return {"message_id": ref.message_id if ref else None, "data": ref.data if ref else {},
+            "text": message.text, "notes": [[n.text, n.kind, n.placement] for n in message.notes],
+            "status": message.status, "final": message.final}
+
+
+def outgoing(message: dict[str, Any]) -> Outgoing:
+    """What a journaled message reads, as the adapter delivers it."""
+    return Outgoing(message["text"], [Note(*note) for note in message["notes"]], message["status"], message["final"])
+
+
+def ref_of(thread: ThreadKey, message: dict[str, Any]) -> MessageRef | None:
+    """How to edit a journaled message, or None if its post was never confirmed."""
+    if message["message_id"] is None:
+        return None
+    return MessageRef(thread, message["message_id"], message["data"])
+
+
+class ScreenJournal:
+    """The renderer's `ScreenLog` for one journaled turn."""
+
+    __slots__ = ("store", "entry")
+
+    def __init__(self, store: Store, entry: JournalEntry) -> None:
+        self.store = store
+        self.entry = entry
+
+    async def intend(self, messages: list[Outgoing], refs: list[MessageRef]) -> None:
+        entry = self.entry
+        entry.messages = [shown(m, refs[i] if i < len(refs) else None) for i, m in enumerate(messages)] + \
+            entry.messages[len(messages):]
+        await self.store.journal_screen(entry, durable=True)
+
+    async def posted(self, index: int, ref: MessageRef) -> None:
+        message = self.entry.messages[index]
+        message["message_id"], message["data"] = ref.message_id, ref.data
+        await self.store.journal_screen(self.entry, durable=False)
