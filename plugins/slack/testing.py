@@ -19,6 +19,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -90,16 +91,25 @@ def event_callback(event: dict[str, Any], event_id: str, team_id: str = TEAM) ->
 
 
 class FakeSlack:
-    """The fake server. `users` and `channels` feed users.info/conversations.info;
-    `replies` maps a thread ts to the messages conversations.replies returns."""
+    """The fake server. `users` and `channels` feed users.info/conversations.info.
+
+    `history` holds each channel's messages in posting order: what the bot posted
+    (chat.postMessage, changed by chat.update) and what a test put there with
+    `add_message`; conversations.replies and conversations.history read it, paginated.
+    `replies` maps a ts to the messages conversations.replies returns for it instead.
+    """
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.users: dict[str, str] = {"U1": "alice", "U2": "bob", BOT_USER: "botkit"}
         self.channels: dict[str, str] = {"C1": "general", "C2": "random"}
         self.replies: dict[str, list[dict[str, Any]]] = {}
+        self.history: dict[str, list[dict[str, Any]]] = {}
         self.acks: list[dict[str, Any]] = []
         self._scripted: dict[str, list[_Scripted]] = {}
+        self._latency: dict[str, list[float]] = {}
+        self._held: dict[str, asyncio.Event] = {}
+        self.waiting: list[str] = []  # methods of calls held by `hold`, while they wait
         self._ts = itertools.count(1)
         self._changed = asyncio.Condition()
         self._sockets: list[web.WebSocketResponse] = []
@@ -138,6 +148,23 @@ class FakeSlack:
             _Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
             for _ in range(times))
 
+    def slow(self, method: str, *seconds: float) -> None:
+        """The next calls of `method` answer after these latencies, one per call, in order."""
+        self._latency.setdefault(method, []).extend(seconds)
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Calls of `method` wait (listed in `waiting`) until the returned event is set."""
+        return self._held.setdefault(method, asyncio.Event())
+
+    def add_message(self, channel: str, text: str, *, ts: str | None = None, user: str = "U1",
+                    thread_ts: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Put a message into `channel`'s history (a person's, unless `user`/`bot_id` say otherwise)."""
+        message = {"type": "message", "user": user, "text": text, "ts": ts or self._next_ts(), **fields}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        self.history.setdefault(channel, []).append(message)
+        return message
+
     # -- assertions -------------------------------------------------------------------------
 
     def of(self, method: str, *, ok: bool = False) -> list[dict[str, Any]]:
@@ -172,12 +199,26 @@ class FakeSlack:
                 params.update(dict(await request.post()))
         auth = request.headers.get("Authorization", "")
         call = Call(method, params, auth.removeprefix("Bearer ") or None)
+        await self._delay(method)
         queue = self._scripted.get(method)
         scripted = queue.pop(0) if queue else _Scripted(200, self._answer(method, params))
         call.status, call.response = scripted.status, scripted.body
         self.calls.append(call)
         await self._notify()
         return web.json_response(scripted.body, status=scripted.status, headers=scripted.headers)
+
+    async def _delay(self, method: str) -> None:
+        latencies = self._latency.get(method)
+        if latencies:
+            await asyncio.sleep(latencies.pop(0))  # the remote API being slow, not a test waiting
+        held = self._held.get(method)
+        if held is not None and not held.is_set():
+            self.waiting.append(method)
+            await self._notify()
+            try:
+                await held.wait()
+            finally:
+                self.waiting.remove(method)
 
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
@@ -188,11 +229,13 @@ class FakeSlack:
             return {**ok, "url": "https://x.slack.com/", "team": "T", "user": "botkit", "team_id": TEAM,
                     "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
         if method == "chat.postMessage":
-            ts = self._next_ts()
-            return {**ok, "channel": p.get("channel"), "ts": ts,
-                    "message": {"type": "message", "text": p.get("text", ""), "user": BOT_USER,
-                                "bot_id": BOT_ID, "ts": ts}}
+            message = self.add_message(p.get("channel", ""), p.get("text", ""), user=BOT_USER, bot_id=BOT_ID,
+                                       thread_ts=p.get("thread_ts"), blocks=p.get("blocks") or [])
+            return {**ok, "channel": p.get("channel"), "ts": message["ts"], "message": message}
         if method == "chat.update":
+            for message in self.history.get(p.get("channel", ""), []):
+                if message["ts"] == p.get("ts"):
+                    message.update(text=p.get("text", ""), blocks=p.get("blocks") or [])
             return {**ok, "channel": p.get("channel"), "ts": p.get("ts"), "text": p.get("text", "")}
         if method == "chat.startStream":
             return {**ok, "channel": p.get("channel"), "ts": self._next_ts()}
@@ -211,11 +254,28 @@ class FakeSlack:
                 return {"ok": False, "error": "channel_not_found"}
             return {**ok, "channel": {"id": channel, "name": self.channels[channel]}}
         if method == "conversations.replies":
-            return {**ok, "messages": self.replies.get(p.get("ts", ""), []), "has_more": False,
-                    "response_metadata": {"next_cursor": ""}}
+            ts = p.get("ts", "")
+            if ts in self.replies:
+                return {**ok, "messages": self.replies[ts], "has_more": False, "response_metadata": {"next_cursor": ""}}
+            messages = self.history.get(p.get("channel", ""), [])
+            parent = [m for m in messages if m["ts"] == ts]
+            thread = [m for m in messages if m.get("thread_ts") == ts and m["ts"] != ts and _in_range(m, p)]
+            return self._page(parent + thread, p)
+        if method == "conversations.history":
+            top = [m for m in self.history.get(p.get("channel", ""), [])
+                   if m.get("thread_ts", m["ts"]) == m["ts"] and _in_range(m, p)]
+            return self._page(top[::-1], p)  # newest first
         if method == "apps.connections.open":
             return {**ok, "url": f"ws://127.0.0.1:{self.port}/link"}
         return ok
+
+    @staticmethod
+    def _page(messages: list[dict[str, Any]], p: dict[str, Any]) -> dict[str, Any]:
+        """One page of `messages` as `limit` (default 100) and `cursor` (an offset here) ask."""
+        start, limit = int(p.get("cursor") or 0), int(p.get("limit") or 100)
+        more = start + limit < len(messages)
+        return {"ok": True, "messages": messages[start:start + limit], "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     # -- Socket Mode --------------------------------------------------------------------------
 
@@ -246,3 +306,12 @@ class FakeSlack:
             "payload": payload})
         await self.wait_for(lambda f: any(a.get("envelope_id") == envelope_id for a in f.acks), timeout=timeout)
         return next(a for a in self.acks if a.get("envelope_id") == envelope_id)
+
+
+def _in_range(message: dict[str, Any], p: dict[str, Any]) -> bool:
+    """Whether `message` lies within the `oldest`/`latest` bounds of a conversations.* call."""
+    ts, inclusive = Decimal(message["ts"]), str(p.get("inclusive", "")).lower() in ("1", "true")
+    oldest, latest = p.get("oldest"), p.get("latest")
+    if oldest and (ts < Decimal(oldest) or (ts == Decimal(oldest) and not inclusive)):
+        return False
+    return not latest or ts < Decimal(latest) or (ts == Decimal(latest) and inclusive)
