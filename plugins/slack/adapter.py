@@ -1,12 +1,17 @@
 """The Slack adapter on slack-bolt's AsyncApp: Socket Mode or the HTTP Events API.
 
-Bolt verifies signatures (HTTP), acks before listeners run, and drops the bot's own
-events; the listeners here filter what deserves an answer, normalize it into an
-`Inbound` (the core dedupes retries on `event_id`) and hand it to `bot.submit`.
-Delivery is `chat.postMessage` + `chat.update`, or native streaming (see
+Bolt verifies signatures (HTTP) and drops the bot's own events; the listeners here filter
+what deserves an answer, normalize it into an `Inbound` (the core dedupes retries on
+`event_id`) and hand it to `bot.submit` without awaiting anything on the way, so a
+question's place in its thread is the order Slack delivered it (`order` covers the one
+exception, a follow-up whose thread must be read first). Bolt runs with
+`process_before_response`: the HTTP 200 or the Socket Mode ack goes out only after the
+listener returned, that is after the core journaled the turn; if that fails, Slack gets
+an error and delivers again. Names in questions are resolved later, inside the turn
+(`prepare`). Delivery is `chat.postMessage` + `chat.update`, or native streaming (see
 `botkit_plugins.slack.stream`); timing and splitting are the core renderer's job.
 Reactions people add to the bot's messages, and clicks on the feedback buttons, go to
-observers through the `botkit_reaction` hook.
+observers through the `botkit_reaction` hook, in bolt lazy listeners: acked first.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.middleware.authorization.async_single_team_authorization import AsyncSingleTeamAuthorization
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -30,6 +37,7 @@ from botkit.events import Inbound, ThreadKey
 from botkit_plugins.slack import SlackConfig
 from botkit_plugins.slack.layout import FEEDBACK_ACTIONS, layout
 from botkit_plugins.slack.mentions import Resolver, mentioned_users, strip_mention
+from botkit_plugins.slack.order import ThreadOrder
 from botkit_plugins.slack.stream import NativeStreams, slack_call
 
 if TYPE_CHECKING:
@@ -42,6 +50,8 @@ DM_CONVERSATION = "dm"
 #: message subtypes that are someone asking something (others: edits, joins, deletions...)
 _ASKING_SUBTYPES = {None, "file_share", "thread_broadcast"}
 _MEMORY = 10_000
+#: deliveries of one thread that may wait behind a follow-up whose thread is being read
+_QUEUED_PER_THREAD = 50
 #: the action_ids of the feedback buttons
 _FEEDBACK_ACTION = re.compile("^(" + "|".join(map(re.escape, FEEDBACK_ACTIONS.values())) + ")$")
 
@@ -76,12 +86,14 @@ class SlackAdapter(Adapter):
         secret = config.signing_secret.get_secret_value() if config.signing_secret else None
         self.app = AsyncApp(client=self.client, signing_secret=secret or "",
                             request_verification_enabled=config.transport == "http",
-                            process_before_response=False, logger=log)
+                            process_before_response=True, logger=log)
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
-        self.app.event("reaction_added")(self._on_reaction)
-        self.app.action(_FEEDBACK_ACTION)(self._on_feedback_button)
+        # not questions: acked at once, handled after (lazy), so the 3 s never depend on them
+        self.app.event("reaction_added")(ack=_ack, lazy=[self._on_reaction])
+        self.app.action(_FEEDBACK_ACTION)(ack=_ack, lazy=[self._on_feedback_button])
         self.resolver = Resolver(self._user_name, self._channel_name)
+        self.order = ThreadOrder(_QUEUED_PER_THREAD)
         self.streams = NativeStreams(self.client) if config.streaming == "native" else None
         self._socket: AsyncSocketModeHandler | None = None
         self._started = False
@@ -103,6 +115,7 @@ class SlackAdapter(Adapter):
 
     async def start(self) -> None:
         auth = await slack_call(self.client.auth_test)
+        self._prime_authorization(auth)
         log.info("slack %s: connected to team %s as %s (%s)", self.name, auth.get("team_id"),
                  auth.get("user_id"), self.config.transport)
         if self.config.transport == "socket":
@@ -110,6 +123,15 @@ class SlackAdapter(Adapter):
             self._socket = AsyncSocketModeHandler(self.app, self.config.app_token.get_secret_value())
             await self._socket.connect_async()
         self._started = True
+
+    def _prime_authorization(self, auth: Any) -> None:
+        """Hand bolt the auth.test answer start() already has: bolt otherwise calls auth.test
+        while handling the first delivery, a network await before `bot.submit` that lets a
+        later delivery overtake it. (Bolt keeps its middleware in a private list: should that
+        move, this does nothing and bolt looks itself up once, as it used to.)"""
+        for middleware in getattr(self.app, "_async_middleware_list", ()):
+            if isinstance(middleware, AsyncSingleTeamAuthorization) and middleware.auth_test_result is None:
+                middleware.auth_test_result = auth
 
     async def stop(self) -> None:
         self._started = False
@@ -127,7 +149,8 @@ class SlackAdapter(Adapter):
         return not client.closed and client.current_session is not None and not client.current_session.closed
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """One Events API request: bolt verifies, acks (200 within 3 s) and runs listeners after."""
+        """One Events API request: bolt verifies it and runs the listener; the 200 follows once
+        the listener returned (the turn is journaled), within Slack's 3 s."""
         return await to_aiohttp_response(await self.app.async_dispatch(await to_bolt_request(request)))
 
     # -- events ---------------------------------------------------------------------------
@@ -149,8 +172,14 @@ class SlackAdapter(Adapter):
         if context.bot_user_id and f"<@{context.bot_user_id}" in event.get("text", ""):
             return  # a mention: the app_mention event answers it
         key = self._thread_key(body, event, direct=False)
-        if await self._bot_in_thread(key, context.bot_user_id, context.bot_id):
+        if (key.channel, key.thread) in self._threads:
             await self._submit(body, event, context.bot_user_id, direct=False)
+            return
+
+        async def bot_in_thread() -> bool:
+            return await self._bot_in_thread(key, context.bot_user_id, context.bot_id)
+
+        await self._submit(body, event, context.bot_user_id, direct=False, only_if=bot_in_thread)
 
     def _asks(self, event: dict[str, Any]) -> bool:
         """A person's (or an allowed bot's) new message, not an edit, a join or a deletion.
@@ -185,22 +214,47 @@ class SlackAdapter(Adapter):
             self._threads.remember((key.channel, key.thread), True)
         return mine
 
-    async def _submit(self, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None,
-                      direct: bool) -> None:
+    async def _submit(self, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None, direct: bool,
+                      only_if: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Hand the message to the core: at once when nothing of its thread is queued and
+        nothing needs checking first, else in its thread's order (`only_if` decides, in turn,
+        whether it is a question at all). Past the bound of a thread's queue it raises
+        `ThreadBusy`: Slack gets an error instead of an ack and delivers the event again."""
         key = self._thread_key(body, event, direct)
-        raw_text = strip_mention(event.get("text", ""), bot_user_id)
-        user = event.get("user") or event.get("bot_id") or ""
-        if self.config.resolve_mentions:
-            text = await self.resolver.resolve(raw_text)
-            user_name = await self.resolver.user_name(user) if user else None
-        else:
-            text, user_name = raw_text, None
+        if only_if is None and not self.order.busy(key):
+            await self._accept(key, body, event, bot_user_id, direct)
+            return
+
+        async def in_turn() -> None:
+            if only_if is None or await only_if():
+                await self._accept(key, body, event, bot_user_id, direct)
+
+        await self.order.run(key, in_turn)
+
+    async def _accept(self, key: ThreadKey, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None,
+                      direct: bool) -> None:
+        """Normalize and submit, with no await before `bot.submit` (it fixes the arrival order).
+
+        The text keeps Slack's `<@U…>` syntax (minus the bot's own mention) until `prepare`
+        resolves names inside the turn; the mentioned user ids are read from it here.
+        """
+        text = strip_mention(event.get("text", ""), bot_user_id)
         inbound = Inbound(
-            event_id=body.get("event_id") or f"{event['channel']}:{event['ts']}", thread=key, user=user,
-            text=text, adapter=self.name, user_name=user_name, mentions=mentioned_users(raw_text),
-            is_direct=direct, raw=event)
+            event_id=body.get("event_id") or f"{event['channel']}:{event['ts']}", thread=key,
+            user=event.get("user") or event.get("bot_id") or "", text=text, adapter=self.name,
+            mentions=mentioned_users(text), is_direct=direct, raw=event)
         self._threads.remember((key.channel, key.thread), True)
         await self.bot.submit(inbound)
+
+    async def prepare(self, inbound: Inbound) -> None:
+        """Inside the turn: `<@U…>`/`<#C…>` become `@name`/`#name` and the asker's name is
+        looked up (users.info, conversations.info; cached, a failed look-up keeps the id).
+        Only for messages from Slack (their raw is the event), not the bot's own questions."""
+        if not self.config.resolve_mentions or not isinstance(inbound.raw, dict):
+            return
+        inbound.text = await self.resolver.resolve(inbound.text)
+        if inbound.user:
+            inbound.user_name = await self.resolver.user_name(inbound.user)
 
     # -- reactions and feedback buttons ---------------------------------------------------------
 
@@ -217,9 +271,8 @@ class SlackAdapter(Adapter):
         if thread is not None:
             await self._notify_reaction(thread, item["ts"], event["user"], event["reaction"])
 
-    async def _on_feedback_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """A click on 👍/👎 under an answer: the button's value as `botkit_reaction`."""
-        await ack()
+    async def _on_feedback_button(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """A click on 👍/👎 under an answer (already acked): the button's value as `botkit_reaction`."""
         container, message, clicker = body.get("container") or {}, body.get("message") or {}, body.get("user") or {}
         channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
         ts = container.get("message_ts") or message.get("ts")
@@ -334,15 +387,16 @@ class SlackAdapter(Adapter):
             # people's replies there (keyed by this ts) count as a thread the bot answers
             self._roots.remember(thread, resp["ts"])
             self._threads.remember((channel, resp["ts"]), True)
-        return MessageRef(thread, resp["ts"], {"channel": channel, "ts": resp["ts"], "mode": "edit"})
+        return _edited_ref(thread, channel, resp["ts"])
 
     async def _start_stream(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None) -> MessageRef | None:
         """A native stream for this answer, or None to deliver by edits instead.
 
-        A stream needs a thread to live in and the person it is for (the one who asked).
+        A stream needs a thread to live in (one Slack knows: not one the bot is starting)
+        and the person it is for (the one who asked).
         """
         assert self.streams is not None
-        if reply_to is None or not reply_to.user:
+        if reply_to is None or not reply_to.user or starts_new_thread(thread):
             return None
         thread_ts = self._reply_ts(thread) or (reply_to.raw or {}).get("ts")
         if not thread_ts:
@@ -358,3 +412,13 @@ class SlackAdapter(Adapter):
         text, blocks = layout(message)
         await slack_call(self.client.chat_update, channel=ref.data["channel"], ts=ref.data["ts"],
                          text=text, blocks=blocks)
+
+
+async def _ack(ack: Any) -> None:
+    """The whole synchronous part of a listener that does its work lazily (after the ack)."""
+    await ack()
+
+
+def _edited_ref(thread: ThreadKey, channel: str, ts: str) -> MessageRef:
+    """How `edit` finds a message posted with chat.postMessage."""
+    return MessageRef(thread, ts, {"channel": channel, "ts": ts, "mode": "edit"})
