@@ -241,6 +241,8 @@ class People:
             event["thread_ts"] = _ts(question.thread, 0)
         body = json.dumps(event_callback(event, question.event_id))
         question.sent_at = len(self.fake.calls)
+        # the message is in the channel before its event is delivered, as conversations.replies will show
+        self.fake.add_message(event["channel"], event["text"], ts=event["ts"], thread_ts=event.get("thread_ts"))
         deadline = time.monotonic() + self.ack_timeout
         reason = ""
         for attempt in range(1_000):
