@@ -20,6 +20,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -52,6 +53,8 @@ _ASKING_SUBTYPES = {None, "file_share", "thread_broadcast"}
 _MEMORY = 10_000
 #: deliveries of one thread that may wait behind a follow-up whose thread is being read
 _QUEUED_PER_THREAD = 50
+#: pages of a thread (or DM) read when looking for an orphaned answer message
+_ORPHAN_PAGES = 5
 #: the action_ids of the feedback buttons
 _FEEDBACK_ACTION = re.compile("^(" + "|".join(map(re.escape, FEEDBACK_ACTIONS.values())) + ")$")
 
@@ -97,6 +100,7 @@ class SlackAdapter(Adapter):
         self.streams = NativeStreams(self.client) if config.streaming == "native" else None
         self._socket: AsyncSocketModeHandler | None = None
         self._started = False
+        self._me: tuple[str | None, str | None] = (None, None)  # the bot's user id and bot id (auth.test)
         self._threads: _Recent = _Recent()    # (channel, thread ts) the bot answers in -> True
         self._roots: _Recent = _Recent()      # thread the bot started (synthetic key) -> its first message's ts
         self._reactions: _Recent = _Recent()  # thread -> (channel, ts) carrying the progress reaction
@@ -115,6 +119,7 @@ class SlackAdapter(Adapter):
 
     async def start(self) -> None:
         auth = await slack_call(self.client.auth_test)
+        self._me = (auth.get("user_id"), auth.get("bot_id"))
         self._prime_authorization(auth)
         log.info("slack %s: connected to team %s as %s (%s)", self.name, auth.get("team_id"),
                  auth.get("user_id"), self.config.transport)
@@ -412,6 +417,51 @@ class SlackAdapter(Adapter):
         text, blocks = layout(message)
         await slack_call(self.client.chat_update, channel=ref.data["channel"], ts=ref.data["ts"],
                          text=text, blocks=blocks)
+
+    # -- recovery ---------------------------------------------------------------------------------
+
+    async def find_orphan(self, inbound: Inbound, placeholder: Outgoing) -> MessageRef | None:
+        """The bot's first message after the question in its thread (or, for a DM kept as one
+        conversation, in the DM) whose text reads as `placeholder`, ready to `edit`.
+
+        Read with conversations.replies (conversations.history for a DM conversation). A
+        native stream's placeholder has no text of its own and is not found (None: the
+        answer is posted anew); so is anything in a thread the bot started itself. A 429
+        raises `RateLimited`.
+        """
+        thread = inbound.thread
+        question_ts = inbound.raw.get("ts") if isinstance(inbound.raw, dict) else None
+        if not question_ts or starts_new_thread(thread) or self._me == (None, None):
+            return None
+        expected = layout(placeholder)[0]
+        try:
+            messages = await self._messages_after(thread, question_ts)
+        except SlackApiError as exc:
+            log.warning("slack %s: cannot read %s to find an unrecorded answer: %s", self.name, thread, exc)
+            return None
+        for message in messages:
+            if _by_bot(message, *self._me) and message.get("text") == expected:
+                ref = _edited_ref(thread, thread.channel, message["ts"])
+                self._posted.remember((thread.channel, message["ts"]), thread)
+                return ref
+        return None
+
+    async def _messages_after(self, thread: ThreadKey, ts: str) -> list[dict[str, Any]]:
+        """The messages of `thread` posted after `ts`, oldest first (a few pages at most)."""
+        if thread.thread == DM_CONVERSATION:
+            read, where = self.client.conversations_history, {"channel": thread.channel}
+        else:
+            read, where = self.client.conversations_replies, {"channel": thread.channel, "ts": thread.thread}
+        after = Decimal(ts)
+        found: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(_ORPHAN_PAGES):
+            resp = await slack_call(read, **where, oldest=ts, inclusive=False, limit=200, cursor=cursor)
+            found += [m for m in resp.get("messages") or [] if m.get("ts") and Decimal(m["ts"]) > after]
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return sorted(found, key=lambda m: Decimal(m["ts"]))
 
 
 async def _ack(ack: Any) -> None:

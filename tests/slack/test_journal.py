@@ -1,9 +1,12 @@
 """The turn journal's demands on the Slack adapter, end to end through bolt and the fake:
-arrival order fixed before any network await, acknowledgement only after `bot.submit`."""
+arrival order fixed before any network await, acknowledgement only after `bot.submit`,
+and finding an answer message whose post was never recorded."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -193,3 +196,62 @@ async def test_reactions_and_button_clicks_are_acked_before_they_are_handled(fak
         observer.release.set()
         await observer.wait(2)
     assert sorted(observer.seen) == ["+1", "up"]
+
+
+# -- finding an unrecorded answer ---------------------------------------------------------------
+
+
+def recovered(adapter: Any, inbound: Inbound) -> Inbound:
+    """`inbound` as the core rebuilds it after a crash: its raw from `journal_raw`, through JSON."""
+    return dataclasses.replace(inbound, raw=json.loads(json.dumps(adapter.journal_raw(inbound))))
+
+
+async def test_find_orphan_finds_the_placeholder_posted_after_the_question_in_its_thread(fake, tmp_path):
+    thread = "1690000000.000001"
+    bot_said = {"user": BOT_USER, "bot_id": BOT_ID}
+    fake.add_message("C1", "the first question", ts=thread)
+    fake.add_message("C1", "_thinking…_", ts="1690000000.000002", thread_ts=thread, **bot_said)  # before it
+    async with running_bot(bot_config(fake), tmp_path) as bot:
+        submits = Submits(bot, forward=False)  # journaled, then the process dies: no turn runs
+        adapter = bot.adapters["slack"]
+        question = message(f"<@{BOT_USER}> a second question", ts="1690000000.000300", thread_ts=thread)
+        fake.history["C1"].append({**question, "type": "message"})
+        await post_event(bot.server.url, event_callback(question, "EvQ"))
+        inbound = recovered(adapter, submits.inbound[0])
+        placeholder = Outgoing("", status=adapter.placeholder)
+        assert await adapter.find_orphan(inbound, placeholder) is None  # nothing posted for it yet
+
+        fake.add_message("C1", "_thinking…_", thread_ts=thread)  # a person typing the same
+        for n in range(210):  # a busy thread: the answer is on the second page
+            fake.add_message("C1", f"chatter {n}", thread_ts=thread)
+        other_thread = await adapter.send(ThreadKey("slack", TEAM, "C1", OTHER), placeholder)
+        posted = await adapter.send(inbound.thread, placeholder, reply_to=inbound)
+        await adapter.send(inbound.thread, placeholder, reply_to=inbound)  # a later one
+        found = await adapter.find_orphan(inbound, placeholder)
+        assert found is not None and found.message_id == posted.message_id != other_thread.message_id
+        assert found.data == posted.data
+        await adapter.edit(found, Outgoing("The answer after all.", final=True))
+    assert fake.of("chat.update")[-1]["ts"] == posted.message_id
+    assert next(m for m in fake.history["C1"] if m["ts"] == posted.message_id)["text"] == "The answer after all."
+    assert len(fake.of("conversations.replies")) >= 3 and fake.of("conversations.replies")[-1]["cursor"]
+
+
+async def test_find_orphan_in_a_dm_kept_as_one_conversation(fake, tmp_path):
+    config = bot_config(fake, slack={"dm_sessions": "conversation"})
+    async with running_bot(config, tmp_path) as bot:
+        submits = Submits(bot, forward=False)
+        adapter = bot.adapters["slack"]
+        placeholder = Outgoing("", status=adapter.placeholder)
+        dm = ThreadKey("slack", TEAM, "D1", "dm")
+        earlier = await adapter.send(dm, placeholder)  # left by an earlier turn, before the question
+        asked = fake.add_message("D1", "hello again")
+        question = message(asked["text"], kind="message", channel="D1", channel_type="im", ts=asked["ts"])
+        await post_event(bot.server.url, event_callback(question, "EvD"))
+        inbound = recovered(adapter, submits.inbound[0])
+        assert inbound.thread == dm
+        posted = await adapter.send(dm, placeholder, reply_to=inbound)
+        found = await adapter.find_orphan(inbound, placeholder)
+        unmatched = await adapter.find_orphan(inbound, Outgoing("something else"))
+    assert found is not None and found.message_id == posted.message_id != earlier.message_id
+    assert unmatched is None
+    assert fake.of("conversations.history")[-1]["oldest"] == asked["ts"]
