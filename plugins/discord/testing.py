@@ -90,6 +90,9 @@ class FakeDiscord:
     The guild has a text channel `CHANNEL_ID`, a second one `OTHER_CHANNEL_ID` and a
     forum `FORUM_ID`. Dispatches are logged with their sequence numbers; `reconnect()`
     makes the client RESUME and can redeliver the last events as Discord may.
+    `messages` are the bot's (posted or edited over REST), `delivered` the people's
+    (dispatched as MESSAGE_CREATE); a channel's history (`GET /channels/{id}/messages`)
+    lists both.
     """
 
     def __init__(self) -> None:
@@ -98,6 +101,7 @@ class FakeDiscord:
         self.resumes: list[dict[str, Any]] = []
         self.ready = asyncio.Event()
         self.messages: dict[str, dict[str, Any]] = {}
+        self.delivered: dict[str, dict[str, Any]] = {}
         self.threads: dict[str, dict[str, Any]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.originals: dict[str, str] = {}  # interaction token -> id of its original response
@@ -226,6 +230,8 @@ class FakeDiscord:
         """Send a gateway dispatch (op 0) with the next sequence number; returns it."""
         self._seq += 1
         self._log.append((self._seq, event, data))
+        if event == "MESSAGE_CREATE":
+            self.delivered[data["id"]] = data
         if self._shard is not None and not self._shard.ws.closed:
             await self._shard.ws.send_str(json.dumps({"op": 0, "t": event, "s": self._seq, "d": data}))
         return self._seq
@@ -319,9 +325,9 @@ class FakeDiscord:
             if failure.times > 0 and failure.method == request.method and failure.pattern.search(path):
                 failure.times -= 1
                 return _json(failure.body, failure.status, failure.headers)
-        return await self._answer(request.method, path, body)
+        return await self._answer(request.method, path, body, dict(request.query))
 
-    async def _answer(self, method: str, path: str, body: Any) -> web.StreamResponse:
+    async def _answer(self, method: str, path: str, body: Any, query: dict[str, str]) -> web.StreamResponse:
         parts = path.strip("/").split("/")
         if method == "GET" and path == "/users/@me":
             return _json(_user(BOT_ID, "botkit", bot=True))
@@ -340,6 +346,8 @@ class FakeDiscord:
                                     for cmd in body]
             return _json(self.commands[scope])
         if parts[0] == "channels":
+            if method == "GET" and parts[2:] == ["messages"]:
+                return self._history(parts[1], query)
             return await self._channel(method, parts[1], parts[2:], body)
         if method == "POST" and parts[0] == "interactions":
             return self._callback(parts[1], body)
@@ -372,6 +380,22 @@ class FakeDiscord:
                                                     body.get("auto_archive_duration", 1440))
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
         return _json(thread, 201)
+
+    def _history(self, channel_id: str, query: dict[str, str]) -> web.Response:
+        """A page of the channel's messages, newest first as Discord sends them: the `limit`
+        (default 50) right after `after`, right before `before`, or the latest."""
+        messages = sorted((m for m in [*self.delivered.values(), *self.messages.values()]
+                           if m["channel_id"] == channel_id), key=lambda m: int(m["id"]))
+        if not messages and channel_id not in {CHANNEL_ID, OTHER_CHANNEL_ID, FORUM_ID, *self.threads}:
+            return _json({"message": "Unknown Channel", "code": 10003}, 404)
+        limit = int(query.get("limit", 50))
+        if "after" in query:
+            page = [m for m in messages if int(m["id"]) > int(query["after"])][:limit]
+        elif "before" in query:
+            page = [m for m in messages if int(m["id"]) < int(query["before"])][-limit:]
+        else:
+            page = messages[-limit:]
+        return _json(page[::-1])
 
     def _callback(self, interaction_id: str, body: dict[str, Any]) -> web.Response:
         return _json({"interaction": {"id": interaction_id, "type": 2, "response_message_loading": body["type"] == 5,
