@@ -1,9 +1,15 @@
 """The Discord adapter on discord.py: gateway events in, messages and edits out.
 
 Questions arrive as messages (mentions, help channels, threads the bot answers in,
-forum posts, DMs) or as the `/ask` and `/reset` slash commands. A question asked in a
-channel gets a thread opened on it when its turn starts (not when it arrives, so a
-redelivered message, which the core drops as a duplicate, never opens a second thread).
+forum posts, DMs) or as the `/ask` and `/reset` slash commands; each is handed to
+`bot.submit` with no await before it, so its place in its thread is the gateway's order.
+A question asked in a channel gets a thread opened on it when its turn starts (not when
+it arrives, so a redelivered message, which the core drops as a duplicate, never opens a
+second thread).
+The journal keeps of a question only ids (`Asked`, see `journal_raw`): a turn the core
+recovers after a restart opens its thread, replies and finds its unrecorded answer
+(`find_orphan`) from those. A recovered /ask is answered as a plain message where it
+was asked: its interaction's token and deferred response did not survive the restart.
 Progress is the typing indicator; answers are a message that the core's renderer edits,
 with notes as Discord markdown (`layout`). Final answers get 👍 and 👎 reactions, and
 people's reactions on the bot's messages fire the `botkit_reaction` hook (the feedback
@@ -22,7 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import discord
 from discord import app_commands
@@ -47,6 +53,8 @@ INTERACTION_LIFETIME = 15 * 60.0
 TYPING_LIMIT = 120.0
 TYPING_RENEW = 8.0
 _PENDING_LIMIT = 1000
+#: messages read after a question when looking for the bot's unrecorded answer to it
+_ORPHAN_SCAN = 200
 #: threads the bot started itself whose Discord place it remembers (as many as Conversations)
 _STARTED_LIMIT = 10_000
 #: the key core gives a thread the bot starts (`botkit.scheduler`): botkit-<job>-<time>
@@ -68,6 +76,37 @@ async def _call(request: Awaitable[T]) -> T:
         except ValueError:
             retry_after = 5.0
         raise RateLimited(retry_after) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """Where a question was asked, by ids: what the journal keeps of the discord.py object
+    (`journal_raw`), and all that answering needs of it, live or after a restart."""
+
+    kind: Literal["message", "command"]
+    id: int  # the message's, or the interaction's
+    channel_id: int  # the channel, thread or DM it was asked in
+    guild_id: int | None
+
+    @classmethod
+    def of(cls, raw: Any) -> Asked | None:
+        """From an Inbound's raw: the discord.py Message or Interaction, or the dict `as_json` made."""
+        if isinstance(raw, discord.Message):
+            return cls("message", raw.id, raw.channel.id, raw.guild.id if raw.guild else None)
+        if isinstance(raw, discord.Interaction):
+            return cls("command", raw.id, raw.channel_id or 0, raw.guild_id)
+        if isinstance(raw, dict) and raw.get("kind") in ("message", "command"):
+            try:
+                guild = raw.get("guild_id")
+                return cls(raw["kind"], int(raw["id"]), int(raw["channel_id"]), int(guild) if guild else None)
+            except (KeyError, TypeError, ValueError):
+                return None
+        return None
+
+    def as_json(self) -> dict[str, Any]:
+        """Snowflakes as strings, as Discord writes them (JSON readers may lose 64-bit integers)."""
+        return {"kind": self.kind, "id": str(self.id), "channel_id": str(self.channel_id),
+                "guild_id": str(self.guild_id) if self.guild_id else None}
 
 
 @dataclass(slots=True)
@@ -129,8 +168,8 @@ class DiscordAdapter(Adapter):
         self._runner: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
         self._endpoints = False
-        self._to_open: dict[str, discord.Message] = {}  # thread id -> message to open it on
-        self._opening: dict[str, asyncio.Task[None]] = {}
+        self._opening: dict[str, asyncio.Task[None]] = {}  # thread id -> the request opening it
+        self._opened: OrderedDict[str, None] = OrderedDict()  # threads opened on questions (ids)
         self._typing: dict[str, asyncio.Task[None]] = {}
         self._commands: OrderedDict[str, _Command] = OrderedDict()
         self._replied: OrderedDict[str, None] = OrderedDict()
@@ -248,17 +287,8 @@ class DiscordAdapter(Adapter):
         inbound = Inbound(str(message.id), target.thread, str(message.author.id), text, self.name,
                           message.author.display_name, tuple(str(i) for i in message.raw_mentions),
                           target.is_direct, raw=message)
-        thread_id = target.thread.thread
-        # registered before submit: the turn may start before submit returns
-        fresh = target.open_thread and thread_id not in self._to_open and thread_id not in self._opening
-        if fresh:
-            self._to_open[thread_id] = message
-            while len(self._to_open) > _PENDING_LIMIT:
-                self._to_open.pop(next(iter(self._to_open)))
         if await self.bot.submit(inbound):
             self.conversations.remember(target.thread, None if target.open_thread else message.channel.id)
-        elif fresh:
-            self._to_open.pop(thread_id, None)
 
     async def _on_reaction(self, event: discord.RawReactionActionEvent) -> None:
         """Someone reacted to one of the bot's messages: tell the plugins (feedback counts votes).
@@ -299,11 +329,17 @@ class DiscordAdapter(Adapter):
             self._commands.popitem(last=False)
         self._commands[command.id] = command
 
+    def journal_raw(self, inbound: Inbound) -> dict[str, Any] | None:
+        """The ids of the message or command the question came from (`Asked`)."""
+        asked = Asked.of(inbound.raw)
+        return asked.as_json() if asked is not None else None
+
     # -- outbound -----------------------------------------------------------------------------------
 
     async def show_progress(self, inbound: Inbound) -> MessageRef | None:
         """Slash commands: the deferred response ("thinking…"), edited into the answer.
-        Messages: open the thread if the question needs one, then show typing there."""
+        Messages (and commands recovered after a restart): open the thread if the question
+        needs one, then show typing there."""
         command = self._command_for(inbound)
         if command is not None:
             await command.defer()
@@ -312,7 +348,7 @@ class DiscordAdapter(Adapter):
                     command.original_used = True
                     return MessageRef(inbound.thread, command.id, {"interaction": command.id})
             return None
-        await self._ensure_thread(inbound.thread)
+        await self._ensure_thread(inbound)
         channel_id = self._channel_of(inbound.thread)
         channel = self._client().get_partial_messageable(int(channel_id))
         try:
@@ -354,21 +390,29 @@ class DiscordAdapter(Adapter):
             async with self._starting:
                 if thread.key not in self._started:
                     return await self._start(thread, content)
-        await self._ensure_thread(thread)
+        if reply_to is not None and reply_to.thread == thread:
+            await self._ensure_thread(reply_to)
         channel_id = self._channel_of(thread)
         typing = self._typing.pop(channel_id, None)
         if typing is not None:
             typing.cancel()
         channel = self._client().get_partial_messageable(int(channel_id))
-        reference = None
-        if reply_to is not None and isinstance(reply_to.raw, discord.Message) \
-                and reply_to.raw.channel.id == channel.id and reply_to.event_id not in self._replied:
-            reference = reply_to.raw.to_reference(fail_if_not_exists=False)
-            self._replied[reply_to.event_id] = None
-            while len(self._replied) > _PENDING_LIMIT:
-                self._replied.popitem(last=False)
-        sent = await _call(channel.send(content, reference=reference, allowed_mentions=NO_MENTIONS))
+        sent = await _call(channel.send(content, reference=self._reference(reply_to, channel.id),
+                                        allowed_mentions=NO_MENTIONS))
         return MessageRef(thread, str(sent.id), {"channel_id": str(channel.id)}), sent
+
+    def _reference(self, reply_to: Inbound | None, channel_id: int) -> discord.MessageReference | None:
+        """A reply to the question for the first message answering it, when that message goes
+        into the channel the question is in (a DM, a thread, a channel without threads)."""
+        asked = Asked.of(reply_to.raw) if reply_to is not None else None
+        if asked is None or asked.kind != "message" or asked.channel_id != channel_id \
+                or reply_to.event_id in self._replied:
+            return None
+        self._replied[reply_to.event_id] = None
+        while len(self._replied) > _PENDING_LIMIT:
+            self._replied.popitem(last=False)
+        return discord.MessageReference(message_id=asked.id, channel_id=asked.channel_id, guild_id=asked.guild_id,
+                                        fail_if_not_exists=False)
 
     async def _delivered(self, ref: MessageRef, sent: discord.Message | None, message: Outgoing) -> None:
         """Remember which answer the Discord message `sent` is; under a final answer that asks
@@ -438,30 +482,82 @@ class DiscordAdapter(Adapter):
         return self.conversations.thread_name(job_name, job_name)
 
     def _command_for(self, inbound: Inbound | None) -> _Command | None:
-        if inbound is None or not isinstance(inbound.raw, discord.Interaction):
-            return None
-        return self._commands.get(inbound.event_id)
+        """The live slash command `inbound` came from; None for messages, and for commands
+        whose interaction this process does not hold (recovered after a restart, expired)."""
+        return self._commands.get(inbound.event_id) if inbound is not None else None
 
-    async def _ensure_thread(self, thread: ThreadKey) -> None:
-        """Open the thread `thread` names if it is still to be opened (once, however many ask)."""
-        thread_id = thread.thread
+    @staticmethod
+    def _opens_thread(inbound: Inbound, asked: Asked | None) -> bool:
+        """Whether `inbound` is a question asked in a channel whose thread is to be opened on it:
+        its thread is named by the question's own id (see `Conversations.target`)."""
+        return (asked is not None and asked.kind == "message" and inbound.thread.thread == str(asked.id)
+                and inbound.thread.channel == str(asked.channel_id))
+
+    async def _ensure_thread(self, inbound: Inbound) -> None:
+        """Open the thread `inbound` is to be answered in if it is still to be opened (once,
+        however many ask; after a restart, opening it again finds it)."""
+        asked = Asked.of(inbound.raw)
+        thread_id = inbound.thread.thread
+        if not self._opens_thread(inbound, asked) or thread_id in self._opened:
+            return
+        assert asked is not None
         task = self._opening.get(thread_id)
         if task is None:
-            message = self._to_open.pop(thread_id, None)
-            if message is None:
-                return
-            task = self._opening[thread_id] = asyncio.create_task(self._open_thread(message))
+            name = self.conversations.thread_name(inbound.text, inbound.user_name or inbound.user)
+            task = self._opening[thread_id] = asyncio.create_task(self._open_thread(asked, name))
             task.add_done_callback(lambda _: self._opening.pop(thread_id, None))
         await asyncio.shield(task)
 
-    async def _open_thread(self, message: discord.Message) -> None:
-        me = self._client().user.id if self._client().user else 0
-        name = self.conversations.thread_name(question_text(message, me), message.author.display_name)
+    async def _open_thread(self, asked: Asked, name: str) -> None:
+        """Open a thread named `name` on the question message, from its ids alone."""
+        client = self._client()
+        # the cached channel knows its guild, which discord.py needs to open a thread
+        channel = client.get_channel(asked.channel_id)
+        if not isinstance(channel, discord.TextChannel):
+            channel = client.get_partial_messageable(asked.channel_id, guild_id=asked.guild_id)
+        message = channel.get_partial_message(asked.id)
         try:
             await _call(message.create_thread(name=name, auto_archive_duration=self.config.thread_auto_archive_minutes))
         except discord.HTTPException as exc:
             if exc.code != 160004:  # "a thread has already been created for this message": answer in it
                 raise
+        self._opened[str(asked.id)] = None
+        while len(self._opened) > _PENDING_LIMIT:
+            self._opened.popitem(last=False)
+
+    # -- recovery -----------------------------------------------------------------------------------------
+
+    async def find_orphan(self, inbound: Inbound, placeholder: Outgoing) -> MessageRef | None:
+        """The bot's first message after the question, where its answer goes, reading as
+        `placeholder` (content compared as `layout` renders it), ready to `edit`.
+
+        Read from the channel's history after the question's (or command's) id, at most
+        `_ORPHAN_SCAN` messages. None when there is none, when the thread the answer was to
+        go into was never opened, and for threads the bot started itself; a 429 discord.py
+        does not wait out raises `RateLimited`.
+        """
+        asked = Asked.of(inbound.raw)
+        client = self._client()
+        if asked is None or client.user is None or starts_new_thread(inbound.thread):
+            return None
+        channel_id = int(self._channel_of(inbound.thread))
+        channel = client.get_partial_messageable(channel_id, guild_id=asked.guild_id)
+        expected = layout.content(placeholder)
+        try:
+            async for message in channel.history(limit=_ORPHAN_SCAN, after=discord.Object(asked.id),
+                                                 oldest_first=True):
+                if message.author.id == client.user.id and message.content == expected:
+                    ref = MessageRef(inbound.thread, str(message.id), {"channel_id": str(channel_id)})
+                    self._posted.remember(message.id, inbound.thread, ref.message_id)
+                    return ref
+        except discord.RateLimited as exc:
+            raise RateLimited(exc.retry_after) from exc
+        except discord.NotFound:
+            return None  # no such channel: the answer's thread was never opened
+        except discord.HTTPException as exc:
+            log.warning("discord adapter %s: cannot read %s to find an unrecorded answer: %s",
+                        self.name, channel_id, exc)
+        return None
 
     async def _keep_typing(self, channel: discord.PartialMessageable) -> None:
         """Renew the typing indicator until the first answer message (which cancels this)."""
