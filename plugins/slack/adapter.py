@@ -16,6 +16,7 @@ observers through the `botkit_reaction` hook, in bolt lazy listeners: acked firs
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections import OrderedDict
@@ -53,6 +54,8 @@ _ASKING_SUBTYPES = {None, "file_share", "thread_broadcast"}
 _MEMORY = 10_000
 #: deliveries of one thread that may wait behind a follow-up whose thread is being read
 _QUEUED_PER_THREAD = 50
+#: seconds a follow-up's thread may take to read before Slack must be acknowledged (3 s)
+THREAD_READ_DEADLINE = 2.0
 #: pages of a thread (or DM) read when looking for an orphaned answer message
 _ORPHAN_PAGES = 5
 #: the action_ids of the feedback buttons
@@ -206,14 +209,25 @@ class SlackAdapter(Adapter):
         return ThreadKey(self.platform, team, event["channel"], thread)
 
     async def _bot_in_thread(self, key: ThreadKey, bot_user_id: str | None, bot_id: str | None) -> bool:
-        """Whether the bot has answered in this thread: remembered, else read from the thread."""
+        """Whether the bot has answered in this thread: remembered, else read from the thread.
+
+        The read happens before Slack is acknowledged, so it gets `THREAD_READ_DEADLINE`
+        seconds; past that, or on a 429, it raises: Slack gets an error instead of an ack
+        and delivers the message again later, rather than it being taken for chatter.
+        """
         if (key.channel, key.thread) in self._threads:
             return True
         try:
-            replies = await slack_call(self.client.conversations_replies, channel=key.channel, ts=key.thread, limit=200)
-        except (SlackApiError, RateLimited) as exc:
+            async with asyncio.timeout(THREAD_READ_DEADLINE):
+                replies = await slack_call(self.client.conversations_replies, channel=key.channel, ts=key.thread,
+                                           limit=200)
+        except SlackApiError as exc:
             log.warning("slack %s: cannot read thread %s: %s", self.name, key, exc)
             return False
+        except (TimeoutError, RateLimited) as exc:
+            log.warning("slack %s: reading thread %s failed (%s); Slack will deliver the message again",
+                        self.name, key, type(exc).__name__)
+            raise
         mine = any(_by_bot(m, bot_user_id, bot_id) for m in replies.get("messages", []))
         if mine:
             self._threads.remember((key.channel, key.thread), True)

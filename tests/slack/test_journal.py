@@ -15,6 +15,7 @@ from botkit import hookimpl
 from botkit.adapters import Outgoing
 from botkit.events import Inbound, ThreadKey
 from botkit.testing import running_bot
+from botkit_plugins.slack import adapter as slack_adapter
 from botkit_plugins.slack.testing import BOT_ID, BOT_USER, TEAM, FakeSlack, block_actions, event_callback
 
 from .conftest import TS, bot_config, mention, message, post_event, post_interaction
@@ -128,6 +129,26 @@ async def test_a_follow_up_whose_thread_is_read_first_keeps_its_place_and_holds_
     assert [i.event_id for i in submits.inbound] == ["EvO", "EvF", "EvM"]
     in_thread = [text for _, text in bot.backends["b"].calls if "elsewhere" not in text]
     assert in_thread == ["and a follow-up?", "and a mention after it"]
+
+
+async def test_a_thread_read_past_slacks_deadline_is_refused_and_the_redelivery_answered(fake, tmp_path,
+                                                                                         monkeypatch):
+    monkeypatch.setattr(slack_adapter, "THREAD_READ_DEADLINE", 0.2)
+    thread = "1690000000.000001"
+    fake.add_message("C1", "an old question", ts=thread)
+    fake.add_message("C1", "an old answer", ts="1690000000.000002", thread_ts=thread, user=BOT_USER, bot_id=BOT_ID)
+    reading = fake.hold("conversations.replies")
+    followup = event_callback(message("and a follow-up?", kind="message", ts="1690000000.000300", thread_ts=thread,
+                                      channel_type="channel"), "EvF")
+    async with running_bot(bot_config(fake, backend={"answer": "A: {question}"}), tmp_path) as bot:
+        status, _ = await post_event(bot.server.url, followup)
+        assert status == 500 and bot.backends["b"].calls == []  # not acked: Slack delivers it again
+        reading.set()
+        retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_error"}
+        assert (await post_event(bot.server.url, followup, headers=retry))[0] == 200
+        await fake.wait_for(lambda f: any(u["text"] == "A: and a follow-up?" for u in f.of("chat.update")))
+        await bot.idle(5)
+    assert bot.backends["b"].calls == [(None, "and a follow-up?")]
 
 
 # -- acknowledgement ---------------------------------------------------------------------------
