@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sqlite3
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+from unittest import mock
 
-from botkit.events import ThreadKey
-from botkit.store import Store, TurnRecord
+from botkit.events import Inbound, Source, ThreadKey
+from botkit.store import JournalEntry, SessionRecord, Store
+from botkit.store.sqlite import SQLiteStore
+from botkit.turn import Answer
 
 T1 = ThreadKey("test", "w1", "c1", "t1")
 T2 = ThreadKey("test", "w1", "c2", "t2")
+SOURCE = Source(1, "Doc", "https://x")
 
 
-def turn(session: int, thread: ThreadKey, event_id: str, *, question: str = "q", answer: str = "a",
-         status: str = "complete", at: float | None = None, message_ids: list[str] | None = None) -> TurnRecord:
-    return TurnRecord(session, thread, event_id, "rec", "b", "u1", question, answer, status,
-                      time.time() if at is None else at, sources=[{"index": 1, "title": "Doc", "url": "https://x"}],
-                      score=0.75, message_ids=message_ids or [f"m-{event_id}"], first_text_after=0.1, duration=0.5,
-                      edits=2, flags={"usage": {"tokens": 3}})
+def entry(event_id: str, thread: ThreadKey = T1, question: str = "q", **inbound: object) -> JournalEntry:
+    """A turn as intake journals it (adapter "rec", backend "b", asked by u1)."""
+    return JournalEntry(Inbound(event_id, thread, "u1", question, "rec", **inbound), "b", question)
+
+
+async def finish_turn(store: Store, session: SessionRecord, event_id: str, *, question: str = "q", answer: str = "a",
+                      status: str = "complete", at: float | None = None,
+                      message_ids: list[str] | None = None) -> JournalEntry:
+    """Journal a turn of `session`'s thread and close it with its answer (recorded `at`, if given)."""
+    journaled = entry(event_id, session.thread, question)
+    assert await store.admit(journaled)
+    done = Answer(answer, sources=[SOURCE], score=0.75, status=status, message_ids=message_ids or [f"m-{event_id}"],
+                  first_text_after=0.1, duration=0.5, edits=2, flags={"usage": {"tokens": 3}})
+    if at is None:
+        await store.close_turn(journaled, session, done)
+    else:  # the record takes its time from the clock as close_turn is called
+        with mock.patch.object(time, "time", lambda: at):
+            await store.close_turn(journaled, session, done)
+    return journaled
 
 
 async def test_claim_event_dedupes_within_the_ttl_and_again_after_it(open_test_store, monkeypatch):
@@ -83,7 +106,7 @@ async def test_a_session_ended_and_replaced_in_one_batch_is_written(open_test_st
     await store.end_session(T1)
     new = await store.active_session(T1, "b")
     await store.save_session(new)
-    await store.record_turn(turn(new.id, T1, "E1"))
+    await finish_turn(store, new, "E1")
     await store.close()
     store = await open_test_store()
     assert (await store.active_session(T1, "b")).id == new.id
@@ -92,9 +115,9 @@ async def test_a_session_ended_and_replaced_in_one_batch_is_written(open_test_st
 
 async def test_turns_history_and_feedback(store: Store):
     record = await store.active_session(T1, "b")
-    await store.record_turn(turn(record.id, T1, "E1", question="q1", answer="a1", message_ids=["m1", "m2"]))
-    await store.record_turn(turn(record.id, T1, "E2", question="q2", answer="cut", status="failed"))
-    await store.record_turn(turn(record.id, T1, "E3", question="q3", answer="a3", message_ids=["m3"]))
+    await finish_turn(store, record, "E1", question="q1", answer="a1", message_ids=["m1", "m2"])
+    await finish_turn(store, record, "E2", question="q2", answer="cut", status="failed")
+    await finish_turn(store, record, "E3", question="q3", answer="a3", message_ids=["m3"])
 
     rows = await store.turns_of(record.id)
     assert [r["event_id"] for r in rows] == ["E1", "E2", "E3"]
@@ -102,7 +125,7 @@ async def test_turns_history_and_feedback(store: Store):
     assert {k: first[k] for k in ("session", "thread", "adapter", "backend", "user", "question", "answer", "status",
                                   "sources", "score", "message_ids", "flags", "edits", "duration")} == {
         "session": record.id, "thread": str(T1), "adapter": "rec", "backend": "b", "user": "u1", "question": "q1",
-        "answer": "a1", "status": "complete", "sources": [{"index": 1, "title": "Doc", "url": "https://x"}],
+        "answer": "a1", "status": "complete", "sources": [asdict(SOURCE)],
         "score": 0.75, "message_ids": ["m1", "m2"], "flags": {"usage": {"tokens": 3}}, "edits": 2, "duration": 0.5}
 
     with_recent = await store.active_session(T1, "b", with_recent=5)
@@ -111,7 +134,7 @@ async def test_turns_history_and_feedback(store: Store):
 
     found = await store.turn_for_message(T1, "m2")
     assert found is not None and (found.event_id, found.thread, found.message_ids) == ("E1", T1, ["m1", "m2"])
-    assert found.sources == [{"index": 1, "title": "Doc", "url": "https://x"}] and found.flags == {"usage": {"tokens": 3}}
+    assert found.sources == [asdict(SOURCE)] and found.flags == {"usage": {"tokens": 3}}
     assert await store.turn_for_message(T2, "m2") is None
     assert await store.turn_for_message(T1, "m9") is None
 
@@ -128,35 +151,157 @@ async def test_turns_history_and_feedback(store: Store):
     assert await store.feedback_counts() == {"up": 1, "down": 1, "comment": 1}
 
 
-async def test_answers_in_progress_until_recorded_or_forgotten(open_test_store):
+@contextlib.asynccontextmanager
+async def outside_reader(store: Store, url: str) -> AsyncIterator[Callable[[str], Awaitable[Any]]]:
+    """Reads a journal entry's `messages` as committed, from outside the store, at once: before
+    the store's writer could commit what a call that did not wait left queued (PostgreSQL:
+    one round trip on a prepared query; SQLite: a synchronous read, which a writer thread
+    may still race, so there it proves less)."""
+    if isinstance(store, SQLiteStore):
+        db = sqlite3.connect(store.path)
+
+        async def read(event_id: str) -> Any:
+            row = db.execute("SELECT messages FROM journal WHERE event_id = ?", (event_id,)).fetchone()
+            return None if row is None else json.loads(row[0])
+
+        try:
+            yield read
+        finally:
+            db.close()
+    else:
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        query = await conn.prepare("SELECT messages::text FROM journal WHERE event_id = $1")  # then one round trip
+
+        async def read(event_id: str) -> Any:
+            value = await query.fetchval(event_id)
+            return None if value is None else json.loads(value)
+
+        try:
+            yield read
+        finally:
+            await conn.close()
+
+
+def _inbound_fields(inbound: Inbound) -> tuple:
+    return (inbound.event_id, inbound.thread, inbound.user, inbound.text, inbound.adapter, inbound.user_name,
+            inbound.mentions, inbound.is_direct, inbound.command)
+
+
+async def test_the_journal_keeps_admitted_turns_in_order_across_a_restart_until_closed(open_test_store, store_url):
     store: Store = await open_test_store()
-    record = await store.active_session(T1, "b")
-    await store.answer_started("E1", T1, "rec", [{"message_id": "m1", "data": {}}])
-    await store.answer_started("E1", T1, "rec", [{"message_id": "m1", "data": {}}, {"message_id": "m2", "data": {"x": 1}}])
-    await store.answer_started("E2", T2, "rec", [{"message_id": "m3", "data": {}}])
-    await store.answer_started("E3", T2, "rec", [])
-    await store.record_turn(turn(record.id, T1, "E3"))
+    e1 = entry("E1", T1, "q1", user_name="User One", mentions=("U2",), is_direct=True)
+    e1.raw, e1.extra = {"ts": "1.5"}, {"hint": 1}
+    e2, e3, e4 = entry("E2", T2), entry("E3", T1, "q3"), entry("E4", T1)
+    async with outside_reader(store, store_url) as committed:
+        for admitted in (e1, e2, e3, e4):
+            assert await store.admit(admitted)
+            assert await committed(admitted.event_id) == []  # durable on return
+    assert e1.seq < e3.seq < e4.seq
+    assert (e1.state, e1.owner, e1.messages) == ("queued", store.owner, [])
+    pending = await store.pending(T1)
+    assert [p.event_id for p in pending] == ["E1", "E3", "E4"]  # admission order
+    assert pending[0].extra == {"hint": 1}  # this process's entries keep what intake left on them
+    assert [p.event_id for p in await store.pending(T2)] == ["E2"]
+
+    assert await store.start_turn(e1)
+    assert (e1.state, e1.owner) == ("running", store.owner)
+    shown = [{"message_id": "m1", "data": {"ts": "m1"}, "text": "partial", "notes": [["n", "warning", "end"]],
+              "status": None, "final": False}, {"message_id": None, "data": None, "text": "", "notes": [],
+                                                 "status": "thinking", "final": False}]
+    e1.messages = shown
+    async with outside_reader(store, store_url) as committed:
+        await store.journal_screen(e1, durable=True)
+        assert await committed("E1") == shown  # committed on return (write-ahead)
+    peer = await open_test_store()  # another process on the same database, before any flush or close
+    seen = (await peer.pending(T1))[0]
+    assert (seen.event_id, seen.state, seen.owner, seen.messages) == ("E1", "running", store.owner, shown)
+    await peer.close()
+
+    e3.messages = [{"message_id": "m3", "data": {}, "text": "x", "notes": [], "status": None, "final": True}]
+    await store.journal_screen(e3, durable=False)  # write-behind: durable by close
+    await store.close_turn(e4)  # dropped without an answer
+    assert [p.event_id for p in await store.pending(T1)] == ["E1", "E3"]
+    old_owner = store.owner
     await store.close()
 
-    store = await open_test_store()  # the next process finds them
-    left = await store.interrupted_answers()
-    assert [(a.event_id, a.thread, a.adapter, a.messages) for a in left] == [
-        ("E1", T1, "rec", [{"message_id": "m1", "data": {}}, {"message_id": "m2", "data": {"x": 1}}]),
-        ("E2", T2, "rec", [{"message_id": "m3", "data": {}}])]
-    await store.forget_inflight("E1")
-    await store.record_turn(turn(record.id, T2, "E2"))
-    assert await store.interrupted_answers() == []
+    store = await open_test_store()  # the next process finds what is journaled
+    assert store.owner != old_owner
+    assert sorted(map(str, await store.orphaned_threads())) == sorted([str(T1), str(T2)])
+    again = await store.orphaned_threads()
+    if isinstance(store, SQLiteStore):
+        assert again == []  # a single process is told once, at start
+    else:
+        assert sorted(map(str, again)) == sorted([str(T1), str(T2)])  # until a live process takes them
+    assert await store.take_thread(T1) and await store.take_thread(T2)
+    assert await store.orphaned_threads() == []
+
+    r1, r3 = await store.pending(T1)
+    assert _inbound_fields(r1.inbound) == _inbound_fields(e1.inbound)
+    assert (r1.inbound.raw, r1.raw, r1.backend, r1.query, r1.kind, r1.seq, r1.admitted_at) == (
+        {"ts": "1.5"}, {"ts": "1.5"}, "b", "q1", "ask", e1.seq, e1.admitted_at)
+    assert (r1.state, r1.owner, r1.messages) == ("running", old_owner, shown)  # cut off by the "crash"
+    assert (r3.event_id, r3.state, r3.owner, r3.messages) == ("E3", "queued", old_owner, e3.messages)
+    e5 = entry("E5", T1)
+    assert await store.admit(e5)
+    assert e5.seq > r3.seq
+    assert [p.event_id for p in await store.pending(T1)] == ["E1", "E3", "E5"]
+
+    assert await store.start_turn(r1)  # adopted from the process that is gone
+    assert (r1.state, r1.owner) == ("running", store.owner)
+    session = await store.active_session(T1, "b")
+    await store.close_turn(r1, session, Answer("recovered", status="interrupted", flags={"recovered": True}))
+    for left in [r3, e5, *await store.pending(T2)]:
+        await store.close_turn(left)
+    assert await store.pending(T1) == [] and await store.pending(T2) == []
+    await store.close()
+
+    store = await open_test_store()
+    assert await store.orphaned_threads() == []
+    assert await store.pending(T1) == [] and await store.pending(T2) == []
+    assert [(t["event_id"], t["status"], t["answer"], t["flags"]) for t in await store.turns_of(session.id)] == [
+        ("E1", "interrupted", "recovered", {"recovered": True})]
+
+
+async def test_a_redelivered_event_is_refused_and_not_journaled(store: Store):
+    first = entry("E1")
+    assert await store.admit(first)
+    again = entry("E1", question="the same delivery, again")
+    assert not await store.admit(again)
+    assert not await store.claim_event("E1")  # the admission claimed the id
+    assert await store.claim_event("E2")  # answered on the spot (help, busy) ...
+    assert not await store.admit(entry("E2"))  # ... so never journaled when redelivered
+    assert [(p.event_id, p.query) for p in await store.pending(T1)] == [("E1", "q")]
+    await store.close_turn(first)
+    assert not await store.admit(entry("E1"))  # a finished turn's id stays claimed
+    assert await store.pending(T1) == []
+
+
+async def test_a_closed_turn_is_recorded_once_and_never_started(store: Store):
+    journaled = entry("E1", question="what the user wrote")
+    journaled.query = "what a middleware made of it"
+    assert await store.admit(journaled)
+    session = await store.active_session(T1, "b")
+    session.session_id, session.turn_count = "backend-1", 1
+    await store.close_turn(journaled, session, Answer("a1", message_ids=["m1"]))
+    assert not await store.start_turn(journaled)  # closed meanwhile (superseded, or finished)
+    assert await store.pending(T1) == []
+    rows = await store.turns_of(session.id)
+    assert [(r["event_id"], r["question"], r["answer"], r["message_ids"]) for r in rows] == [
+        ("E1", "what the user wrote", "a1", ["m1"])]
+    assert [(s["session_id"], s["turn_count"]) for s in await store.find_sessions(str(T1))] == [("backend-1", 1)]
 
 
 async def test_prune_removes_old_turns_their_feedback_and_ended_sessions(store: Store):
     old = await store.active_session(T1, "b")
     old.last_active = 1000.0
     await store.save_session(old)
-    await store.record_turn(turn(old.id, T1, "E1", at=1000.0))
+    await finish_turn(store, old, "E1", at=1000.0)
     await store.record_feedback("E1", "u1", "up", None, 1000.0)
     await store.end_session(T1)
     new = await store.active_session(T1, "b")
-    await store.record_turn(turn(new.id, T1, "E2", at=5000.0))
+    await finish_turn(store, new, "E2", at=5000.0)
     await store.record_feedback("E2", "u1", "down", None, 5000.0)
 
     assert await store.prune(turns_before=2000.0) == 3  # E1's turn, its feedback, the ended session
@@ -171,11 +316,11 @@ async def test_admin_reads_expiry_and_delete(store: Store):
     a = await store.active_session(T1, "b")
     a.session_id, a.last_active = "sess-a", 1000.0
     await store.save_session(a)
-    await store.record_turn(turn(a.id, T1, "E1", at=1000.0))
+    await finish_turn(store, a, "E1", at=1000.0)
     b = await store.active_session(T2, "b")
     b.session_id, b.last_active = "sess-b", 3000.0
     await store.save_session(b)
-    await store.record_turn(turn(b.id, T2, "E2", at=3000.0))
+    await finish_turn(store, b, "E2", at=3000.0)
 
     listed = await store.list_sessions()
     assert [s["id"] for s in listed] == [b.id, a.id]  # most recently active first
@@ -210,8 +355,9 @@ async def test_flush_makes_queued_writes_durable_for_another_connection(open_tes
     record = await store.active_session(T1, "b")
     record.session_id, record.turn_count = "s-1", 1
     await store.save_session(record)
-    await store.record_turn(turn(record.id, T1, "E1"))
+    await finish_turn(store, record, "E1")  # closing a turn is write-behind ...
     await store.flush()
     other = await open_test_store()  # a second connection on the same database
     assert [t["event_id"] for t in await other.turns_of(record.id)] == ["E1"]
+    assert await other.pending(T1) == []  # ... the turn left the journal with the same commit
     assert [s["session_id"] for s in await other.find_sessions(str(record.id))] == ["s-1"]
