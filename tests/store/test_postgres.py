@@ -4,28 +4,33 @@ play two botkit processes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
 
+from botkit.events import ThreadKey
 from botkit.store.postgres import MIGRATIONS, PostgresStore
 from botkit.testing import running_bot
+from botkit.turn import Answer
 
 from .conftest import PASSWORD
-from .test_store import T1, T2, turn
+from .test_store import T1, T2, entry, finish_turn
 
-Replicas = Callable[[], Awaitable[PostgresStore]]
+Replicas = Callable[..., Awaitable[PostgresStore]]
+SHORT_LEASE = 1.0  # seconds: the least the configuration allows
 
 
 @pytest.fixture
 async def replica(pg_url: str) -> AsyncIterator[Replicas]:
-    """Opens another store on the test's database."""
+    """Opens another store on the test's database (`lease_ttl` as given)."""
     opened: list[PostgresStore] = []
 
-    async def open_() -> PostgresStore:
-        store = PostgresStore(pg_url)
+    async def open_(*, lease_ttl: float = 20.0) -> PostgresStore:
+        store = PostgresStore(pg_url, lease_ttl=lease_ttl)
         opened.append(store)
         await store.open()
         return store
@@ -33,6 +38,45 @@ async def replica(pg_url: str) -> AsyncIterator[Replicas]:
     yield open_
     for store in opened:
         await store.close()
+
+
+async def stall(store: PostgresStore) -> None:
+    """The replica stops renewing its leases (a process frozen, or cut off from the database)."""
+    task = store._heartbeat
+    assert task is not None and not task.done()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    store._heartbeat = None
+
+
+async def crash(store: PostgresStore) -> None:
+    """The replica dies: no more heartbeats, and it gives up nothing (its connections go)."""
+    await stall(store)
+    store._owned.clear()  # a dead process releases no thread on its way out
+    await store.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Until `check()` holds (polled; bounded, so a lease that never runs out fails the test)."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.02)
+
+
+async def lease_of(url: str, thread: ThreadKey) -> tuple[str | None, float | None]:
+    """(owner, lease_until) of `thread`, as the database has them."""
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow("SELECT owner, lease_until FROM threads WHERE key = $1", thread.key)
+    finally:
+        await conn.close()
+    return (row["owner"], row["lease_until"]) if row else (None, None)
+
+
+async def lease_expired(url: str, thread: ThreadKey) -> bool:
+    _, until = await lease_of(url, thread)
+    return until is not None and until < time.time()
 
 
 async def test_an_event_claimed_by_one_replica_is_refused_by_the_other(replica):
@@ -49,7 +93,7 @@ async def test_sessions_are_read_from_the_database(replica):
     record = await a.active_session(T1, "b")
     record.session_id, record.turn_count = "backend-1", 1
     await a.save_session(record)
-    await a.record_turn(turn(record.id, T1, "E1", question="q1", answer="a1"))
+    await finish_turn(a, record, "E1", question="q1", answer="a1")
     await a.flush()
     seen = await b.active_session(T1, "b", with_recent=3)
     assert (seen.id, seen.session_id, seen.turn_count, seen.recent) == (record.id, "backend-1", 1, [("q1", "a1")])
@@ -67,117 +111,333 @@ async def test_active_session_is_one_session_under_concurrency(replica):
     assert await a.count_sessions() == 1
 
 
-async def _waiting(url: str, locktype: str) -> None:
-    """Until a connection waits on a lock of `locktype` (the server's view: no guessing with sleeps)."""
-    conn = await asyncpg.connect(url)
+T3 = ThreadKey("test", "w1", "c3", "t3")
+T4 = ThreadKey("test", "w1", "c4", "t4")
+T5 = ThreadKey("test", "w1", "c5", "t5")
+T6 = ThreadKey("test", "w1", "c6", "t6")
+
+
+def keys(threads: list[ThreadKey]) -> list[str]:
+    return sorted(map(str, threads))
+
+
+def _increasing(values: list[int]) -> bool:
+    return all(x < y for x, y in zip(values, values[1:]))
+
+
+async def test_an_event_admitted_at_once_on_two_replicas_is_journaled_once(replica):
+    a, b = await replica(), await replica()
+    ids = [f"E{n}" for n in range(30)]
+    won = await asyncio.gather(*(store.admit(entry(i, (T1, T2)[n % 2])) for n, i in enumerate(ids)
+                                 for store in (a, b)))
+    assert all(sorted(won[2 * n:2 * n + 2]) == [False, True] for n in range(len(ids))), won
+    journaled = [e.event_id for thread in (T1, T2) for e in await b.pending(thread)]
+    assert sorted(journaled) == sorted(ids)  # each once, whichever replica won it
+
+    # an admission racing a delivery answered on the spot (claimed) on the other replica
+    raced = await asyncio.gather(*(call for n in range(20)
+                                   for call in (a.admit(entry(f"C{n}", T3)), b.claim_event(f"C{n}"))))
+    assert all(sorted(raced[2 * n:2 * n + 2]) == [False, True] for n in range(20)), raced
+    admitted = [f"C{n}" for n in range(20) if raced[2 * n]]
+    assert [e.event_id for e in await b.pending(T3)] == admitted  # a lost claim journals nothing
+
+
+async def test_a_threads_turns_are_ordered_as_committed_whichever_replica_admitted_them(replica):
+    a, b, reader = await replica(), await replica(), await replica()
+    first = [entry(f"S{n}", question=f"s{n}") for n in range(6)]
+    for n, journaled in enumerate(first):  # one after another, alternating replicas
+        assert await (a, b)[n % 2].admit(journaled)
+    assert _increasing([e.seq for e in first])
+    base = first[0].seq
+
+    # at once on both replicas while a third reads: every reader sees a gapless run of
+    # positions, i.e. a turn becomes visible only after every turn placed before it
+    snapshots: list[list[int]] = []
+    admitting = True
+
+    async def read() -> None:
+        while admitting:
+            snapshots.append([e.seq for e in await reader.pending(T1)])
+
+    reading = asyncio.create_task(read())
+    on_a, on_b = [entry(f"A{n}") for n in range(25)], [entry(f"B{n}") for n in range(25)]
     try:
-        async with asyncio.timeout(5):
-            while not await conn.fetchval("SELECT COUNT(*) FROM pg_locks WHERE locktype = $1 AND NOT granted",
-                                          locktype):
-                await asyncio.sleep(0.01)
+        assert all(await asyncio.gather(*(a.admit(e) for e in on_a), *(b.admit(e) for e in on_b)))
     finally:
-        await conn.close()
+        admitting = False
+        await reading
+    total = len(first) + len(on_a) + len(on_b)
+    assert any(len(first) < len(s) < total for s in snapshots), [len(s) for s in snapshots]  # read mid-way
+    for seen in snapshots:
+        assert seen == list(range(base, base + len(seen)))
+    assert _increasing([e.seq for e in on_a]) and _increasing([e.seq for e in on_b])  # each in call order
+
+    in_order = sorted([*first, *on_a, *on_b], key=lambda e: e.seq)
+    assert [e.seq for e in in_order] == list(range(base, base + total))
+    for store in (a, b, reader):
+        assert [e.event_id for e in await store.pending(T1)] == [e.event_id for e in in_order]
+    from_b = (await a.pending(T1))[1]  # journaled by b, read back on a
+    assert (from_b.event_id, from_b.inbound.user, from_b.inbound.text, from_b.inbound.adapter, from_b.query,
+            from_b.backend, from_b.owner) == ("S1", "u1", "s1", "rec", "s1", "b", b.owner)
 
 
-async def test_thread_lock_excludes_across_replicas_and_hands_over_the_turns_writes(replica, pg_url):
-    a, b = await replica(), await replica()
-    order: list[str] = []
-    a_holds, a_may_leave = asyncio.Event(), asyncio.Event()
+async def waiting_on(url: str, locktype: str, count: int = 1) -> Callable[[], Awaitable[bool]]:
+    """A check: at least `count` connections wait on a lock of `locktype` (the server's view)."""
 
-    async def turn_on_a() -> None:
-        async with a.thread_lock(T1):
-            order.append("a in")
-            record = await a.active_session(T1, "b")
-            a_holds.set()
-            await a_may_leave.wait()
-            record.session_id, record.turn_count = "from-a", 1
-            await a.save_session(record)  # queued for the group commit as the turn ends
-            order.append("a out")
+    async def check() -> bool:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetchval("SELECT COUNT(*) FROM pg_locks WHERE locktype = $1 AND NOT granted",
+                                       locktype) >= count
+        finally:
+            await conn.close()
 
-    async def turn_on_b() -> str | None:
-        async with b.thread_lock(T1):
-            order.append("b in")
-            return (await b.active_session(T1, "b")).session_id
+    return check
 
-    first = asyncio.create_task(turn_on_a())
-    await asyncio.wait_for(a_holds.wait(), 5)
-    second = asyncio.create_task(turn_on_b())
-    await _waiting(pg_url, "advisory")
-    async with asyncio.timeout(5):
-        async with b.thread_lock(T2):  # another thread is not held up
-            order.append("b in T2")
 
-    # hold a's group commit back (a row lock on the session), to see that a keeps the
-    # thread until its writes are committed
-    blocker = await asyncpg.connect(pg_url)
+async def test_a_turn_admitted_while_another_commits_is_placed_after_it(replica, pg_url):
+    a, b, reader = await replica(), await replica(), await replica()
+    assert await a.admit(entry("E0"))
+    control = await asyncpg.connect(pg_url)
     try:
-        await blocker.execute("BEGIN; SELECT 1 FROM sessions FOR UPDATE")
-        a_may_leave.set()
-        await _waiting(pg_url, "transactionid")  # a's writer waits for the row
-        b_waits = await blocker.fetchval("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-        assert b_waits == 1 and "b in" not in order
+        # the journal write of "SLOW" waits, inside its transaction, until the test lets it go
+        await control.execute("""
+            CREATE FUNCTION hold_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                IF NEW.event_id = 'SLOW' THEN PERFORM pg_advisory_lock(4242); PERFORM pg_advisory_unlock(4242);
+                END IF; RETURN NEW; END $$;
+            CREATE TRIGGER hold_slow BEFORE INSERT ON journal FOR EACH ROW EXECUTE FUNCTION hold_slow();""")
+        await control.execute("SELECT pg_advisory_lock(4242)")
+        slow, fast = entry("SLOW"), entry("FAST")
+        slow_task = asyncio.create_task(a.admit(slow))
+        await eventually(await waiting_on(pg_url, "advisory"))
+        fast_task = asyncio.create_task(b.admit(fast))  # the thread's next turn, on the other replica
+        waits = await waiting_on(pg_url, "transactionid")
+
+        async def fast_waits_or_is_done() -> bool:
+            return fast_task.done() or await waits()
+
+        await eventually(fast_waits_or_is_done)
+        assert not fast_task.done()  # it waits for the turn placed before it to commit ...
+        assert [e.event_id for e in await reader.pending(T1)] == ["E0"]  # ... and nothing shows before it does
+        await control.execute("SELECT pg_advisory_unlock(4242)")
+        assert await asyncio.wait_for(slow_task, 10) and await asyncio.wait_for(fast_task, 10)
     finally:
-        await blocker.close()  # ends the transaction
-    await asyncio.wait_for(first, 5)
-    assert await asyncio.wait_for(second, 5) == "from-a"
-    assert order == ["a in", "b in T2", "a out", "b in"]
+        await control.close()
+    assert slow.seq < fast.seq
+    for store in (a, b, reader):
+        assert [e.event_id for e in await store.pending(T1)] == ["E0", "SLOW", "FAST"]
 
 
-async def test_thread_lock_is_released_when_the_turn_is_cancelled(replica, pg_url):
+async def test_a_thread_is_taken_over_once_its_owners_lease_runs_out(replica, pg_url):
+    a, b = await replica(lease_ttl=SHORT_LEASE), await replica(lease_ttl=SHORT_LEASE)
+    c = await replica()
+    assert await a.take_thread(T1)
+    assert not await b.take_thread(T1)
+    assert await b.take_thread(T2)  # other threads are not held up
+    assert await a.take_thread(T1)  # its owner may take it again
+
+    # the heartbeat keeps the lease beyond lease_ttl
+    _, first_until = await lease_of(pg_url, T1)
+
+    async def first_lease_over() -> bool:
+        return time.time() > first_until + SHORT_LEASE / 4
+
+    await eventually(first_lease_over)
+    assert not await b.take_thread(T1) and not await c.take_thread(T1)
+    owner, renewed = await lease_of(pg_url, T1)
+    assert owner == a.owner and renewed > first_until
+
+    await stall(a)  # a stops renewing: b is refused until the lease has run out, then gets it
+    _, last_until = await lease_of(pg_url, T1)
+    attempts: list[tuple[float, bool, float]] = []  # (asked at, taken, answered at)
+
+    async def b_takes() -> bool:
+        asked = time.time()
+        taken = await b.take_thread(T1)
+        attempts.append((asked, taken, time.time()))
+        return taken
+
+    await eventually(b_takes)
+    assert not attempts[0][1]  # refused while a's lease was live ...
+    assert all(asked < last_until for asked, taken, _ in attempts if not taken)
+    assert attempts[-1][2] > last_until  # ... and taken only once it had run out
+    assert (await lease_of(pg_url, T1))[0] == b.owner
+
+    # a, frozen and come back, owns nothing any more: it neither gives up nor takes back b's thread
+    assert not await a.release_thread(T1)
+    assert not await a.take_thread(T1) and not await c.take_thread(T1)
+    assert (await lease_of(pg_url, T1))[0] == b.owner
+
+
+async def test_an_expired_lease_goes_to_exactly_one_of_the_racing_replicas(replica, pg_url):
+    dead = await replica(lease_ttl=SHORT_LEASE)
+    racers = [await replica(lease_ttl=SHORT_LEASE) for _ in range(5)]
+    for racer in racers:
+        await stall(racer)  # so each winner's lease runs out in turn, for the next round
+    assert await dead.take_thread(T1)
+    await crash(dead)
+    winners = []
+    for _ in range(3):
+        await eventually(lambda: lease_expired(pg_url, T1))
+        won = await asyncio.gather(*(r.take_thread(T1) for r in racers))
+        assert sum(won) == 1, won
+        winner = racers[won.index(True)]
+        assert (await lease_of(pg_url, T1))[0] == winner.owner
+        again = await asyncio.gather(*(r.take_thread(T1) for r in racers))  # a live lease: only its owner
+        assert again == won
+        winners.append(winner)
+    assert len(winners) == 3
+
+
+async def test_a_turn_is_started_by_exactly_one_of_two_racing_replicas(replica):
+    a = await replica(lease_ttl=SHORT_LEASE)
+    b, c = await replica(), await replica()
+    journaled = [entry(f"E{n}") for n in range(6)]
+    for e in journaled:
+        assert await a.admit(e)
+    assert await a.take_thread(T1)
+    partial = [{"message_id": "m1", "data": {}, "text": "partial", "notes": [], "status": None, "final": False}]
+    for e in journaled[:3]:  # running on a when it dies
+        assert await a.start_turn(e)
+        e.messages = partial
+        await a.journal_screen(e, durable=True)
+    await crash(a)
+
+    on_b, on_c = await b.pending(T1), await c.pending(T1)
+    assert [(e.event_id, e.state, e.owner) for e in on_b] == [
+        (e.event_id, "running" if n < 3 else "queued", a.owner) for n, e in enumerate(journaled)]
+    expected = []
+    for x, y in zip(on_b, on_c):
+        won = await asyncio.gather(b.start_turn(x), c.start_turn(y))
+        assert sorted(won) == [False, True], won
+        (winner, mine), (loser, theirs) = ((b, x), (c, y)) if won[0] else ((c, y), (b, x))
+        assert (mine.state, mine.owner) == ("running", winner.owner)
+        assert theirs.owner == a.owner  # the loser's copy still names the dead owner
+        assert not await loser.start_turn(theirs)  # and trying again does not help
+        expected.append((mine.event_id, "running", winner.owner, mine.messages))
+        theirs.messages = [{"message_id": "m-loser", "data": {}, "text": "", "notes": [], "status": None,
+                            "final": True}]
+        await loser.journal_screen(theirs, durable=True)  # cannot write over the winner's screen
+    assert [(e.event_id, e.state, e.owner, e.messages) for e in await b.pending(T1)] == expected
+    assert [e[3] for e in expected] == [partial] * 3 + [[]] * 3
+
+
+async def test_release_fails_when_a_turn_was_journaled_since_pending_looked(replica):
     a, b = await replica(), await replica()
-    held = asyncio.Event()
+    assert await a.take_thread(T1)
+    assert await a.pending(T1) == []
+    assert await a.release_thread(T1)  # nothing new: given up
+    assert await b.take_thread(T1) and await b.release_thread(T1)
 
-    async def hold(store: PostgresStore) -> None:
-        async with store.thread_lock(T1):
-            held.set()
-            await asyncio.Event().wait()
+    assert await a.take_thread(T1)
+    assert await a.pending(T1) == []
+    assert await b.admit(entry("E1"))  # journaled on the other replica after a looked
+    assert not await a.release_thread(T1)
+    assert not await b.take_thread(T1)  # a still owns the thread, so b's worker leaves E1 to a
+    [e1] = await a.pending(T1)
+    assert e1.event_id == "E1"
+    await a.close_turn(e1)
+    assert await a.pending(T1) == []
+    assert await a.release_thread(T1)
+    assert await b.orphaned_threads() == []  # the close is committed before the thread is given up
 
-    holder = asyncio.create_task(hold(a))
-    await asyncio.wait_for(held.wait(), 5)
-    held.clear()
-    waiter = asyncio.create_task(hold(b))  # cancelled while it waits for the lock
-    await _waiting(pg_url, "advisory")
-    waiter.cancel()
-    holder.cancel()
-    await asyncio.gather(holder, waiter, return_exceptions=True)
-    assert not held.is_set()
-    async with asyncio.timeout(5):
-        async with a.thread_lock(T1), b.thread_lock(T2):
-            pass
-        async with b.thread_lock(T1):
-            pass
+    assert await a.take_thread(T1)
+    assert await a.pending(T1) == []
+    assert await a.admit(entry("E2"))  # this replica's own admission counts too
+    assert not await a.release_thread(T1)
+    assert [e.event_id for e in await a.pending(T1)] == ["E2"]
+
+    assert await b.admit(entry("E3"))
+    assert await a.release_thread(T1, force=True)  # a stop gives it up anyway ...
+    assert await b.orphaned_threads() == [T1]  # ... and what is journaled goes to the next owner
+    assert await b.take_thread(T1)
+    assert [e.event_id for e in await b.pending(T1)] == ["E2", "E3"]
 
 
-async def test_expire_idle_leaves_threads_whose_turn_runs_on_another_replica(replica):
+async def test_orphaned_threads_have_journaled_turns_and_no_live_owner(replica):
+    live, dying, peer = await replica(), await replica(lease_ttl=SHORT_LEASE), await replica()
+    for n, thread in enumerate((T1, T2, T3, T4, T5)):
+        assert await live.admit(entry(f"E{n}", thread))
+    assert await live.take_thread(T1)  # owned by a live replica
+    assert await dying.take_thread(T2)  # its owner is about to stop renewing
+    assert await live.take_thread(T3) and await live.release_thread(T3, force=True)  # given up, turn journaled
+    # T4: journaled, never taken
+    assert await live.take_thread(T5)
+    [e5] = await live.pending(T5)
+    await live.close_turn(e5)  # nothing left journaled ...
+    assert await live.release_thread(T5)  # ... when given up
+    assert await live.take_thread(T6) and await live.release_thread(T6)  # never had a turn
+
+    assert keys(await peer.orphaned_threads()) == keys([T3, T4])
+    await stall(dying)
+    found: list[ThreadKey] = []
+
+    async def t2_orphaned() -> bool:
+        found[:] = await peer.orphaned_threads()
+        return T2 in found
+
+    await eventually(t2_orphaned)
+    assert keys(found) == keys([T2, T3, T4])
+    assert await peer.take_thread(T2) and await peer.take_thread(T4)  # taken over: live owners again
+    assert await live.orphaned_threads() == [T3]
+
+
+async def test_expire_idle_leaves_sessions_of_threads_a_live_replica_owns(replica):
     a, b = await replica(), await replica()
-    for thread in (T1, T2):
+    dying = await replica(lease_ttl=SHORT_LEASE)
+    for thread in (T1, T2, T3):
         record = await a.active_session(thread, "b")
         record.last_active = 1000.0
         await a.save_session(record)
     await a.flush()
-    async with a.thread_lock(T1):
-        expired = await b.expire_idle(2000.0)
-    assert [r.thread for r in expired] == [T2]
+    assert await a.take_thread(T1)
+    assert await dying.take_thread(T3)
+    assert [r.thread for r in await b.expire_idle(2000.0)] == [T2]
+    assert await b.expire_idle(2000.0) == []
+
+    await stall(dying)
+    expired: list[ThreadKey] = []
+
+    async def t3_expired() -> bool:
+        expired.extend(r.thread for r in await b.expire_idle(2000.0))
+        return bool(expired)
+
+    await eventually(t3_expired)  # once dying's lease has run out
+    assert expired == [T3]
+    assert await a.release_thread(T1)
     assert [r.thread for r in await b.expire_idle(2000.0)] == [T1]
 
 
-async def test_a_starting_replica_leaves_the_answers_its_peer_is_streaming(replica):
-    a, b = await replica(), await replica()
-    streaming = asyncio.Event()
+async def test_a_replica_takes_over_the_answer_its_dead_peer_was_streaming(replica):
+    a, b = await replica(lease_ttl=SHORT_LEASE), await replica(lease_ttl=SHORT_LEASE)
+    assert await a.admit(entry("E1")) and await a.admit(entry("E2"))
+    assert await a.take_thread(T1)
+    streaming, _ = await a.pending(T1)
+    assert await a.start_turn(streaming)
+    streaming.messages = [{"message_id": "m1", "data": {"ts": "1"}, "text": "half an answer", "notes": [],
+                           "status": None, "final": False}]
+    await a.journal_screen(streaming, durable=True)
+    assert await b.orphaned_threads() == []  # a is alive: b leaves its answer alone
+    assert not await b.take_thread(T1)
 
-    async def turn_on_a() -> None:
-        async with a.thread_lock(T1):
-            await a.answer_started("E1", T1, "rec", [{"message_id": "m1", "data": {}}])
-            await a.flush()
-            streaming.set()
-            await asyncio.Event().wait()  # the process dies mid-answer: nothing recorded
+    await crash(a)
 
-    running = asyncio.create_task(turn_on_a())
-    await asyncio.wait_for(streaming.wait(), 5)
-    assert await b.interrupted_answers() == []
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
-    assert [x.event_id for x in await b.interrupted_answers()] == ["E1"]
+    async def t1_orphaned() -> bool:
+        return await b.orphaned_threads() == [T1]
+
+    await eventually(t1_orphaned)
+    assert await b.take_thread(T1)
+    recovered, waiting = await b.pending(T1)
+    assert (recovered.event_id, recovered.state, recovered.owner, recovered.messages) == (
+        "E1", "running", a.owner, streaming.messages)
+    assert (waiting.event_id, waiting.state) == ("E2", "queued")
+    assert await b.start_turn(recovered)
+    assert recovered.owner == b.owner
+    session = await b.active_session(T1, "b")
+    await b.close_turn(recovered, session, Answer("half an answer", status="interrupted"))
+    assert [e.event_id for e in await b.pending(T1)] == ["E2"]
+    assert await b.orphaned_threads() == []
+    assert [(t["event_id"], t["status"]) for t in await b.turns_of(session.id)] == [("E1", "interrupted")]
 
 
 async def test_replicas_starting_at_once_migrate_once(pg_url):
@@ -222,15 +482,19 @@ async def test_the_password_never_shows(pg_server, pg_url, caplog):
 async def test_queued_writes_survive_the_server_dropping_connections(replica, pg_url):
     store = await replica()
     record = await store.active_session(T1, "b")
+    journaled = entry("E1")
+    assert await store.admit(journaled)
     conn = await asyncpg.connect(pg_url)
     try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                           " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        terminated = await conn.fetchval("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                         " WHERE datname = current_database() AND pid <> pg_backend_pid()")
     finally:
         await conn.close()
-    await store.record_turn(turn(record.id, T1, "E1"))
+    assert terminated >= 1
+    await store.close_turn(journaled, record, Answer("a"))  # queued; its first commit meets a dead connection
     await store.flush()
     assert [t["event_id"] for t in await store.turns_of(record.id)] == ["E1"]
+    assert await store.pending(T1) == []
 
 
 async def test_two_bots_share_one_thread_through_the_store(pg_url, tmp_path):
