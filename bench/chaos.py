@@ -19,7 +19,8 @@ stopped and the run is judged from what the fakes saw (bench/chaos_eval.py):
     tried, acked      questions sent / acknowledged with a 200
     answered          the complete answer is on screen in the question's thread
     marked            the answer cut off shows what it had plus an "interrupted" notice
-    re-answered       answered by another process than the killed one, after the kill
+    re-answered       acked before the kill, answered by another process than the killed one in a
+                      thread the killed one had (crash: all; replicas: where the kill cut an answer off)
     told              a notice says "ask again" (resolved, but reported)
     stuck             bot messages left reading the placeholder ("thinking…") or nothing   (failure)
     erased            bot messages whose answer text was later taken away                    (failure)
@@ -44,6 +45,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -177,8 +179,9 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """`base` with `extra` merged in, mappings key by key."""
     merged = dict(base)
     for key, value in extra.items():
-        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
-            else value
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = deep_merge(merged[key], value)
+        merged[key] = value
     return merged
 
 
@@ -380,8 +383,7 @@ async def one_run(settings: Settings, run: int, pg: PgServer | None) -> RunResul
             settled = await settle(fake, screen, questions, roots, settings.settle)
             await asyncio.gather(*(bot.stop() for bot in bots))
             screen.update(fake.calls)
-            counts, findings = evaluate(screen, questions, roots, backend.asks, killed=victim.name,
-                                        asks_at_kill=asks_at_kill, crash=crash)
+            counts, findings = evaluate(screen, questions, roots, backend.asks, killed=victim.name, crash=crash)
     return RunResult(run, victim.name, asks_at_kill, settled, time.monotonic() - started, counts, findings)
 
 
@@ -392,29 +394,34 @@ _COLUMNS = [("tried", "tried"), ("acked", "acked"), ("answered", "answered"), ("
             ("lost", "lost"), ("duplicated", "duplicated"), ("out_of_order", "out-of-order")]
 
 
+def _line(run: str, killed: str, cells: list[str], seconds: str) -> str:
+    """Six figures, a bar, the five failures: one row of the table."""
+    return f"{run:>5} {killed:>10} " + " ".join(cells[:6]) + " | " + " ".join(cells[6:]) + f" {seconds:>6}"
+
+
 def header() -> str:
-    cells = [f"{title:>{max(5, len(title))}}" for _, title in _COLUMNS]
-    return f"{'run':>5} {'killed':>10} " + " ".join(cells[:6]) + " | " + " ".join(cells[6:]) + f" {'secs':>6}"
+    return _line("run", "killed", [f"{title:>{max(5, len(title))}}" for _, title in _COLUMNS], "secs")
 
 
-def row(label: str, killed: str, counts: Counts, seconds: float, note: str = "") -> str:
+def row(run: str, killed: str, counts: Counts, seconds: float) -> str:
     values = counts.as_dict()
-    cells = [f"{values[name]:>{max(5, len(title))}}" for name, title in _COLUMNS]
-    return (f"{label:>5} {killed:>10} " + " ".join(cells[:6]) + " | " + " ".join(cells[6:])
-            + f" {seconds:>6.1f}{note}")
+    return _line(run, killed, [f"{values[name]:>{max(5, len(title))}}" for name, title in _COLUMNS], f"{seconds:.1f}")
 
 
 async def chaos(settings: Settings) -> list[RunResult]:
     """All runs, printing a line per run as it ends."""
     results: list[RunResult] = []
     with contextlib.ExitStack() as stack:
-        pg = stack.enter_context(postgres_server()) if settings.mode == "replicas" else None
+        try:
+            pg = stack.enter_context(postgres_server()) if settings.mode == "replicas" else None
+        except (RuntimeError, subprocess.CalledProcessError) as exc:
+            raise ToolError(f"no PostgreSQL server for the replicas: {exc}") from exc
         print(header(), flush=True)
         for run in range(1, settings.runs + 1):
             result = await one_run(settings, run, pg)
             results.append(result)
             note = "" if result.settled else f"  (not settled in {settings.settle:g} s)"
-            print(row(str(run), f"{result.killed}@{result.asks_at_kill}", result.counts, result.seconds, note),
+            print(row(str(run), f"{result.killed}@{result.asks_at_kill}", result.counts, result.seconds) + note,
                   flush=True)
             for finding in result.findings[:settings.details]:
                 print(f"      {finding}")
@@ -422,6 +429,7 @@ async def chaos(settings: Settings) -> list[RunResult]:
 
 
 def parse_args(argv: list[str] | None) -> Settings:
+    """The command line; errors exit with status 2 (argparse's)."""
     parser = argparse.ArgumentParser(description="Kill the bot under load and count what people would notice.")
     parser.add_argument("mode", choices=["crash", "replicas"])
     parser.add_argument("--runs", type=int, default=10)
@@ -451,11 +459,11 @@ def parse_args(argv: list[str] | None) -> Settings:
     if not isinstance(extra, dict):
         parser.error("--bot-config-extra must be a mapping")
     return Settings(args.mode, args.runs, args.threads, args.questions, args.replicas, args.seed, args.settle,
-                        args.ack_timeout, args.botkit_python, extra, args.logs, args.json,
-                    args.details)
+                    args.ack_timeout, args.botkit_python, extra, args.logs, args.json, args.details)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run, print the totals, write --json; the exit status says whether anything failed."""
     settings = parse_args(argv)
     try:
         results = asyncio.run(chaos(settings))

@@ -235,13 +235,13 @@ def _describe(message: Message) -> str:
 
 
 def evaluate(screen: Screen, questions: list[Question], roots: dict[str, int], asks: list[Ask], *,
-             killed: str, asks_at_kill: int, crash: bool) -> tuple[Counts, list[str]]:
+             killed: str, crash: bool) -> tuple[Counts, list[str]]:
     """The run's figures, and one line per failure saying what went wrong where.
 
-    `killed` names the process that was killed when the backend had had `asks_at_kill`
-    requests. An answer is re-answered when another process gave it to a question acked
-    before the kill in a thread the killed process had: every thread when `crash` (it
-    was the only process), else the threads whose last backend request it had made."""
+    `killed` names the process that was killed. An answer is re-answered when another
+    process gave it to a question acked before the kill in a thread the killed process
+    had: every thread when `crash` (it was the only process), else the threads where the
+    kill cut off one of its backend requests (it was answering there)."""
     assign(screen, questions, roots)
     by_text = {q.text: q for q in questions}
     messages: dict[str, list[Message]] = defaultdict(list)
@@ -252,8 +252,8 @@ def evaluate(screen: Screen, questions: list[Question], roots: dict[str, int], a
     askers: dict[str, list[str]] = defaultdict(list)
     for q, process in asked:
         askers[q.text].append(process)
-    last_asker = {by_text[a.question].thread: a.process for a in asks[:asks_at_kill] if a.question in by_text}
-    killed_had = {q.thread for q in questions if crash or last_asker.get(q.thread) == killed}
+    cut_off = {by_text[a.question].thread for a in asks if a.process == killed and not a.finished}
+    killed_had = {q.thread for q in questions if crash or q.thread in cut_off}
 
     counts = Counts()
     findings: list[str] = []

@@ -29,15 +29,15 @@ def update(ts: str, body: str, *notes: str, by: str = "p0") -> Call:
 
 
 def judge(calls: list[Call], asks: list[Ask] | None = None, *, questions: int = 2,
-          asks_at_kill: int = 0) -> tuple[Counts, list[str]]:
-    """Two questions in one thread, both acked before a kill of p0 (crash mode)."""
+          crash: bool = True) -> tuple[Counts, list[str]]:
+    """Two questions in one thread, both acked before p0 was killed (and restarted when `crash`)."""
     qs = [Question(0, i, f"r1-t000-q{i}", f"Ev{i}", sent_at=0, acked=True, acked_before_kill=True)
           for i in range(questions)]
     screen = Screen("xoxb-chaos-")
     screen.update(calls)
     if asks is None:
         asks = [Ask(q.text, "p0") for q in qs]
-    return evaluate(screen, qs, {ROOT: 0}, asks, killed="p0", asks_at_kill=asks_at_kill, crash=True)
+    return evaluate(screen, qs, {ROOT: 0}, asks, killed="p0", crash=crash)
 
 
 def answer(i: int) -> str:
@@ -52,8 +52,16 @@ def test_complete_answers_in_order_are_answered_and_nothing_fails():
 
 def test_an_answer_finished_by_the_restarted_process_is_re_answered():
     counts, _ = judge([post("1"), update("1", answer(0)), post("2", by="p1"), update("2", answer(1), by="p1")],
-                      asks=[Ask("r1-t000-q0", "p0"), Ask("r1-t000-q1", "p1")], asks_at_kill=1)
+                      asks=[Ask("r1-t000-q0", "p0"), Ask("r1-t000-q1", "p1")])
     assert (counts.answered, counts.re_answered) == (2, 1)
+
+
+def test_a_replica_answering_in_a_thread_whose_answer_the_kill_cut_off_re_answers():
+    calls = [post("1"), update("1", answer(0)[:25]), update("1", answer(0)[:25], NOTICE, by="p1"),
+             post("2", by="p1"), update("2", answer(1), by="p1")]
+    cut_off, _ = judge(calls, [Ask("r1-t000-q0", "p0"), Ask("r1-t000-q1", "p1")], crash=False)
+    finished, _ = judge(calls, [Ask("r1-t000-q0", "p0", finished=True), Ask("r1-t000-q1", "p1")], crash=False)
+    assert (cut_off.re_answered, finished.re_answered) == (1, 0)
 
 
 def test_text_kept_with_an_interrupted_notice_is_marked():
