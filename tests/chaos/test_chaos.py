@@ -3,8 +3,8 @@ erased, duplicated or answered out of order.
 
 Crash mode restarts the bot on its SQLite store; replicas mode kills one of three bots
 sharing PostgreSQL and leaves the others to take over (with a short recovery lease, so
-that the takeover fits in the test's time). The tool runs as a subprocess, as in CI
-by hand, and hands its figures over as JSON.
+that the takeover fits in the test's time). The tool runs as a subprocess, exactly as
+it runs by hand, and hands its figures over as JSON.
 """
 
 from __future__ import annotations
