@@ -431,8 +431,9 @@ async def chaos(settings: Settings) -> list[RunResult]:
 def parse_args(argv: list[str] | None) -> Settings:
     """The command line; errors exit with status 2 (argparse's)."""
     parser = argparse.ArgumentParser(description="Kill the bot under load and count what people would notice.")
-    parser.add_argument("mode", choices=["crash", "replicas"])
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("mode", choices=["crash", "replicas"],
+                        help="crash: kill the bot and restart it; replicas: kill one of --replicas bots for good")
+    parser.add_argument("--runs", type=int, default=10, help="runs, each with fresh fakes, store and bots")
     parser.add_argument("--threads", type=int, default=50, help="threads asking at the same time")
     parser.add_argument("--questions", type=int, default=4, help="questions per thread, one after another")
     parser.add_argument("--replicas", type=int, default=3, help="bot processes in replicas mode")
