@@ -16,18 +16,18 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
 from botkit.events import ThreadKey
-from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord
+from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord, turn_row
 
 if TYPE_CHECKING:
     from botkit.turn import Answer
@@ -115,7 +115,6 @@ MIGRATIONS: list[str] = [
         admitted_at REAL NOT NULL,
         owner TEXT NOT NULL
     ) WITHOUT ROWID;
-    CREATE INDEX journal_seq ON journal(seq);
     """,
 ]
 
@@ -136,12 +135,61 @@ _INSERT_JOURNAL = ("INSERT INTO journal (event_id, thread, seq, backend, kind, q
 _UPDATE_JOURNAL = "UPDATE journal SET state = ?, messages = ?, owner = ? WHERE event_id = ?"
 _DELETE_JOURNAL = "DELETE FROM journal WHERE event_id = ?"
 _INSERT_TURN = (
-    "INSERT INTO turns (session, thread, event_id, adapter, backend, user, question, answer, status, sources,"
-    " score, error, message_ids, first_text_after, duration, edits, flags, created_at)"
+    "INSERT INTO turns (session, thread, event_id, adapter, backend, user, question, answer, status, created_at,"
+    " sources, score, error, message_ids, first_text_after, duration, edits, flags)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 _PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000")
+
+
+class _Done:
+    """An awaitable that is already done: what a write nobody waits for returns."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield from ()
+
+
+_DONE = _Done()
+
+
+def _resolve(future: asyncio.Future[bool]) -> None:
+    if not future.done():  # a waiter may have been cancelled; the future with it
+        future.set_result(True)
+
+
+def _refused() -> asyncio.Future[bool]:
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(False)
+    return future
+
+
+def _group(ops: list[tuple[str, Any]]) -> dict[str, list[tuple]]:
+    """Writes by statement, in queue order; a journal entry's row is encoded now, once per
+    batch with its latest state."""
+    batch: dict[str, list[tuple]] = {}
+    screens: dict[str, JournalEntry] = {}
+    for sql, params in ops:
+        if sql is _UPDATE_JOURNAL:
+            screens[params.event_id] = params
+            continue
+        if sql is _INSERT_JOURNAL:
+            params = _journal_row(params)
+        rows = batch.get(sql)
+        if rows is None:
+            batch[sql] = [params]
+        else:
+            rows.append(params)
+    if screens:
+        batch[_UPDATE_JOURNAL] = [(e.state, _json(e.messages), e.owner, e.event_id) for e in screens.values()]
+    return batch
+
+
+def _journal_row(entry: JournalEntry) -> tuple:
+    return (entry.event_id, entry.thread.key, entry.seq, entry.backend, entry.kind, entry.query,
+            json.dumps(entry.inbound_fields()), entry.state, _json(entry.messages), entry.admitted_at, entry.owner)
 
 
 def _json(value: list | dict) -> str:
@@ -163,19 +211,22 @@ class SQLiteStore(Store):
         self._events: OrderedDict[str, float] = OrderedDict()  # event id -> expiry, oldest first
         self._sessions: dict[str, SessionRecord] = {}  # every active session, by thread
         self._next_session_id = 1
-        self._pending: dict[str, list[tuple]] = {}  # SQL -> parameter rows
-        self._screens: dict[str, JournalEntry] = {}  # event id -> entry whose journal row to update
+        # writes waiting for the writer, in order: (SQL, parameters, or the journal entry
+        # whose row to insert or update, encoded when the writer takes it)
+        self._ops: list[tuple[str, Any]] = []
         self._journal: dict[str, list[JournalEntry]] = {}  # thread key -> its journaled turns, by seq
         self._recovered: list[ThreadKey] = []  # threads with turns journaled by an earlier process
         self._seq = 0
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._queued = 0  # generation of the latest queued write
-        self._committed = 0  # every write up to this generation is committed
-        self._wake = asyncio.Event()
-        self._batch_done: asyncio.Future[None] | None = None  # resolved when the batch under way commits
-        self._writer: asyncio.Task | None = None
-        self._writes: ThreadPoolExecutor | None = None
-        self._write_db: sqlite3.Connection | None = None
+        # The writer is a thread of its own that takes whatever has queued whenever it is
+        # free, so commits overlap the event loop's work instead of alternating with it.
+        # `_lock` keeps the queue and the future of its commit consistent between the two.
+        self._lock = threading.Lock()
+        self._has_work = threading.Condition(self._lock)
+        self._committing: asyncio.Future[bool] | None = None  # resolved when the writes queued so far commit
+        self._writing: asyncio.Future[bool] | None = None  # the batch on the writer's thread
+        self._writer: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
     def __repr__(self) -> str:
@@ -202,17 +253,10 @@ class SQLiteStore(Store):
                                     " FROM sessions WHERE ended_at IS NULL") as cur:
             async for row in cur:
                 self._sessions[row[1]] = SessionRecord(row[0], ThreadKey.parse(row[1]), *row[2:])
-        self._writes = ThreadPoolExecutor(1, thread_name_prefix="botkit-store-writer")
-        self._write_db = await asyncio.get_running_loop().run_in_executor(self._writes, self._connect_writer)
-        self._writer = asyncio.create_task(self._write_loop(), name="botkit-store-writer")
-
-    def _connect_writer(self) -> sqlite3.Connection:
-        """The writer's own connection, used only on the writer's thread: a whole group
-        commit is one hop to that thread instead of one per statement."""
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        for pragma in _PRAGMAS:
-            db.execute(pragma)
-        return db
+        self._loop = asyncio.get_running_loop()
+        self._closing = False
+        self._writer = threading.Thread(target=self._write_loop, name="botkit-store-writer", daemon=True)
+        self._writer.start()
 
     async def _load_journal(self) -> None:
         """Turns an earlier process accepted and did not finish: recovery answers them."""
@@ -241,25 +285,20 @@ class SQLiteStore(Store):
         if self._db is None:
             return
         await self.flush()
-        self._closing = True
-        self._wake.set()
-        if self._writer:
-            await self._writer
+        if self._writer is not None:
+            with self._lock:
+                self._closing = True
+                self._has_work.notify()
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
         await self._db.close()
         self._db = None
-        if self._write_db is not None:
-            self._writes.submit(self._write_db.close).result()
-            self._write_db = None
-        self._writes.shutdown()
 
     async def flush(self) -> None:
-        await self._committed_up_to(self._queued)
-
-    async def _committed_up_to(self, generation: int) -> None:
-        while self._committed < generation and self._writer is not None:
-            if self._batch_done is None:
-                self._batch_done = asyncio.get_running_loop().create_future()
-            await self._batch_done
+        if self._ops:
+            await self._queue_wait()
+        elif self._writing is not None:
+            await self._writing
 
     async def ping(self) -> bool:
         if self._db is None:
@@ -272,48 +311,56 @@ class SQLiteStore(Store):
 
     # -- group commit -----------------------------------------------------------------
 
-    def _queue(self, sql: str, params: tuple) -> None:
-        rows = self._pending.get(sql)
-        if rows is None:
-            self._pending[sql] = [params]
-        else:
-            rows.append(params)
-        self._changed()
+    def _queue(self, sql: str, params: Any, *, durable: bool = False) -> Awaitable[bool] | None:
+        """Queue a write; with `durable`, return what resolves (True) once it is committed."""
+        with self._lock:
+            self._ops.append((sql, params))
+            if len(self._ops) == 1:
+                self._has_work.notify()
+            return self._queue_wait_locked() if durable else None
 
-    def _changed(self) -> None:
-        self._queued += 1
-        self._wake.set()
+    def _queue_wait(self) -> asyncio.Future[bool]:
+        """What resolves once everything queued so far is committed."""
+        with self._lock:
+            return self._queue_wait_locked()
 
-    async def _write_loop(self) -> None:
-        """Commit everything queued so far in one transaction, on the writer's thread."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            generation = self._queued
-            batch, self._pending = self._pending, {}
-            if self._screens:
-                batch[_UPDATE_JOURNAL] = [(e.state, _json(e.messages), e.owner, e.event_id)
-                                          for e in self._screens.values()]
-                self._screens = {}
-            if batch:
-                await loop.run_in_executor(self._writes, self._write_batch, batch)
-                del batch  # not kept alive until the next write
-            self._committed = generation
-            done, self._batch_done = self._batch_done, None
-            if done is not None:
-                done.set_result(None)
-            if self._queued > self._committed:
-                self._wake.set()
-            elif self._closing:
-                return
+    def _queue_wait_locked(self) -> asyncio.Future[bool]:
+        future = self._committing
+        if future is None:
+            assert self._loop is not None
+            future = self._committing = self._loop.create_future()
+        return future
 
-    def _write_batch(self, batch: dict[str, list[tuple]]) -> None:
+    def _write_loop(self) -> None:
+        """The writer's thread: commit whatever has queued, in one transaction (group
+        commit); what queues meanwhile goes in the next. Its connection is its own."""
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            for pragma in _PRAGMAS:
+                db.execute(pragma)
+            while True:
+                with self._lock:
+                    while not self._ops and not self._closing:
+                        self._has_work.wait()
+                    if not self._ops:
+                        return
+                    ops, self._ops = self._ops, []
+                    # a future even if nobody waits yet: `flush` may, while this batch is written
+                    self._writing = self._committing or self._loop.create_future()  # type: ignore[union-attr]
+                    self._committing = None
+                self._write_batch(db, _group(ops))
+                del ops  # not kept alive until the next write
+                with self._lock:
+                    committed, self._writing = self._writing, None
+                self._loop.call_soon_threadsafe(_resolve, committed)  # type: ignore[union-attr]
+        finally:
+            db.close()
+
+    @staticmethod
+    def _write_batch(db: sqlite3.Connection, batch: dict[str, list[tuple]]) -> None:
         """One transaction, statement kind by kind in `_WRITE_ORDER` (which makes grouping
         safe: a session row exists before the turns that reference it, and is created
         before it is ended). If it fails, every row that can be written still is."""
-        db = self._write_db
-        assert db is not None
         try:
             db.execute("BEGIN")
             for sql in _WRITE_ORDER:
@@ -395,10 +442,11 @@ class SQLiteStore(Store):
 
     # -- the turn journal -----------------------------------------------------------------------
 
-    async def admit(self, entry: JournalEntry, visible: Callable[[], None] | None = None) -> bool:
+    def admit(self, entry: JournalEntry,  # type: ignore[override]  # an awaitable, not a coroutine:
+              visible: Callable[[], None] | None = None) -> Awaitable[bool]:  # one frame less per turn
         now = time.time()
         if not self._claim(entry.event_id, now):
-            return False
+            return _refused()
         self._seq += 1
         entry.seq, entry.admitted_at, entry.owner = self._seq, now, self.owner
         key = entry.thread.key
@@ -407,30 +455,26 @@ class SQLiteStore(Store):
             self._journal[key] = [entry]
         else:
             entries.append(entry)
-        self._queue(_INSERT_JOURNAL, (entry.event_id, key, entry.seq, entry.backend, entry.kind, entry.query,
-                                      json.dumps(entry.inbound_fields()), entry.state, _json(entry.messages), now, self.owner))
+        committed = self._queue(_INSERT_JOURNAL, entry, durable=True)
         if visible is not None:
             visible()
-        await self._committed_up_to(self._queued)
-        return True
+        return committed
 
     async def pending(self, thread: ThreadKey) -> list[JournalEntry]:
         entries = self._journal.get(thread.key)
         return list(entries) if entries else []
 
-    async def start_turn(self, entry: JournalEntry) -> bool:
+    def start_turn(self, entry: JournalEntry) -> Awaitable[bool]:  # type: ignore[override]
         if entry not in self._journal.get(entry.thread.key, ()):
-            return False  # closed meanwhile (superseded by a newer question)
+            return _refused()  # closed meanwhile (superseded by a newer question)
         entry.state = "running"
         entry.owner = self.owner
-        await self.journal_screen(entry, durable=True)
-        return True
+        return self._queue(_UPDATE_JOURNAL, entry, durable=True)
 
-    async def journal_screen(self, entry: JournalEntry, *, durable: bool) -> None:
-        self._screens[entry.event_id] = entry  # encoded when the batch is taken: only its latest state
-        self._changed()
-        if durable:
-            await self._committed_up_to(self._queued)
+    def journal_screen(self, entry: JournalEntry, *,  # type: ignore[override]
+                       durable: bool) -> Awaitable[object]:
+        committed = self._queue(_UPDATE_JOURNAL, entry, durable=durable)
+        return _DONE if committed is None else committed
 
     async def close_turn(self, entry: JournalEntry, session: SessionRecord | None = None,
                          answer: Answer | None = None) -> None:
@@ -443,19 +487,14 @@ class SQLiteStore(Store):
                 entries.remove(entry)
             if not entries:
                 del self._journal[key]
-        self._screens.pop(entry.event_id, None)
         self._queue(_DELETE_JOURNAL, (entry.event_id,))
         if answer is None or session is None:
             return
         self._save(session, None)
-        turn = TurnRecord.of(entry, session, answer)
-        self._queue(_INSERT_TURN, (
-            turn.session, key, turn.event_id, turn.adapter, turn.backend, turn.user, turn.question,
-            turn.answer, turn.status, _json(turn.sources), turn.score, turn.error, _json(turn.message_ids),
-            turn.first_text_after, turn.duration, turn.edits, _json(turn.flags), turn.created_at))
+        self._queue(_INSERT_TURN, turn_row(entry, session, answer, _json))
         current = self._sessions.get(key)
-        if current is session and session.recent is not None and turn.status == "complete":
-            session.recent.append((turn.question, turn.answer))
+        if current is session and session.recent is not None and answer.status == "complete":
+            session.recent.append((entry.inbound.text, answer.text))
             del session.recent[:-20]
 
     async def orphaned_threads(self) -> list[ThreadKey]:
