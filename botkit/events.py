@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ThreadKey:
     """One conversation thread on one platform: the unit a backend session belongs to.
 
@@ -30,6 +30,16 @@ class ThreadKey:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", f"{self.platform}:{self.workspace}:{self.channel}:{self.thread}")
+
+    # Thread keys are dict keys all along the hot path: hash and compare the one string
+    # (whose hash Python caches) instead of a tuple of four fields each time.
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is ThreadKey:
+            return self.key == other.key  # type: ignore[attr-defined]
+        return NotImplemented
 
     def __str__(self) -> str:
         return self.key

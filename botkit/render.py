@@ -167,14 +167,15 @@ class AnswerRenderer:
     async def _deliver(self, *, final: bool, failed: str | None = None) -> None:
         messages = self._compose(self.draft(final=final, failed=failed))
         shown = self._shown
-        if self.screen is not None and (len(messages) > len(shown) or any(
-                shown[i] != message for i, message in enumerate(messages))):
+        changed = [i for i, message in enumerate(messages) if i >= len(shown) or shown[i] != message]
+        if not changed:
+            return
+        if self.screen is not None:
             await self.screen.intend(messages, self.messages)  # write-ahead: recovery knows what may show
         thread = self.inbound.thread
-        for i, message in enumerate(messages):
+        for i in changed:
+            message = messages[i]
             if i < len(self.messages):
-                if shown[i] == message:
-                    continue
                 await self.adapter.edit(self.messages[i], message)
                 shown[i] = message
             else:

@@ -65,7 +65,7 @@ class Dispatcher:
         like any message, but not routed and not shown to `botkit_message_received`."""
         if not self.intake.accepting:
             return False
-        entry = JournalEntry(turn.inbound, turn.backend, turn.query, raw=turn.adapter.journal_raw(turn.inbound))
+        entry = JournalEntry(turn.inbound, turn.backend, turn.query, "start", raw=turn.adapter.journal_raw(turn.inbound))
         return await self.intake.admit(entry)
 
     def route(self, inbound: Inbound) -> str | None:

@@ -40,7 +40,6 @@ class Intake:
         self._route_cache: dict[tuple, str | None] = {}
         self._admitting: dict[ThreadKey, asyncio.Future[None]] = {}  # the latest admission under way per thread
         self._per_thread: dict[ThreadKey, int] = {}  # turns journaled by this process and not finished
-        self._counted: dict[str, ThreadKey] = {}  # event id -> thread, of those counted there
         self._queued = 0
         self._reset_words = frozenset(w.lower() for w in settings.reset_commands)
         self._help_words = frozenset(w.lower() for w in settings.help_commands)
@@ -58,10 +57,11 @@ class Intake:
 
     def finished(self, entry: JournalEntry) -> None:
         """A turn is over: if this process journaled it, its place in the bounds frees up."""
-        thread = self._counted.pop(entry.event_id, None)
-        if thread is None:
+        if not entry.counted:
             return
+        entry.counted = False
         self._queued -= 1
+        thread = entry.thread
         count = self._per_thread[thread]
         if count > 1:
             self._per_thread[thread] = count - 1
@@ -153,12 +153,9 @@ class Intake:
     async def admit(self, entry: JournalEntry) -> bool:
         """Journal `entry` (claiming its event id) and hand its thread to a worker."""
         thread = entry.thread
-        if entry.event_id in self._counted:  # delivered again while the first is still being admitted
-            log.info("duplicate delivery of event %s ignored", entry.event_id)
-            return False
         self._queued += 1
         self._per_thread[thread] = self._per_thread.get(thread, 0) + 1
-        self._counted[entry.event_id] = thread
+        entry.counted = True
         try:
             admitted = await self.store.admit(entry, lambda: self.workers.kick(thread))
         except BaseException:

@@ -14,7 +14,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from botkit.adapters import Adapter, NewThread, Outgoing, starts_new_thread
+from botkit.adapters import Adapter, NewThread, Outgoing
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.config import DispatchConfig, RecoveryConfig
 from botkit.events import Done, Failed, SessionInfo
@@ -53,7 +53,7 @@ class TurnRunner:
                       entry.event_id, entry.inbound.adapter, entry.backend)
             await store.close_turn(entry)
             return None
-        if starts_new_thread(entry.thread):
+        if entry.kind == "start":
             adapter = NewThread(adapter)
         turn = Turn(entry.inbound, adapter, entry.backend, entry.query, entry.extra)
         if entry.state == "running":  # cut off by a crash, a stop or a dead replica
@@ -117,10 +117,13 @@ class TurnRunner:
             await screen.posted(0, placeholder)
         else:
             entry.messages = []
+        as_asked = inbound.text.strip()
         try:
             await adapter.prepare(inbound)
         except Exception:
             log.warning("%s could not prepare %s; answering it as it is", adapter.name, inbound.event_id, exc_info=True)
+        if turn.query == as_asked:  # no middleware rewrote it: ask what the adapter prepared
+            turn.query = inbound.text.strip()
         record = await store.active_session(inbound.thread, turn.backend, with_recent=backend.history_turns)
         session = Session(inbound.thread, turn.backend, record.session_id, record.turn_count,
                           list(record.recent[-backend.history_turns:]) if backend.history_turns and record.recent else [])

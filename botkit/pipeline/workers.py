@@ -57,9 +57,10 @@ class ThreadWorkers:
 
     async def _work(self, thread: ThreadKey, worker: _Worker) -> None:
         store = self.store
+        leased = store.shared
         try:
             while not self._stopping:
-                if not await store.take_thread(thread):
+                if leased and not await store.take_thread(thread):
                     return  # a live replica owns it and will run what is journaled
                 while not self._stopping:
                     worker.kicked = False
@@ -72,10 +73,13 @@ class ThreadWorkers:
                         if self._stopping:
                             break
                         await self._run(thread, entry)
-                if self._stopping:
+                if not leased:
+                    if not worker.kicked:
+                        return
+                elif self._stopping:
                     await store.release_thread(thread, force=True)
                     return
-                if await store.release_thread(thread) and not worker.kicked:
+                elif await store.release_thread(thread) and not worker.kicked:
                     return
         except asyncio.CancelledError:
             raise

@@ -50,17 +50,17 @@ class TurnRecord:
     edits: int = 0
     flags: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def of(cls, entry: JournalEntry, session: SessionRecord, answer: Answer) -> TurnRecord:
-        """The record of a finished turn: its identity from the journal, the rest from its answer."""
-        inbound = entry.inbound
-        return cls(session=session.id, thread=inbound.thread, event_id=inbound.event_id, adapter=inbound.adapter,
-                   backend=entry.backend, user=inbound.user, question=inbound.text, answer=answer.text,
-                   status=answer.status, created_at=time.time(),
-                   sources=[asdict(s) for s in answer.sources] if answer.sources else [],
-                   score=answer.score, error=answer.error, message_ids=answer.message_ids,
-                   first_text_after=answer.first_text_after, duration=answer.duration, edits=answer.edits,
-                   flags=answer.flags)
+
+
+def turn_row(entry: JournalEntry, session: SessionRecord, answer: Answer,
+             encode: Callable[[Any], Any]) -> tuple:
+    """The record of a finished turn as a row in `TurnRecord` field order: its identity
+    from the journal, the rest from its answer; `encode` prepares the JSON columns."""
+    inbound = entry.inbound
+    return (session.id, inbound.thread.key, inbound.event_id, inbound.adapter, entry.backend, inbound.user,
+            inbound.text, answer.text, answer.status, time.time(),
+            encode([asdict(s) for s in answer.sources] if answer.sources else []), answer.score, answer.error,
+            encode(answer.message_ids), answer.first_text_after, answer.duration, answer.edits, encode(answer.flags))
 
 
 @dataclass(slots=True, eq=False)
@@ -79,7 +79,7 @@ class JournalEntry:
     inbound: Inbound
     backend: str
     query: str
-    kind: str = "ask"  # "ask" | "reset"
+    kind: str = "ask"  # "ask"; "reset"; "start": the bot asks itself, starting a thread (a schedule)
     seq: int = 0
     state: str = "queued"  # "queued" | "running"
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -88,14 +88,16 @@ class JournalEntry:
     raw: Any = None  # what the adapter keeps of `inbound.raw` (JSON), for a recovered inbound
     #: `Turn.extra` as middlewares left it at intake (not journaled: hints, not state)
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: counted in this process's queue bounds until it finishes (not journaled)
+    counted: bool = field(default=False, repr=False, compare=False)
 
-    @property
-    def thread(self) -> ThreadKey:
-        return self.inbound.thread
+    #: the inbound's, copied: read many times a turn
+    thread: ThreadKey = field(init=False)
+    event_id: str = field(init=False)
 
-    @property
-    def event_id(self) -> str:
-        return self.inbound.event_id
+    def __post_init__(self) -> None:
+        self.thread = self.inbound.thread
+        self.event_id = self.inbound.event_id
 
     def inbound_fields(self) -> list[Any]:
         """The inbound as the journal stores it (everything but the library's raw object)."""
@@ -123,6 +125,9 @@ class Store(ABC):
 
     #: this process's name in the journal and in thread leases (unique per process start)
     owner: str = ""
+    #: several processes share this store: threads are leased (`take_thread`), and the
+    #: journal may hold turns other processes admitted
+    shared: bool = False
 
     @abstractmethod
     async def open(self) -> None: ...

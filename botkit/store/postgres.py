@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from pydantic import SecretStr
 
 from botkit.events import ThreadKey
-from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord
+from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord, turn_row
 
 if TYPE_CHECKING:
     from botkit.turn import Answer
@@ -204,6 +204,11 @@ def _record(thread: ThreadKey, row: asyncpg.Record, recent: list[tuple[str, str]
                          row["last_active"], row["turn_count"], recent)
 
 
+def _same(value: Any) -> Any:
+    """JSON columns go to asyncpg as they are: the connection's codec encodes them."""
+    return value
+
+
 def _count(status: str) -> int:
     """Rows touched, from a command status such as "DELETE 3"."""
     return int(status.rsplit(" ", 1)[-1])
@@ -214,6 +219,8 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class PostgresStore(Store):
+    shared = True
+
     def __init__(self, url: str, *, events_ttl: float = 48 * 3600, lease_ttl: float = 20.0) -> None:
         # the password is kept apart from the DSN, so no error or log line built from either shows it
         self._dsn, self.url, self._password = _split_password(url)
@@ -453,8 +460,7 @@ class PostgresStore(Store):
         self._closed.append((entry.event_id,))
         if answer is not None and session is not None:
             self._saves[session.id] = (session.id, session.session_id, session.last_active, session.turn_count)
-            turn = TurnRecord.of(entry, session, answer)
-            self._turns.append(tuple(key if name == "thread" else getattr(turn, name) for name in _TURN_FIELDS))
+            self._turns.append(turn_row(entry, session, answer, _same))
         self._queued_for(key)
 
     # -- thread leases ----------------------------------------------------------------------------
