@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable
+import random
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,8 @@ class FakeBackendConfig(Section):
     fail_after: int | None = None
     #: seconds to wait before each chunk
     delay: float = 0.0
+    #: up to this many seconds more before each chunk, at random (latencies as real backends have)
+    jitter: float = Field(0.0, ge=0)
     #: give the session id in SessionInfo on the first turn (like Vectara)
     session_prefix: str = "fake-session-"
 
@@ -56,14 +60,15 @@ class FakeBackendConfig(Section):
 class FakeBackend(Backend):
     """Streams its configured answer in `chunks` pieces; records every call.
 
-    Tests may set `gate` (an asyncio.Event) to hold every answer until it is set, or
-    `script` (a callable (session, question) -> list of events) to say anything.
+    Tests may set `gate` (an asyncio.Event) to hold every answer until it is set, `midway`
+    to hold it after its first chunk, or `script` (a callable (session, question) -> list of events) to say anything.
     """
 
     def __init__(self, name: str, config: FakeBackendConfig, bot: Bot) -> None:
         super().__init__(name, config, bot)
         self.calls: list[tuple[str | None, str]] = []
         self.gate: asyncio.Event | None = None
+        self.midway: asyncio.Event | None = None  # set: after its first chunk an answer waits for it
         self.script: Callable[[Session, Question], list[AnswerEvent]] | None = None
         self.deleted: list[str] = []
         self.ended: list[str] = []
@@ -95,9 +100,11 @@ class FakeBackend(Backend):
             if config.fail_after is not None and n >= config.fail_after:
                 yield Failed("the fake backend failed on purpose")
                 return
-            if config.delay:
-                await asyncio.sleep(config.delay)
+            if config.delay or config.jitter:
+                await asyncio.sleep(config.delay + random.uniform(0, config.jitter))
             yield TextDelta(text[start:start + size])
+            if n == 0 and self.midway is not None:
+                await self.midway.wait()
         if config.score is not None:
             yield Score(config.score)
         yield Done()
@@ -115,6 +122,22 @@ class RecordingConfig(Section):
     channel: str = "c1"
     #: post a placeholder as progress (else show nothing until the first text)
     placeholder: bool = True
+    #: a name: adapters with the same one share their posted messages, like a platform that
+    #: outlives a bot restarting in the same process (crash and recovery tests)
+    world: str | None = None
+
+
+@dataclass
+class _World:
+    """The messages a recording "platform" holds: they outlive a bot that restarts."""
+
+    messages: dict[str, Outgoing] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    replied_to: dict[str, str] = field(default_factory=dict)
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+
+_WORLDS: dict[str, _World] = {}
 
 
 class RecordingAdapter(Adapter):
@@ -130,12 +153,19 @@ class RecordingAdapter(Adapter):
         super().__init__(name, config, bot)
         self.platform = config.platform
         self.capabilities = Capabilities(config.max_length, config.edit_interval, config.markup)
-        self.messages: dict[str, Outgoing] = {}
-        self.order: list[str] = []  # message ids in posting order
+        # what is on the "platform": kept across bot restarts in one process when `world` is named
+        world = _WORLDS.setdefault(config.world, _World()) if config.world else _World()
+        self.messages: dict[str, Outgoing] = world.messages
+        self.order: list[str] = world.order  # message ids in posting order
+        self.replied_to: dict[str, str] = world.replied_to  # message id -> event id of the question it answers
         self.calls: list[tuple[str, str, Outgoing]] = []  # ("send"|"edit", message id, message)
         self.fail_next: list[float] = []
+        #: when set to Events, a post (a final edit) is on the platform but does not return until
+        #: set: a test holds the moment after the platform took it, before the bot knows
+        self.hold_send: asyncio.Event | None = None
+        self.hold_final: asyncio.Event | None = None
         self.changed = asyncio.Condition()
-        self._ids = itertools.count(1)
+        self._ids = world.ids
         self._events = itertools.count(1)
 
     def thread(self, thread: str = "t1") -> ThreadKey:
@@ -159,11 +189,25 @@ class RecordingAdapter(Adapter):
         message_id = f"m{next(self._ids)}"
         await self._record("send", message_id, message)
         self.order.append(message_id)
+        if reply_to is not None:
+            self.replied_to[message_id] = reply_to.event_id
+        if self.hold_send is not None:
+            await self.hold_send.wait()
         return MessageRef(thread, message_id, {"thread": thread.thread})
 
     async def edit(self, ref: MessageRef, message: Outgoing) -> None:
         self._maybe_fail()
         await self._record("edit", ref.message_id, message)
+        if message.final and self.hold_final is not None:
+            await self.hold_final.wait()
+
+    async def find_orphan(self, inbound: Inbound, placeholder: Outgoing) -> MessageRef | None:
+        """The message posted in answer to `inbound` that still reads `placeholder`, as a
+        platform that can list a thread's messages finds it."""
+        for message_id, event_id in self.replied_to.items():
+            if event_id == inbound.event_id and self.messages[message_id] == placeholder:
+                return MessageRef(inbound.thread, message_id, {"thread": inbound.thread.thread})
+        return None
 
     def _maybe_fail(self) -> None:
         if self.fail_next:

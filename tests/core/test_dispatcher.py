@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 
 from botkit.events import TextDelta
 from botkit.testing import running_bot
@@ -135,31 +134,6 @@ async def test_backend_exception_and_timeout_end_in_a_notice(tmp_path):
         assert "failed unexpectedly" in first and "secret internals" not in first
         assert "within 0.3 s" in second
         assert "thinking" not in first + second
-
-
-async def test_a_restart_marks_answers_that_were_in_progress(tmp_path):
-    crashed = tmp_path / "crashed"
-    crashed.mkdir()
-    async with running_bot(config(), tmp_path) as bot:
-        rec, backend = bot.adapters["rec"], bot.backends["b"]
-        backend.gate = asyncio.Event()
-        await rec.inject("will be cut off")
-        await rec.wait_for(lambda: len(rec.calls) == 1)  # placeholder posted
-        await bot.store.flush()
-        # the disk as a crash at this moment would leave it
-        for suffix in ("", "-wal", "-shm"):
-            src = tmp_path / f"botkit-test.db{suffix}"
-            if src.exists():
-                shutil.copy(src, crashed / src.name)
-        backend.gate.set()
-    async with running_bot(config(), crashed) as bot:
-        rec = bot.adapters["rec"]
-        await rec.wait_for(lambda: len(rec.calls) == 1)
-        await bot.idle(5)
-        (kind, message_id, message), = rec.calls
-        assert (kind, message_id) == ("edit", "m1")
-        assert "interrupted" in message.plain()
-        assert await bot.store.pending(rec.thread()) == []
 
 
 async def test_shutdown_marks_unfinished_answers_interrupted(tmp_path):

@@ -5,6 +5,9 @@ by ts (also after a restart), and people's replies in that thread are answered t
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,13 +97,19 @@ async def test_a_reply_in_the_started_thread_is_answered_there_without_a_mention
     assert any(markdown(blocks) == "Answer 1: and the API changes?" for blocks in shown(fake).values())
 
 
-async def stored_in_flight(store: Any) -> list[Any]:
-    """The answers the store keeps as in progress, once it has any (the dispatcher records
-    the placeholder just after Slack answered chat.postMessage)."""
+async def stored_in_flight(store: Any) -> list[tuple[ThreadKey, list[dict[str, Any]]]]:
+    """The answers the journal keeps as in progress with a posted message, once it has any
+    (the runner records the placeholder just after Slack answered chat.postMessage), as a
+    restart would read them: from the file."""
     async with asyncio.timeout(5):
-        while not (kept := await store.interrupted_answers()):
+        while True:
+            await store.flush()
+            with contextlib.closing(sqlite3.connect(store.path)) as db:
+                rows = db.execute("SELECT thread, messages FROM journal WHERE state = 'running'").fetchall()
+            kept = [(ThreadKey.parse(t), json.loads(m)) for t, m in rows]
+            if any(m["message_id"] for _, messages in kept for m in messages):
+                return kept
             await asyncio.sleep(0.01)
-    return kept
 
 
 async def test_a_new_process_edits_the_top_level_post_from_what_the_store_kept(fake, tmp_path):
@@ -116,8 +125,8 @@ async def test_a_new_process_edits_the_top_level_post_from_what_the_store_kept(f
     assert "thread_ts" not in fake.of("chat.postMessage")[0]
 
     async with running_bot(config, tmp_path) as restarted:  # a fresh adapter: nothing in memory
-        left = kept[0].messages[-1]
-        ref = MessageRef(kept[0].thread, left["message_id"], left["data"])
+        thread, messages = kept[0]
+        ref = MessageRef(thread, messages[-1]["message_id"], messages[-1]["data"])
         await restarted.adapters["slack"].edit(ref, Outgoing("Edited after the restart.", final=True))
     last = fake.of("chat.update")[-1]
     assert (last["channel"], last["ts"], last["text"]) == ("C1", placeholder, "Edited after the restart.")
