@@ -162,19 +162,25 @@ _ADMIT = (
     " $3::float8, $10::text FROM pos RETURNING seq"
 )
 _JOURNAL_FIELDS = "event_id, backend, kind, query, inbound, seq, state, messages, admitted_at, owner"
+# Leases are timed by the database's clock, so replicas whose clocks differ agree on them.
+_NOW = "extract(epoch from clock_timestamp())"
+# Only the holder of the thread's live lease starts (or adopts) one of its turns: a replica
+# whose lease ran out unnoticed cannot start a turn another replica now runs.
 _START_TURN = ("UPDATE journal SET state = 'running', owner = $4, messages = $5"
-               " WHERE event_id = $1 AND state = $2 AND owner = $3 RETURNING 1")
+               " WHERE event_id = $1 AND state = $2 AND owner = $3 AND EXISTS (SELECT 1 FROM threads t"
+               f" WHERE t.key = journal.thread AND t.owner = $4 AND t.lease_until > {_NOW}) RETURNING 1")
 _UPDATE_JOURNAL = "UPDATE journal SET state = $2, messages = $3 WHERE event_id = $1 AND owner = $4"
 _DELETE_JOURNAL = "DELETE FROM journal WHERE event_id = $1"
 _TAKE_THREAD = (
-    "INSERT INTO threads (key, owner, lease_until) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE"
-    " SET owner = $2, lease_until = $3"
-    " WHERE threads.owner IS NULL OR threads.owner = $2 OR threads.lease_until < $4 RETURNING next_seq"
+    f"INSERT INTO threads (key, owner, lease_until) VALUES ($1, $2, {_NOW} + $3) ON CONFLICT (key) DO UPDATE"
+    " SET owner = $2, lease_until = excluded.lease_until"
+    f" WHERE threads.owner IS NULL OR threads.owner = $2 OR threads.lease_until < {_NOW} RETURNING next_seq"
 )
 _RELEASE_THREAD = ("UPDATE threads SET owner = NULL, lease_until = NULL"
                    " WHERE key = $1 AND owner = $2 AND ($3::bigint IS NULL OR next_seq = $3) RETURNING 1")
-_ORPHANED = ("SELECT t.key FROM threads t WHERE (t.owner IS NULL OR t.lease_until < $1)"
+_ORPHANED = (f"SELECT t.key FROM threads t WHERE (t.owner IS NULL OR t.lease_until < {_NOW})"
              " AND EXISTS (SELECT 1 FROM journal j WHERE j.thread = t.key)")
+_RENEW_LEASES = f"UPDATE threads SET lease_until = {_NOW} + $1 WHERE owner = $2 RETURNING key"
 _TURN_FIELDS = tuple(f.name for f in dataclasses.fields(TurnRecord))
 _TURN_COLUMNS = ", ".join(f'"{name}"' for name in _TURN_FIELDS)  # "user" is a reserved word
 _INSERT_TURN = (f"INSERT INTO turns ({_TURN_COLUMNS})"
@@ -468,8 +474,7 @@ class PostgresStore(Store):
     async def take_thread(self, thread: ThreadKey) -> bool:
         assert self._pool
         key = thread.key
-        now = time.time()
-        taken = await self._pool.fetchval(_TAKE_THREAD, key, self.owner, now + self.lease_ttl, now)
+        taken = await self._pool.fetchval(_TAKE_THREAD, key, self.owner, self.lease_ttl)
         if taken is None:
             return False
         self._owned.add(key)
@@ -488,7 +493,7 @@ class PostgresStore(Store):
 
     async def orphaned_threads(self) -> list[ThreadKey]:
         assert self._pool
-        rows = await self._pool.fetch(_ORPHANED, time.time())
+        rows = await self._pool.fetch(_ORPHANED)
         return [ThreadKey.parse(row["key"]) for row in rows]
 
     async def _heartbeat_loop(self) -> None:
@@ -499,10 +504,14 @@ class PostgresStore(Store):
             if not self._owned:
                 continue
             try:
-                await self._pool.execute("UPDATE threads SET lease_until = $1 WHERE owner = $2",
-                                         time.time() + self.lease_ttl, self.owner)
+                renewed = {row["key"] for row in await self._pool.fetch(_RENEW_LEASES, self.lease_ttl, self.owner)}
             except Exception:
                 log.warning("could not renew this replica's thread leases", exc_info=True)
+                continue
+            lost = self._owned - renewed
+            if lost:  # taken over while this replica was not heard from: its turns start nothing more
+                log.warning("lost the lease of %d threads to other replicas", len(lost))
+                self._owned -= lost
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -558,7 +567,7 @@ class PostgresStore(Store):
         rows = await self._pool.fetch(
             f"UPDATE sessions SET ended_at = $1 WHERE ended_at IS NULL AND last_active < $2"
             f" AND NOT thread = ANY($3::text[]) AND NOT EXISTS (SELECT 1 FROM threads t"
-            f" WHERE t.key = sessions.thread AND t.owner IS NOT NULL AND t.lease_until > $1)"
+            f" WHERE t.key = sessions.thread AND t.owner IS NOT NULL AND t.lease_until > {_NOW})"
             f" RETURNING thread, {_SESSION_FIELDS}", time.time(), idle_before, [str(t) for t in busy])
         return [_record(ThreadKey.parse(r["thread"]), r) for r in rows]
 

@@ -303,6 +303,11 @@ async def test_a_turn_is_started_by_exactly_one_of_two_racing_replicas(replica):
         await a.journal_screen(e, durable=True)
     await crash(a)
 
+    async def taken_by_b() -> bool:
+        return await b.take_thread(T1)
+
+    await eventually(taken_by_b)  # once a's lease has run out
+    assert not await c.take_thread(T1)  # c, late, is not the owner: it starts nothing
     on_b, on_c = await b.pending(T1), await c.pending(T1)
     assert [(e.event_id, e.state, e.owner) for e in on_b] == [
         (e.event_id, "running" if n < 3 else "queued", a.owner) for n, e in enumerate(journaled)]

@@ -205,6 +205,7 @@ async def test_the_journal_keeps_admitted_turns_in_order_across_a_restart_until_
     assert pending[0].extra == {"hint": 1}  # this process's entries keep what intake left on them
     assert [p.event_id for p in await store.pending(T2)] == ["E2"]
 
+    assert await store.take_thread(T1)  # a turn is started by the thread's owner
     assert await store.start_turn(e1)
     assert (e1.state, e1.owner) == ("running", store.owner)
     shown = [{"message_id": "m1", "data": {"ts": "m1"}, "text": "partial", "notes": [["n", "warning", "end"]],
@@ -248,6 +249,7 @@ async def test_the_journal_keeps_admitted_turns_in_order_across_a_restart_until_
     assert e5.seq > r3.seq
     assert [p.event_id for p in await store.pending(T1)] == ["E1", "E3", "E5"]
 
+    assert await store.take_thread(T1)
     assert await store.start_turn(r1)  # adopted from the process that is gone
     assert (r1.state, r1.owner) == ("running", store.owner)
     session = await store.active_session(T1, "b")
@@ -285,6 +287,7 @@ async def test_a_closed_turn_is_recorded_once_and_never_started(store: Store):
     session = await store.active_session(T1, "b")
     session.session_id, session.turn_count = "backend-1", 1
     await store.close_turn(journaled, session, Answer("a1", message_ids=["m1"]))
+    assert await store.take_thread(T1)
     assert not await store.start_turn(journaled)  # closed meanwhile (superseded, or finished)
     assert await store.pending(T1) == []
     rows = await store.turns_of(session.id)
