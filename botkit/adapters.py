@@ -155,7 +155,7 @@ class Adapter(ABC):
         """
         return await self.send(inbound.thread, Outgoing("", status=self.placeholder), reply_to=inbound)
 
-    # -- the turn journal (see hookspecs.py: "Intake order") ----------------------------------
+    # -- the turn journal (the intake order rule: see the docstring of botkit/hookspecs.py) ----
 
     def journal_raw(self, inbound: Inbound) -> Any:
         """What of `inbound.raw` the journal keeps, so a turn recovered after a crash can

@@ -5,6 +5,14 @@ A plugin is a module or object with functions named like these, marked with
 it must be synchronous; botkit awaits what an implementation returns when it is
 awaitable. Arguments may be left out of an implementation's signature (pluggy passes
 only those it names).
+
+Intake order, the rule every adapter follows: a delivery's place in its thread is fixed
+when the adapter calls `bot.submit(inbound)`, so nothing that waits on the network may
+come between receiving a delivery and submitting it (user and mention names are looked
+up in `Adapter.prepare`, inside the turn). `submit` returns once the turn is journaled
+durably; acknowledge the platform after it, where the platform allows.
+`botkit_message_received` runs within `submit`, before the journal write: a thread's
+later deliveries wait for its verdict, other threads do not.
 """
 
 from __future__ import annotations
@@ -70,8 +78,10 @@ def botkit_message_received(turn: Turn) -> Handled | None:
 
     Return None to let the turn go on (having perhaps rewritten `turn.query`), or a
     `botkit.turn.Handled` to stop it: its `reply` is posted (None: silence). The first
-    implementation that returns a result ends the call; later ones are not run. Runs
-    before the per-thread queue, so a rejection never waits behind other turns.
+    implementation that returns a result ends the call; later ones are not run. Runs in
+    `bot.submit`, before the turn is journaled (what it leaves in `turn.query` is what the
+    backend is asked), so a rejection never waits behind other turns' answers; it should
+    be quick, since the platform is acknowledged only after it.
     """
 
 

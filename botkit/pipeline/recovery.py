@@ -51,9 +51,17 @@ async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins
             ref = await _find(adapter, turn, outgoing(entry.messages[i]))
         try:
             delivered.append(await _deliver(adapter, turn, ref, message))
+            continue
         except Exception:
-            ok = False
-            log.warning("recovery could not deliver message %d of turn %s", i + 1, entry.event_id, exc_info=True)
+            log.warning("recovery could not deliver message %d of turn %s%s", i + 1, entry.event_id,
+                        "; posting it anew" if ref is not None else "", exc_info=True)
+        try:  # a message that can no longer be edited (an expired interaction): say it anew
+            if ref is not None:
+                delivered.append(await _deliver(adapter, turn, None, message))
+                continue
+        except Exception:
+            log.warning("recovery could not post message %d of turn %s", i + 1, entry.event_id, exc_info=True)
+        ok = False
     answer = Answer("".join(m.text for m in messages), status="complete" if complete else "interrupted",
                     error=None if complete else "interrupted by a restart",
                     message_ids=[ref.message_id for ref in delivered], edits=len(delivered),

@@ -2,10 +2,10 @@
 
 Unlike the SQLite store, nothing a decision depends on is cached in the process: another
 replica may have claimed an event, reset a thread or expired its session, so `claim_event`
-and `active_session` ask the database (atomic statements, safe under concurrency). Writes
-nobody waits for (session saves, turn records, answers in progress) are group-committed by
-one writer task as in the SQLite store; `flush`, the reads and the release of a thread lock
-wait for them, so whichever replica runs the thread's next turn sees them.
+and `active_session` ask the database (atomic statements, safe under concurrency). Journal
+updates, session saves and turn records are group-committed by one writer task as in the
+SQLite store; `flush`, the reads and the release of a thread wait for them, so whichever
+replica runs the thread's next turn sees them.
 
 Per-thread order across replicas comes from the journal: `admit` claims the event id,
 takes the thread's next position (a row lock on the thread's row, so positions follow
@@ -13,7 +13,7 @@ commit order) and journals the turn, in one statement. A replica runs a thread's
 while it holds the thread's lease (`threads.owner`, renewed by a heartbeat every
 `lease_ttl / 4`); a replica that dies loses its leases after `lease_ttl`, and the
 others' recovery sweeps take its threads over. Starting a turn is a conditional update,
-so a turn is started, or adopted after a crash, by exactly one replica.
+on the lease, so a turn is started, or adopted after a crash, by exactly one replica.
 """
 
 from __future__ import annotations
