@@ -57,10 +57,10 @@ from typing import Any
 import aiohttp
 import yaml
 
+from botkit.testing import PostgresServer, free_port, postgres_server
 from botkit_plugins.slack.testing import BOT_USER, FakeSlack, event_callback, sign
 from chaos_eval import Counts, Question, Screen, evaluate, unresolved
 from chaos_fakes import API_KEY_PREFIX, ChaosBackend
-from chaos_pg import PgServer, free_port, postgres_server
 
 SECRET = "chaos-signing-secret"
 #: prefix of every bot process' Slack token; the rest names the process, so each call is attributable
@@ -346,7 +346,7 @@ async def strike(settings: Settings, rng: random.Random, bots: list[BotProcess],
     return victim, asks
 
 
-async def one_run(settings: Settings, run: int, pg: PgServer | None) -> RunResult:
+async def one_run(settings: Settings, run: int, pg: PostgresServer | None) -> RunResult:
     """Start the bots, load them, kill one, let the rest settle, judge."""
     started = time.monotonic()
     questions, roots = questions_of(run, settings.threads, settings.questions)
@@ -413,7 +413,7 @@ async def chaos(settings: Settings) -> list[RunResult]:
     results: list[RunResult] = []
     with contextlib.ExitStack() as stack:
         try:
-            pg = stack.enter_context(postgres_server()) if settings.mode == "replicas" else None
+            pg = stack.enter_context(postgres_server(max_connections=500)) if settings.mode == "replicas" else None
         except (RuntimeError, subprocess.CalledProcessError) as exc:
             raise ToolError(f"no PostgreSQL server for the replicas: {exc}") from exc
         print(header(), flush=True)

@@ -13,12 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import itertools
+import os
+import pwd
 import random
+import shutil
+import socket
+import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from aiohttp import web
@@ -280,3 +288,89 @@ async def running_bot(config: dict[str, Any], tmp_path: Path, *, grace: float = 
         yield bot
     finally:
         await bot.stop(grace)
+
+
+# -- a throwaway PostgreSQL -------------------------------------------------------------------
+
+
+POSTGRES_USER = "botkit"
+
+
+@dataclass(slots=True)
+class PostgresServer:
+    """A PostgreSQL server started by `postgres_server`, on 127.0.0.1."""
+
+    bindir: Path
+    socket_dir: Path  # its unix socket: local connections need no password (trust)
+    port: int
+    password: str | None
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database; its URL (with the password when the server asks for one)."""
+        subprocess.run([str(self.bindir / "createdb"), "-h", str(self.socket_dir), "-p", str(self.port),
+                        "-U", POSTGRES_USER, name], check=True, capture_output=True, timeout=30)
+        return self.url(name)
+
+    def url(self, database: str, *, password: str | None = None) -> str:
+        password = self.password if password is None else password
+        user = f"{POSTGRES_USER}:{quote(password, safe='')}" if password else POSTGRES_USER
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
+
+
+def postgres_binaries() -> Path | None:
+    """The newest installed PostgreSQL's bin directory (Debian's layout), if any."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name))
+    return Path(found[-1]).parent if found else None
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def postgres_server(*, password: str | None = None, max_connections: int = 200) -> Iterator[PostgresServer]:
+    """Start a throwaway PostgreSQL, yield it, stop it and delete its files (also on errors).
+
+    The distribution's binaries, a data directory in a temporary folder, 127.0.0.1 on a free
+    port and a unix socket; durability off (it holds test data). With `password`, TCP
+    connections must give it (scram), so tests can prove a client passes it; without, they
+    are trusted. PostgreSQL refuses to run as root: as root it runs as `postgres`.
+    """
+    bindir = postgres_binaries()
+    if bindir is None:
+        raise RuntimeError("no PostgreSQL binaries under /usr/lib/postgresql/*/bin (apt-get install postgresql)")
+    base = Path(tempfile.mkdtemp(prefix="botkit-pg-"))
+    run_as: list[str] = []
+    owner: tuple[int, int] | None = None
+    if os.geteuid() == 0:
+        account = pwd.getpwnam("postgres")
+        owner = (account.pw_uid, account.pw_gid)
+        os.chown(base, *owner)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data = base / "data"
+    auth = ["--auth=trust"]
+    if password is not None:
+        pwfile = base / "pwfile"
+        pwfile.write_text(password + "\n")
+        if owner is not None:
+            os.chown(pwfile, *owner)
+        auth = [f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256"]
+
+    def run(*command: str) -> None:
+        subprocess.run([*run_as, *command], check=True, capture_output=True, timeout=60)
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(data), "-U", POSTGRES_USER, *auth, "-E", "UTF8", "--no-sync")
+        port = free_port()
+        options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off -c synchronous_commit=off"
+                   f" -c full_page_writes=off -c max_connections={max_connections}")
+        run(str(bindir / "pg_ctl"), "start", "-D", str(data), "-w", "-t", "30", "-l", str(base / "log"), "-o", options)
+        try:
+            yield PostgresServer(bindir, base, port, password)
+        finally:
+            run(str(bindir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate", "-w")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
