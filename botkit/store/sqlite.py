@@ -20,7 +20,7 @@ import threading
 import socket
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -155,11 +155,6 @@ class _Done:
 _DONE = _Done()
 
 
-def _resolve(future: asyncio.Future[bool]) -> None:
-    if not future.done():  # a waiter may have been cancelled; the future with it
-        future.set_result(True)
-
-
 def _refused() -> asyncio.Future[bool]:
     future = asyncio.get_running_loop().create_future()
     future.set_result(False)
@@ -167,23 +162,27 @@ def _refused() -> asyncio.Future[bool]:
 
 
 def _group(ops: list[tuple[str, Any]]) -> dict[str, list[tuple]]:
-    """Writes by statement, in queue order; a journal entry's row is encoded now, once per
-    batch with its latest state."""
+    """Writes by statement, in queue order. A journal entry's row is encoded now, once per
+    batch with its latest state: an entry inserted in this batch needs no update in it."""
     batch: dict[str, list[tuple]] = {}
+    inserted: dict[str, JournalEntry] = {}
     screens: dict[str, JournalEntry] = {}
     for sql, params in ops:
         if sql is _UPDATE_JOURNAL:
             screens[params.event_id] = params
-            continue
-        if sql is _INSERT_JOURNAL:
-            params = _journal_row(params)
-        rows = batch.get(sql)
-        if rows is None:
-            batch[sql] = [params]
+        elif sql is _INSERT_JOURNAL:
+            inserted[params.event_id] = params
         else:
-            rows.append(params)
-    if screens:
-        batch[_UPDATE_JOURNAL] = [(e.state, _json(e.messages), e.owner, e.event_id) for e in screens.values()]
+            rows = batch.get(sql)
+            if rows is None:
+                batch[sql] = [params]
+            else:
+                rows.append(params)
+    if inserted:
+        batch[_INSERT_JOURNAL] = [_journal_row(e) for e in inserted.values()]
+    updated = [(e.state, _json(e.messages), e.owner, e.event_id) for e in screens.values() if e.event_id not in inserted]
+    if updated:
+        batch[_UPDATE_JOURNAL] = updated
     return batch
 
 
@@ -211,20 +210,21 @@ class SQLiteStore(Store):
         self._events: OrderedDict[str, float] = OrderedDict()  # event id -> expiry, oldest first
         self._sessions: dict[str, SessionRecord] = {}  # every active session, by thread
         self._next_session_id = 1
-        # writes waiting for the writer, in order: (SQL, parameters, or the journal entry
-        # whose row to insert or update, encoded when the writer takes it)
-        self._ops: list[tuple[str, Any]] = []
+        # Writes go to the writer in order through `_ops`, a deque (appends and pops are atomic
+        # between threads). The writer is a thread of its own that takes whatever has queued
+        # whenever it is free, so commits overlap the event loop's work instead of
+        # alternating with it. Ops are numbered as queued; a durable write waits until the
+        # writer has committed through its number.
+        self._ops: deque[tuple[str, Any]] = deque()  # (SQL, parameters or the journal entry to encode)
+        self._queued = 0  # ops queued so far (event loop's thread)
+        self._committed = 0  # ops committed so far (event loop's thread, told by the writer)
+        self._waiters: deque[tuple[int, asyncio.Future[bool]]] = deque()  # by op number, ascending
+        self._wake = threading.Event()
+        self._idle = False  # the writer is waiting for `_wake`
         self._journal: dict[str, list[JournalEntry]] = {}  # thread key -> its journaled turns, by seq
         self._recovered: list[ThreadKey] = []  # threads with turns journaled by an earlier process
         self._seq = 0
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        # The writer is a thread of its own that takes whatever has queued whenever it is
-        # free, so commits overlap the event loop's work instead of alternating with it.
-        # `_lock` keeps the queue and the future of its commit consistent between the two.
-        self._lock = threading.Lock()
-        self._has_work = threading.Condition(self._lock)
-        self._committing: asyncio.Future[bool] | None = None  # resolved when the writes queued so far commit
-        self._writing: asyncio.Future[bool] | None = None  # the batch on the writer's thread
         self._writer: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
@@ -286,19 +286,16 @@ class SQLiteStore(Store):
             return
         await self.flush()
         if self._writer is not None:
-            with self._lock:
-                self._closing = True
-                self._has_work.notify()
+            self._closing = True
+            self._wake.set()
             await asyncio.to_thread(self._writer.join)
             self._writer = None
         await self._db.close()
         self._db = None
 
     async def flush(self) -> None:
-        if self._ops:
-            await self._queue_wait()
-        elif self._writing is not None:
-            await self._writing
+        if self._committed < self._queued and self._writer is not None:
+            await self._committed_through(self._queued)
 
     async def ping(self) -> bool:
         if self._db is None:
@@ -313,46 +310,55 @@ class SQLiteStore(Store):
 
     def _queue(self, sql: str, params: Any, *, durable: bool = False) -> Awaitable[bool] | None:
         """Queue a write; with `durable`, return what resolves (True) once it is committed."""
-        with self._lock:
-            self._ops.append((sql, params))
-            if len(self._ops) == 1:
-                self._has_work.notify()
-            return self._queue_wait_locked() if durable else None
+        self._ops.append((sql, params))
+        self._queued += 1
+        if self._idle:
+            self._wake.set()
+        return self._committed_through(self._queued) if durable else None
 
-    def _queue_wait(self) -> asyncio.Future[bool]:
-        """What resolves once everything queued so far is committed."""
-        with self._lock:
-            return self._queue_wait_locked()
-
-    def _queue_wait_locked(self) -> asyncio.Future[bool]:
-        future = self._committing
-        if future is None:
-            assert self._loop is not None
-            future = self._committing = self._loop.create_future()
+    def _committed_through(self, op: int) -> asyncio.Future[bool]:
+        assert self._loop is not None
+        future = self._loop.create_future()
+        if op <= self._committed:
+            future.set_result(True)
+        else:
+            self._waiters.append((op, future))
         return future
+
+    def _now_committed(self, op: int) -> None:
+        """The writer committed every op through `op` (called on the event loop's thread)."""
+        self._committed = op
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= op:
+            future = waiters.popleft()[1]
+            if not future.done():  # a waiter may have been cancelled, its future with it
+                future.set_result(True)
 
     def _write_loop(self) -> None:
         """The writer's thread: commit whatever has queued, in one transaction (group
         commit); what queues meanwhile goes in the next. Its connection is its own."""
+        assert self._loop is not None
+        ops = self._ops
+        taken = 0
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             for pragma in _PRAGMAS:
                 db.execute(pragma)
             while True:
-                with self._lock:
-                    while not self._ops and not self._closing:
-                        self._has_work.wait()
-                    if not self._ops:
+                if not ops:
+                    self._idle = True
+                    if not ops and not self._closing:  # looked at again: an op may just have come
+                        self._wake.wait()
+                    self._wake.clear()
+                    self._idle = False
+                    if not ops and self._closing:
                         return
-                    ops, self._ops = self._ops, []
-                    # a future even if nobody waits yet: `flush` may, while this batch is written
-                    self._writing = self._committing or self._loop.create_future()  # type: ignore[union-attr]
-                    self._committing = None
-                self._write_batch(db, _group(ops))
-                del ops  # not kept alive until the next write
-                with self._lock:
-                    committed, self._writing = self._writing, None
-                self._loop.call_soon_threadsafe(_resolve, committed)  # type: ignore[union-attr]
+                    continue
+                batch = [ops.popleft() for _ in range(len(ops))]
+                taken += len(batch)
+                self._write_batch(db, _group(batch))
+                del batch  # not kept alive until the next write
+                self._loop.call_soon_threadsafe(self._now_committed, taken)
         finally:
             db.close()
 
