@@ -2,8 +2,9 @@
 
 The backend answers instantly in-process (`--chunks` pieces) and the adapter does
 nothing but note the time, with no edit interval, so what is measured is botkit's
-own overhead: dedupe, routing, the per-thread queue, session lookup, rendering,
-turn records (group-committed to SQLite on disk) and the hooks.
+own overhead: dedupe, routing, the turn journal (each question durable before it is
+accepted, each post and edit written ahead), thread workers, session lookup,
+rendering, turn records (group-committed to SQLite on disk) and the hooks.
 
     python bench/dispatch.py --mode burst --chunks 1     # 10,000 turns over 1,000 threads at once
     python bench/dispatch.py --mode burst --chunks 20

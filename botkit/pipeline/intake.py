@@ -94,7 +94,7 @@ class Intake:
     async def submit(self, inbound: Inbound) -> bool:
         """Admit a delivery; True if it is journaled or was handled, False if dropped."""
         if not self.accepting:
-            log.warning("shutting down; message %s not taken (the platform will redeliver it)", inbound.event_id)
+            log.warning("shutting down; message %s not taken", inbound.event_id)
             return False
         backend = self.route(inbound)
         if backend is None:
