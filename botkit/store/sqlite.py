@@ -205,6 +205,9 @@ _WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _INSERT_JOURNAL, _UPDATE_JOURNAL
 class SQLiteStore(Store):
     def __init__(self, path: str, *, events_ttl: float = 48 * 3600) -> None:
         self.path = path
+        # the writer has a connection of its own: an in-memory database must be one both see
+        self._target = (f"file:botkit-{uuid.uuid4().hex}?mode=memory&cache=shared", True) if path == ":memory:" \
+            else (path, False)
         self.events_ttl = events_ttl
         self._db: aiosqlite.Connection | None = None
         self._events: OrderedDict[str, float] = OrderedDict()  # event id -> expiry, oldest first
@@ -235,7 +238,7 @@ class SQLiteStore(Store):
     # -- lifecycle ------------------------------------------------------------------
 
     async def open(self) -> None:
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        self._db = await aiosqlite.connect(self._target[0], uri=self._target[1], isolation_level=None)
         await self._db.execute("PRAGMA journal_mode=WAL")
         for pragma in _PRAGMAS:
             await self._db.execute(pragma)
@@ -340,7 +343,7 @@ class SQLiteStore(Store):
         assert self._loop is not None
         ops = self._ops
         taken = 0
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(self._target[0], uri=self._target[1], isolation_level=None, check_same_thread=False)
         try:
             for pragma in _PRAGMAS:
                 db.execute(pragma)
