@@ -141,6 +141,7 @@ _INSERT_TURN = (
 )
 
 _PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000")
+_CHECKPOINT_EVERY = 1.0  # seconds
 
 
 class _Done:
@@ -229,6 +230,7 @@ class SQLiteStore(Store):
         self._seq = 0
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._writer: threading.Thread | None = None
+        self._checkpointer: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
@@ -260,6 +262,26 @@ class SQLiteStore(Store):
         self._closing = False
         self._writer = threading.Thread(target=self._write_loop, name="botkit-store-writer", daemon=True)
         self._writer.start()
+        self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="botkit-store-checkpoint")
+
+    async def _checkpoint_loop(self) -> None:
+        """Move the WAL into the database file once a second when something was written.
+
+        The writer's connection never checkpoints: a checkpoint syncs the file, and on the
+        writer's thread that wait would fall on whichever turn commits next (a p99 of ~5 ms).
+        A PASSIVE checkpoint on the readers' connection runs beside the writer's commits.
+        """
+        assert self._db is not None
+        checkpointed = 0
+        while True:
+            await asyncio.sleep(_CHECKPOINT_EVERY)
+            if self._committed == checkpointed:
+                continue
+            checkpointed = self._committed
+            try:
+                await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:
+                log.warning("store checkpoint failed; the next one tries again", exc_info=True)
 
     async def _load_journal(self) -> None:
         """Turns an earlier process accepted and did not finish: recovery answers them."""
@@ -288,6 +310,9 @@ class SQLiteStore(Store):
         if self._db is None:
             return
         await self.flush()
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            self._checkpointer = None
         if self._writer is not None:
             self._closing = True
             self._wake.set()
@@ -345,7 +370,7 @@ class SQLiteStore(Store):
         taken = 0
         db = sqlite3.connect(self._target[0], uri=self._target[1], isolation_level=None, check_same_thread=False)
         try:
-            for pragma in _PRAGMAS:
+            for pragma in (*_PRAGMAS, "PRAGMA wal_autocheckpoint=0"):  # see _checkpoint_loop
                 db.execute(pragma)
             while True:
                 if not ops:

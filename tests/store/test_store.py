@@ -364,3 +364,28 @@ async def test_flush_makes_queued_writes_durable_for_another_connection(open_tes
     assert [t["event_id"] for t in await other.turns_of(record.id)] == ["E1"]
     assert await other.pending(T1) == []  # ... the turn left the journal with the same commit
     assert [s["session_id"] for s in await other.find_sessions(str(record.id))] == ["s-1"]
+
+
+async def test_the_sqlite_wal_is_checkpointed_beside_the_writer(tmp_path, monkeypatch):
+    """The writer never checkpoints (its commits would wait on the sync); the store moves
+    the WAL into the database file on its own, so the WAL does not grow without bound."""
+    import asyncio
+
+    import botkit.store.sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_CHECKPOINT_EVERY", 0.01)
+    store = SQLiteStore(str(tmp_path / "wal.db"))
+    await store.open()
+    try:
+        session = await store.active_session(T1, "b")
+        await store.flush()
+        # the pages reach the database file itself only through a checkpoint
+        before = (tmp_path / "wal.db").stat().st_size
+        for n in range(50):
+            await finish_turn(store, session, f"E{n}")
+        await store.flush()
+        async with asyncio.timeout(5):
+            while (tmp_path / "wal.db").stat().st_size == before:
+                await asyncio.sleep(0.01)
+    finally:
+        await store.close()
