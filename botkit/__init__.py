@@ -4,7 +4,7 @@ The names re-exported here are the plugin author's API; everything else is inter
 Importing botkit never imports a platform library (slack-bolt, discord.py, ...).
 """
 
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Surface
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Stopping, Surface
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.events import (
     Done,
@@ -45,6 +45,7 @@ __all__ = [
     "Source",
     "Sources",
     "Status",
+    "Stopping",
     "Surface",
     "TextDelta",
     "ThreadKey",

@@ -85,6 +85,14 @@ class Outgoing:
         return "\n\n".join(part for part in (*above, body, *below) if part)
 
 
+class Stopping(Exception):
+    """Raised by `bot.submit` while the bot is stopping: the delivery was not taken.
+
+    Fail the delivery instead of acknowledging it (an HTTP 503, no Socket Mode ack), so
+    the platform sends it again: to this bot once it is back, or to another replica.
+    """
+
+
 class RateLimited(Exception):
     """Raised by `send`/`edit` when the platform said 429; the renderer waits and retries."""
 

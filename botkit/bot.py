@@ -98,6 +98,12 @@ class Bot:
         assert self.dispatcher is not None, "the bot is not started"
         return await self.dispatcher.submit(inbound)
 
+    @property
+    def accepting(self) -> bool:
+        """Whether `submit` takes deliveries (False before the start and while stopping:
+        HTTP adapters answer 503 so that the platform delivers again)."""
+        return self.dispatcher is not None and self.dispatcher.intake.accepting
+
     async def idle(self, timeout: float | None = None) -> None:
         """Wait until no turn is queued or running (tests, graceful shutdown)."""
         assert self.dispatcher is not None

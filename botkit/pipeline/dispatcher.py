@@ -51,8 +51,8 @@ class Dispatcher:
     async def submit(self, inbound: Inbound) -> bool:
         """Accept a delivery; True once it is journaled (or was handled), False if dropped.
 
-        A redelivered event id, a message no route matches, or one arriving during
-        shutdown returns False and gets no answer.
+        A redelivered event id or a message no route matches returns False and gets no
+        answer; during shutdown `botkit.adapters.Stopping` is raised (fail the delivery).
         """
         token = turn_context.set((str(inbound.thread), inbound.event_id))
         try:

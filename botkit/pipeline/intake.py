@@ -14,7 +14,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from botkit.adapters import Adapter
+from botkit.adapters import Adapter, Stopping
 from botkit.config import DispatchConfig, Route
 from botkit.events import Inbound, ThreadKey
 from botkit.pipeline.workers import ThreadWorkers
@@ -94,8 +94,8 @@ class Intake:
     async def submit(self, inbound: Inbound) -> bool:
         """Admit a delivery; True if it is journaled or was handled, False if dropped."""
         if not self.accepting:
-            log.warning("shutting down; message %s not taken", inbound.event_id)
-            return False
+            log.warning("shutting down; message %s not taken (to be delivered again)", inbound.event_id)
+            raise Stopping(inbound.event_id)
         backend = self.route(inbound)
         if backend is None:
             log.debug("no route for %s in %s", inbound.event_id, inbound.thread)

@@ -9,7 +9,7 @@ import threading
 import uuid
 from typing import TextIO
 
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Stopping
 from botkit.events import Inbound, ThreadKey
 from botkit_plugins.console import ConsoleConfig
 
@@ -71,8 +71,11 @@ class ConsoleAdapter(Adapter):
                 continue
             inbound = Inbound(uuid.uuid4().hex, self._thread, config.user, text, adapter=self.name,
                               user_name=config.user, is_direct=True)
-            if await self.bot.submit(inbound):
-                await self.bot.idle()  # one question at a time, like a person at a terminal
+            try:
+                if await self.bot.submit(inbound):
+                    await self.bot.idle()  # one question at a time, like a person at a terminal
+            except Stopping:
+                break
         if self.interactive:
             self._write("\n")
         if config.exit_at_eof:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import discord
 from discord import app_commands
 
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, starts_new_thread
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Stopping, starts_new_thread
 from botkit.events import Inbound, ThreadKey
 from botkit_plugins.discord import DiscordConfig, endpoints, layout
 from botkit_plugins.discord.conversations import Conversations, question_text
@@ -287,7 +287,11 @@ class DiscordAdapter(Adapter):
         inbound = Inbound(str(message.id), target.thread, str(message.author.id), text, self.name,
                           message.author.display_name, tuple(str(i) for i in message.raw_mentions),
                           target.is_direct, raw=message)
-        if await self.bot.submit(inbound):
+        try:
+            taken = await self.bot.submit(inbound)
+        except Stopping:  # the gateway cannot deliver it again: it is not answered
+            return
+        if taken:
             self.conversations.remember(target.thread, None if target.open_thread else message.channel.id)
 
     async def _on_reaction(self, event: discord.RawReactionActionEvent) -> None:
@@ -318,7 +322,11 @@ class DiscordAdapter(Adapter):
         inbound = Inbound(pending.id, pending.thread, str(interaction.user.id), text, self.name,
                           interaction.user.display_name, (), interaction.guild_id is None, command=command,
                           raw=interaction)
-        if await self.bot.submit(inbound):
+        try:
+            taken = await self.bot.submit(inbound)
+        except Stopping:
+            taken = False
+        if taken:
             await pending.defer()  # a no-op if the turn already responded
         else:
             self._commands.pop(pending.id, None)

@@ -159,6 +159,8 @@ class SlackAdapter(Adapter):
     async def handle_http(self, request: web.Request) -> web.Response:
         """One Events API request: bolt verifies it and runs the listener; the 200 follows once
         the listener returned (the turn is journaled), within Slack's 3 s."""
+        if not self.bot.accepting:  # stopping: Slack retries, to this bot once it is back or to another
+            return web.Response(status=503)
         return await to_aiohttp_response(await self.app.async_dispatch(await to_bolt_request(request)))
 
     # -- events ---------------------------------------------------------------------------

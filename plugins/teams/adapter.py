@@ -33,7 +33,7 @@ import httpx
 from aiohttp import web
 
 from botkit import hookimpl
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, starts_new_thread
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Stopping, starts_new_thread
 from botkit.events import Inbound, ThreadKey
 from botkit_plugins.teams import TeamsConfig
 from botkit_plugins.teams.activity import (
@@ -118,7 +118,7 @@ class TeamsAdapter(Adapter):
     async def handle(self, request: web.Request) -> web.Response:
         """Authenticate, submit, then acknowledge (202): after the journal write, well within
         Teams' timeout; the answer goes out through the connector."""
-        if not self._running:
+        if not self._running or not self.bot.accepting:  # stopping: the Bot Service delivers again
             return web.Response(status=503)
         try:
             identity = await self._verifier.verify_token(request.headers.get("Authorization"))
@@ -145,11 +145,14 @@ class TeamsAdapter(Adapter):
         message = parse_message(activity)
         if message is not None:
             self._heard(message.thread, message.conversation)
-            await self.bot.submit(Inbound(
-                event_id=f"{message.conversation.conversation_id}|{message.activity_id}",
-                thread=message.thread, user=message.user, text=message.text, adapter=self.name,
-                user_name=message.user_name, mentions=message.mentions, is_direct=message.is_direct,
-                raw=activity))
+            try:
+                await self.bot.submit(Inbound(
+                    event_id=f"{message.conversation.conversation_id}|{message.activity_id}",
+                    thread=message.thread, user=message.user, text=message.text, adapter=self.name,
+                    user_name=message.user_name, mentions=message.mentions, is_direct=message.is_direct,
+                    raw=activity))
+            except Stopping:  # stopping: the Bot Service delivers it again
+                return web.Response(status=503)
         return web.Response(status=202)
 
     def _heard(self, thread: ThreadKey, conversation: Conversation) -> None:

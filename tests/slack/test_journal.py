@@ -276,3 +276,28 @@ async def test_find_orphan_in_a_dm_kept_as_one_conversation(fake, tmp_path):
     assert found is not None and found.message_id == posted.message_id != earlier.message_id
     assert unmatched is None
     assert fake.of("conversations.history")[-1]["oldest"] == asked["ts"]
+
+
+async def test_a_mention_arriving_while_the_bot_stops_is_refused_so_slack_delivers_it_again(fake, tmp_path):
+    """Acked and dropped would lose it: during the drain Slack gets a 503, and its retry is
+    answered by the bot that comes back (or by another replica)."""
+    config = bot_config(fake, backend={"answer": "Answer to {question}"})
+    async with running_bot(config, tmp_path, grace=5) as bot:
+        gate = bot.backends["b"].gate = asyncio.Event()
+        assert (await post_event(bot.server.url, mention(event_id="EvFirst")))[0] == 200
+        await fake.wait_for("chat.postMessage")  # the first answer is under way
+        stopping = asyncio.ensure_future(bot.stop(5))  # SIGTERM: the drain starts
+        async with asyncio.timeout(5):
+            while bot.accepting:
+                await asyncio.sleep(0.01)
+        late = mention(f"<@{BOT_USER}> and one more thing?", event_id="EvLate", ts="1690000000.000300")
+        status, _ = await post_event(bot.server.url, late)
+        assert status == 503
+        gate.set()
+        await stopping
+    async with running_bot(config, tmp_path) as bot:
+        status, body = await post_event(bot.server.url, late, headers={"X-Slack-Retry-Num": "1",
+                                                                        "X-Slack-Retry-Reason": "http_error"})
+        assert status == 200, body
+        await bot.idle(5)
+        assert [q for _, q in bot.backends["b"].calls] == ["and one more thing?"]

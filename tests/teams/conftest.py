@@ -48,12 +48,14 @@ class MiniPlugins:
 
 
 class MiniBot:
-    """The part of `Bot` an adapter uses: a server to mount on, `submit`, and `plugins.notify`."""
+    """The part of `Bot` an adapter uses: a server to mount on, `submit`, `accepting` and
+    `plugins.notify`."""
 
     def __init__(self) -> None:
         self.server = MiniServer()
         self.plugins = MiniPlugins()
         self.inbound: list[Inbound] = []
+        self.accepting = True
 
     async def submit(self, inbound: Inbound) -> bool:
         self.inbound.append(inbound)
