@@ -178,8 +178,9 @@ _TAKE_THREAD = (
 )
 _RELEASE_THREAD = ("UPDATE threads SET owner = NULL, lease_until = NULL"
                    " WHERE key = $1 AND owner = $2 AND ($3::bigint IS NULL OR next_seq = $3) RETURNING 1")
-_ORPHANED = (f"SELECT t.key FROM threads t WHERE (t.owner IS NULL OR t.lease_until < {_NOW})"
-             " AND EXISTS (SELECT 1 FROM journal j WHERE j.thread = t.key)")
+# Read from the journal (only what is pending), not from every thread ever seen.
+_ORPHANED = ("SELECT DISTINCT j.thread FROM journal j LEFT JOIN threads t ON t.key = j.thread"
+             f" WHERE t.key IS NULL OR t.owner IS NULL OR t.lease_until < {_NOW}")
 _RENEW_LEASES = f"UPDATE threads SET lease_until = {_NOW} + $1 WHERE owner = $2 RETURNING key"
 _TURN_FIELDS = tuple(f.name for f in dataclasses.fields(TurnRecord))
 _TURN_COLUMNS = ", ".join(f'"{name}"' for name in _TURN_FIELDS)  # "user" is a reserved word
@@ -494,7 +495,7 @@ class PostgresStore(Store):
     async def orphaned_threads(self) -> list[ThreadKey]:
         assert self._pool
         rows = await self._pool.fetch(_ORPHANED)
-        return [ThreadKey.parse(row["key"]) for row in rows]
+        return [ThreadKey.parse(row["thread"]) for row in rows]
 
     async def _heartbeat_loop(self) -> None:
         """Renew every lease this replica holds, four times per `lease_ttl`."""
