@@ -336,13 +336,17 @@ class SQLiteStore(Store):
 
     # -- group commit -----------------------------------------------------------------
 
-    def _queue(self, sql: str, params: Any, *, durable: bool = False) -> Awaitable[bool] | None:
-        """Queue a write; with `durable`, return what resolves (True) once it is committed."""
+    def _queue(self, sql: str, params: Any) -> None:
+        """Queue a write for the writer (group-committed, write-behind)."""
         self._ops.append((sql, params))
         self._queued += 1
         if self._idle:
             self._wake.set()
-        return self._committed_through(self._queued) if durable else None
+
+    def _queue_durable(self, sql: str, params: Any) -> asyncio.Future[bool]:
+        """Queue a write; what resolves (True) once it is committed."""
+        self._queue(sql, params)
+        return self._committed_through(self._queued)
 
     def _committed_through(self, op: int) -> asyncio.Future[bool]:
         assert self._loop is not None
@@ -489,7 +493,7 @@ class SQLiteStore(Store):
             self._journal[key] = [entry]
         else:
             entries.append(entry)
-        committed = self._queue(_INSERT_JOURNAL, entry, durable=True)
+        committed = self._queue_durable(_INSERT_JOURNAL, entry)
         if visible is not None:
             visible()
         return committed
@@ -503,12 +507,14 @@ class SQLiteStore(Store):
             return _refused()  # closed meanwhile (superseded by a newer question)
         entry.state = "running"
         entry.owner = self.owner
-        return self._queue(_UPDATE_JOURNAL, entry, durable=True)
+        return self._queue_durable(_UPDATE_JOURNAL, entry)
 
     def journal_screen(self, entry: JournalEntry, *,  # type: ignore[override]
                        durable: bool) -> Awaitable[object]:
-        committed = self._queue(_UPDATE_JOURNAL, entry, durable=durable)
-        return _DONE if committed is None else committed
+        if durable:
+            return self._queue_durable(_UPDATE_JOURNAL, entry)
+        self._queue(_UPDATE_JOURNAL, entry)
+        return _DONE
 
     async def close_turn(self, entry: JournalEntry, session: SessionRecord | None = None,
                          answer: Answer | None = None) -> None:
