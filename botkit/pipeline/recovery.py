@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited
 from botkit.events import Note
-from botkit.pipeline.screen import outgoing, ref_of
+from botkit.pipeline.screen import outgoing, ref_of, shown
 from botkit.store import JournalEntry, Store
 from botkit.turn import Answer, Turn
 
@@ -31,47 +31,70 @@ _ATTEMPTS = 4
 
 
 async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins) -> Answer:
-    """Finish or mark `entry`'s answer, record it, close the journal entry."""
+    """Finish or mark `entry`'s answer, record it, close the journal entry.
+
+    What recovery is about to show is written ahead too, so that a crash during recovery
+    is recovered again without a second notice.
+    """
     adapter = turn.adapter
     inbound = turn.inbound
-    complete = bool(entry.messages) and all(m["final"] for m in entry.messages)
-    messages = [outgoing(m) for m in entry.messages]
-    if not complete:
+    before = entry.messages
+    marked = any(note[0] == INTERRUPTED_NOTICE for m in before for note in m["notes"])  # by a recovery cut off
+    complete = bool(before) and all(m["final"] for m in before) and not marked
+    messages = [outgoing(m) for m in before]
+    if not complete and not marked:
         notice = Note(INTERRUPTED_NOTICE, kind="error")
         if messages:
             last = messages[-1]
             messages[-1] = Outgoing(last.text, [*last.notes, notice], None, True)
         else:
             messages = [Outgoing("", [notice], None, True)]
-    delivered: list[MessageRef] = []
-    ok = True
+    refs: list[MessageRef | None] = []
     for i, message in enumerate(messages):
-        ref = ref_of(inbound.thread, entry.messages[i]) if i < len(entry.messages) else None
-        if ref is None and i < len(entry.messages):
-            ref = await _find(adapter, turn, outgoing(entry.messages[i]))
-        try:
-            delivered.append(await _deliver(adapter, turn, ref, message))
+        ref = ref_of(inbound.thread, before[i]) if i < len(before) else None
+        if ref is None and i < len(before):
+            ref = await _find(adapter, turn, outgoing(before[i]))
+        refs.append(ref)
+    entry.messages = [shown(message, ref) for message, ref in zip(messages, refs)]
+    await store.journal_screen(entry, durable=True)
+    delivered: list[MessageRef] = []
+    for i, (message, ref) in enumerate(zip(messages, refs)):
+        landed = await _deliver_or_post(adapter, turn, ref, message, entry.event_id, i)
+        if landed is None:
             continue
-        except Exception:
-            log.warning("recovery could not deliver message %d of turn %s%s", i + 1, entry.event_id,
-                        "; posting it anew" if ref is not None else "", exc_info=True)
-        try:  # a message that can no longer be edited (an expired interaction): say it anew
-            if ref is not None:
-                delivered.append(await _deliver(adapter, turn, None, message))
-                continue
-        except Exception:
-            log.warning("recovery could not post message %d of turn %s", i + 1, entry.event_id, exc_info=True)
-        ok = False
+        delivered.append(landed)
+        if landed is not ref:  # posted anew: remember where, so a second recovery edits it
+            entry.messages[i]["message_id"], entry.messages[i]["data"] = landed.message_id, landed.data
+            await store.journal_screen(entry, durable=False)
     answer = Answer("".join(m.text for m in messages), status="complete" if complete else "interrupted",
                     error=None if complete else "interrupted by a restart",
                     message_ids=[ref.message_id for ref in delivered], edits=len(delivered),
-                    flags={"recovered": True} if ok else {"recovered": True, "undelivered": True})
+                    flags={"recovered": True} if len(delivered) == len(messages)
+                    else {"recovered": True, "undelivered": True})
     log.info("turn %s recovered: %s", entry.event_id, "final edit delivered again" if complete else "marked interrupted")
     await plugins.notify("botkit_answer_complete", turn=turn, answer=answer)
     session = await store.active_session(inbound.thread, entry.backend)
     answer.session_id = session.session_id
     await store.close_turn(entry, session, answer)
     return answer
+
+
+async def _deliver_or_post(adapter: Adapter, turn: Turn, ref: MessageRef | None, message: Outgoing,
+                           event_id: str, index: int) -> MessageRef | None:
+    """Edit `ref` to read `message`; a message that can no longer be edited (an expired
+    interaction) is said anew; None when neither worked."""
+    try:
+        return await _deliver(adapter, turn, ref, message)
+    except Exception:
+        log.warning("recovery could not deliver message %d of turn %s%s", index + 1, event_id,
+                    "; posting it anew" if ref is not None else "", exc_info=True)
+    if ref is None:
+        return None
+    try:
+        return await _deliver(adapter, turn, None, message)
+    except Exception:
+        log.warning("recovery could not post message %d of turn %s", index + 1, event_id, exc_info=True)
+        return None
 
 
 async def _find(adapter: Adapter, turn: Turn, placeholder: Outgoing) -> MessageRef | None:

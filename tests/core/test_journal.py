@@ -87,6 +87,32 @@ async def test_a_restart_keeps_the_visible_text_and_appends_the_notice(tmp_path)
     assert [(s, a) for _, s, a in turns_in_db(after)] == [("interrupted", shown)]
 
 
+async def test_a_crash_during_recovery_is_recovered_without_a_second_notice(tmp_path):
+    quiet = {**config("twice"), "adapters": {"rec": {"type": "recording", "world": "twice", "placeholder": False}}}
+    async with running_bot(quiet, tmp_path) as bot:
+        backend = bot.backends["b"]
+        backend.gate = asyncio.Event()  # asked, nothing shown yet
+        await bot.adapters["rec"].inject("cut twice")
+        await bot.store.flush()
+        first, world = await crash(bot, tmp_path, "twice")
+        backend.gate.set()
+    config_of = lambda world: {**quiet, "adapters": {"rec": {**quiet["adapters"]["rec"], "world": world}}}  # noqa: E731
+    async with running_bot(config_of(world), first) as bot:
+        rec = bot.adapters["rec"]
+        rec.hold_send = asyncio.Event()  # the notice is posted anew; its id not yet known
+        await rec.wait_for(lambda: len(rec.order) == 1)
+        second, world = await crash(bot, first, world)
+        rec.hold_send.set()
+    async with running_bot(config_of(world), second) as bot:
+        rec = bot.adapters["rec"]
+        await rec.wait_for(lambda: len(rec.calls) == 1)
+        await bot.idle(5)
+        (message,) = rec.messages.values()  # found again and edited, not posted a second time
+        assert "interrupted" in message.plain()
+        assert [kind for kind, _, _ in rec.calls] == ["edit"]
+    assert [s for _, s, _ in turns_in_db(second)] == ["interrupted"]
+
+
 async def test_a_crash_between_the_placeholder_and_its_record_leaves_no_orphan(tmp_path):
     async with running_bot(config("orphan"), tmp_path) as bot:
         rec = bot.adapters["rec"]
