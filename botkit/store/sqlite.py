@@ -15,9 +15,9 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import sqlite3
 import threading
-import socket
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Gene
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
+import orjson
 
 from botkit.events import ThreadKey
 from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord, turn_row
@@ -189,14 +190,14 @@ def _group(ops: list[tuple[str, Any]]) -> dict[str, list[tuple]]:
 
 def _journal_row(entry: JournalEntry) -> tuple:
     return (entry.event_id, entry.thread.key, entry.seq, entry.backend, entry.kind, entry.query,
-            json.dumps(entry.inbound_fields()), entry.state, _json(entry.messages), entry.admitted_at, entry.owner)
+            _json(entry.inbound_fields()), entry.state, _json(entry.messages), entry.admitted_at, entry.owner)
 
 
 def _json(value: list | dict) -> str:
     """JSON for a column; empty values (most turns' flags) skip the encoder."""
     if not value:
         return "[]" if isinstance(value, list) else "{}"
-    return json.dumps(value)
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()  # measurably cheaper per turn
 
 
 # A journal row is inserted before it is updated, and updated before it is deleted.
