@@ -36,15 +36,9 @@ class Dispatcher:
         self.store = store
         self.runner = TurnRunner(adapters=adapters, backends=backends, store=store, plugins=plugins,
                                  settings=settings, recovery=self.recovery)
-        self.workers = ThreadWorkers(store, self._run)
+        self.workers = ThreadWorkers(store, self.runner.run, lambda entry: self.intake.finished(entry))
         self.intake = Intake(adapters=adapters, store=store, plugins=plugins, routes=routes, settings=settings,
                              workers=self.workers)
-
-    async def _run(self, entry: JournalEntry) -> None:
-        try:
-            await self.runner.run(entry)
-        finally:
-            self.intake.finished(entry)
 
     # -- what adapters and the scheduler call ----------------------------------------------------
 

@@ -117,13 +117,15 @@ class TurnRunner:
             await screen.posted(0, placeholder)
         else:
             entry.messages = []
-        as_asked = inbound.text.strip()
-        try:
-            await adapter.prepare(inbound)
-        except Exception:
-            log.warning("%s could not prepare %s; answering it as it is", adapter.name, inbound.event_id, exc_info=True)
-        if turn.query == as_asked:  # no middleware rewrote it: ask what the adapter prepared
-            turn.query = inbound.text.strip()
+        if type(adapter).prepare is not Adapter.prepare:  # most adapters have nothing to look up
+            as_asked = inbound.text.strip()
+            try:
+                await adapter.prepare(inbound)
+            except Exception:
+                log.warning("%s could not prepare %s; answering it as it is", adapter.name, inbound.event_id,
+                            exc_info=True)
+            if turn.query == as_asked:  # no middleware rewrote it: ask what the adapter prepared
+                turn.query = inbound.text.strip()
         record = await store.active_session(inbound.thread, turn.backend, with_recent=backend.history_turns)
         session = Session(inbound.thread, turn.backend, record.session_id, record.turn_count,
                           list(record.recent[-backend.history_turns:]) if backend.history_turns and record.recent else [])

@@ -30,9 +30,11 @@ class _Worker:
 
 
 class ThreadWorkers:
-    def __init__(self, store: Store, run: Callable[[JournalEntry], Awaitable[object]]) -> None:
+    def __init__(self, store: Store, run: Callable[[JournalEntry], Awaitable[object]],
+                 finished: Callable[[JournalEntry], None]) -> None:
         self.store = store
         self.run = run
+        self.finished = finished  # told of every turn that ran here, however it ended
         self._workers: dict[ThreadKey, _Worker] = {}
         self._idle = asyncio.Event()
         self._idle.set()
@@ -100,6 +102,8 @@ class ThreadWorkers:
         except Exception:
             log.exception("turn %s failed in the dispatcher", entry.event_id)
             await self.store.close_turn(entry)  # never retried forever: the failure is logged
+        finally:
+            self.finished(entry)
 
     # -- recovery sweeps ------------------------------------------------------------------------
 
