@@ -21,6 +21,7 @@ from botkit.events import Done, Failed, SessionInfo
 from botkit.pipeline.deadlines import Deadlines
 from botkit.pipeline.recovery import resume
 from botkit.pipeline.screen import ScreenJournal, shown
+from botkit.pipeline.slots import Slots
 from botkit.render import AnswerRenderer
 from botkit.store import JournalEntry, SessionRecord, Store
 from botkit.turn import Answer, Turn
@@ -35,7 +36,7 @@ class TurnRunner:
     def __init__(self, *, adapters: dict[str, Adapter], backends: dict[str, Backend], store: Store,
                  plugins: Plugins, settings: DispatchConfig, recovery: RecoveryConfig) -> None:
         #: turns asking their backend at once (`dispatch.max_in_flight`); journal writes wait outside
-        self.slots = asyncio.Semaphore(settings.max_in_flight)
+        self.slots = Slots(settings.max_in_flight)
         self.deadlines = Deadlines()
         self.adapters = adapters
         self.backends = backends
