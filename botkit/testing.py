@@ -22,7 +22,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from botkit.backends import Backend, Question, Session
 from botkit.bot import Bot, load
 from botkit.config import Section
 from botkit.events import AnswerEvent, Done, Failed, Inbound, Score, SessionInfo, Source, Sources, TextDelta, ThreadKey
-from botkit.plugins import hookimpl
+from botkit.plugins import await_me_maybe, hookimpl
 
 
 # -- the scripted backend ---------------------------------------------------------------
@@ -245,6 +245,21 @@ def botkit_register_backends(register) -> None:
 @hookimpl
 def botkit_register_adapters(register) -> None:
     register("recording", RecordingAdapter, RecordingConfig)
+
+
+# -- waiting in tests -------------------------------------------------------------------------
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0, *,
+                     every: float = 0.01) -> None:
+    """Until `check()` holds (it may be async), looked at every `every` seconds.
+
+    For conditions nothing signals: a lease running out in the database, a file growing,
+    a flag another task flips. Bounded: `TimeoutError` after `timeout` seconds.
+    """
+    async with asyncio.timeout(timeout):
+        while not await await_me_maybe(check()):
+            await asyncio.sleep(every)
 
 
 # -- fake servers ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from botkit import hookimpl
 from botkit.adapters import Outgoing
 from botkit.events import Inbound, ThreadKey
-from botkit.testing import running_bot
+from botkit.testing import eventually, running_bot
 from botkit_plugins.slack import adapter as slack_adapter
 from botkit_plugins.slack.testing import BOT_ID, BOT_USER, TEAM, FakeSlack, block_actions, event_callback
 
@@ -287,9 +287,7 @@ async def test_a_mention_arriving_while_the_bot_stops_is_refused_so_slack_delive
         assert (await post_event(bot.server.url, mention(event_id="EvFirst")))[0] == 200
         await fake.wait_for("chat.postMessage")  # the first answer is under way
         stopping = asyncio.ensure_future(bot.stop(5))  # SIGTERM: the drain starts
-        async with asyncio.timeout(5):
-            while bot.accepting:
-                await asyncio.sleep(0.01)
+        await eventually(lambda: not bot.accepting)
         late = mention(f"<@{BOT_USER}> and one more thing?", event_id="EvLate", ts="1690000000.000300")
         status, _ = await post_event(bot.server.url, late)
         assert status == 503

@@ -13,7 +13,7 @@ from typing import Any
 
 from botkit.adapters import MessageRef, Outgoing
 from botkit.events import ThreadKey
-from botkit.testing import running_bot
+from botkit.testing import eventually, running_bot
 from botkit_plugins.slack.testing import FakeSlack, event_callback
 
 from .conftest import bot_config, message, post_event
@@ -101,15 +101,17 @@ async def stored_in_flight(store: Any) -> list[tuple[ThreadKey, list[dict[str, A
     """The answers the journal keeps as in progress with a posted message, once it has any
     (the runner records the placeholder just after Slack answered chat.postMessage), as a
     restart would read them: from the file."""
-    async with asyncio.timeout(5):
-        while True:
-            await store.flush()
-            with contextlib.closing(sqlite3.connect(store.path)) as db:
-                rows = db.execute("SELECT thread, messages FROM journal WHERE state = 'running'").fetchall()
-            kept = [(ThreadKey.parse(t), json.loads(m)) for t, m in rows]
-            if any(m["message_id"] for _, messages in kept for m in messages):
-                return kept
-            await asyncio.sleep(0.01)
+    kept: list[tuple[ThreadKey, list[dict[str, Any]]]] = []
+
+    async def posted() -> bool:
+        await store.flush()
+        with contextlib.closing(sqlite3.connect(store.path)) as db:
+            rows = db.execute("SELECT thread, messages FROM journal WHERE state = 'running'").fetchall()
+        kept[:] = [(ThreadKey.parse(t), json.loads(m)) for t, m in rows]
+        return any(m["message_id"] for _, messages in kept for m in messages)
+
+    await eventually(posted)
+    return kept
 
 
 async def test_a_new_process_edits_the_top_level_post_from_what_the_store_kept(fake, tmp_path):

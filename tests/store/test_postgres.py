@@ -14,7 +14,7 @@ import pytest
 
 from botkit.events import ThreadKey
 from botkit.store.postgres import MIGRATIONS, PostgresStore
-from botkit.testing import running_bot
+from botkit.testing import eventually, running_bot
 from botkit.turn import Answer
 
 from .conftest import PASSWORD
@@ -55,13 +55,6 @@ async def crash(store: PostgresStore) -> None:
     await stall(store)
     store._owned.clear()  # a dead process releases no thread on its way out
     await store.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Until `check()` holds (polled; bounded, so a lease that never runs out fails the test)."""
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.02)
 
 
 async def lease_of(url: str, thread: ThreadKey) -> tuple[str | None, float | None]:
@@ -209,14 +202,14 @@ async def test_a_turn_admitted_while_another_commits_is_placed_after_it(replica,
         await control.execute("SELECT pg_advisory_lock(4242)")
         slow, fast = entry("SLOW"), entry("FAST")
         slow_task = asyncio.create_task(a.admit(slow))
-        await eventually(await waiting_on(pg_url, "advisory"))
+        await eventually(await waiting_on(pg_url, "advisory"), timeout=10)
         fast_task = asyncio.create_task(b.admit(fast))  # the thread's next turn, on the other replica
         waits = await waiting_on(pg_url, "transactionid")
 
         async def fast_waits_or_is_done() -> bool:
             return fast_task.done() or await waits()
 
-        await eventually(fast_waits_or_is_done)
+        await eventually(fast_waits_or_is_done, timeout=10)
         assert not fast_task.done()  # it waits for the turn placed before it to commit ...
         assert [e.event_id for e in await reader.pending(T1)] == ["E0"]  # ... and nothing shows before it does
         await control.execute("SELECT pg_advisory_unlock(4242)")
@@ -242,7 +235,7 @@ async def test_a_thread_is_taken_over_once_its_owners_lease_runs_out(replica, pg
     async def first_lease_over() -> bool:
         return time.time() > first_until + SHORT_LEASE / 4
 
-    await eventually(first_lease_over)
+    await eventually(first_lease_over, timeout=10)
     assert not await b.take_thread(T1) and not await c.take_thread(T1)
     owner, renewed = await lease_of(pg_url, T1)
     assert owner == a.owner and renewed > first_until
@@ -257,7 +250,7 @@ async def test_a_thread_is_taken_over_once_its_owners_lease_runs_out(replica, pg
         attempts.append((asked, taken, time.time()))
         return taken
 
-    await eventually(b_takes)
+    await eventually(b_takes, timeout=10)
     assert not attempts[0][1]  # refused while a's lease was live ...
     assert all(asked < last_until for asked, taken, _ in attempts if not taken)
     assert attempts[-1][2] > last_until  # ... and taken only once it had run out
@@ -278,7 +271,7 @@ async def test_an_expired_lease_goes_to_exactly_one_of_the_racing_replicas(repli
     await crash(dead)
     winners = []
     for _ in range(3):
-        await eventually(lambda: lease_expired(pg_url, T1))
+        await eventually(lambda: lease_expired(pg_url, T1), timeout=10)
         won = await asyncio.gather(*(r.take_thread(T1) for r in racers))
         assert sum(won) == 1, won
         winner = racers[won.index(True)]
@@ -306,7 +299,7 @@ async def test_a_turn_is_started_by_exactly_one_of_two_racing_replicas(replica):
     async def taken_by_b() -> bool:
         return await b.take_thread(T1)
 
-    await eventually(taken_by_b)  # once a's lease has run out
+    await eventually(taken_by_b, timeout=10)  # once a's lease has run out
     assert not await c.take_thread(T1)  # c, late, is not the owner: it starts nothing
     on_b, on_c = await b.pending(T1), await c.pending(T1)
     assert [(e.event_id, e.state, e.owner) for e in on_b] == [
@@ -381,7 +374,7 @@ async def test_orphaned_threads_have_journaled_turns_and_no_live_owner(replica):
         found[:] = await peer.orphaned_threads()
         return T2 in found
 
-    await eventually(t2_orphaned)
+    await eventually(t2_orphaned, timeout=10)
     assert keys(found) == keys([T2, T3, T4])
     assert await peer.take_thread(T2) and await peer.take_thread(T4)  # taken over: live owners again
     assert await live.orphaned_threads() == [T3]
@@ -407,7 +400,7 @@ async def test_expire_idle_leaves_sessions_of_threads_a_live_replica_owns(replic
         expired.extend(r.thread for r in await b.expire_idle(2000.0))
         return bool(expired)
 
-    await eventually(t3_expired)  # once dying's lease has run out
+    await eventually(t3_expired, timeout=10)  # once dying's lease has run out
     assert expired == [T3]
     assert await a.release_thread(T1)
     assert [r.thread for r in await b.expire_idle(2000.0)] == [T1]
@@ -430,7 +423,7 @@ async def test_a_replica_takes_over_the_answer_its_dead_peer_was_streaming(repli
     async def t1_orphaned() -> bool:
         return await b.orphaned_threads() == [T1]
 
-    await eventually(t1_orphaned)
+    await eventually(t1_orphaned, timeout=10)
     assert await b.take_thread(T1)
     recovered, waiting = await b.pending(T1)
     assert (recovered.event_id, recovered.state, recovered.owner, recovered.messages) == (

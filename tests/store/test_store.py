@@ -14,6 +14,7 @@ from unittest import mock
 from botkit.events import Inbound, Source, ThreadKey
 from botkit.store import JournalEntry, SessionRecord, Store
 from botkit.store.sqlite import SQLiteStore
+from botkit.testing import eventually
 from botkit.turn import Answer
 
 T1 = ThreadKey("test", "w1", "c1", "t1")
@@ -369,8 +370,6 @@ async def test_flush_makes_queued_writes_durable_for_another_connection(open_tes
 async def test_the_sqlite_wal_is_checkpointed_beside_the_writer(tmp_path, monkeypatch):
     """The writer never checkpoints (its commits would wait on the sync); the store moves
     the WAL into the database file on its own, so the WAL does not grow without bound."""
-    import asyncio
-
     import botkit.store.sqlite as sqlite_store
 
     monkeypatch.setattr(sqlite_store, "_CHECKPOINT_EVERY", 0.01)
@@ -384,8 +383,6 @@ async def test_the_sqlite_wal_is_checkpointed_beside_the_writer(tmp_path, monkey
         for n in range(50):
             await finish_turn(store, session, f"E{n}")
         await store.flush()
-        async with asyncio.timeout(5):
-            while (tmp_path / "wal.db").stat().st_size == before:
-                await asyncio.sleep(0.01)
+        await eventually(lambda: (tmp_path / "wal.db").stat().st_size != before)
     finally:
         await store.close()
