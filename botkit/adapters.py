@@ -8,6 +8,7 @@ renderer, driven by the adapter's `Capabilities`, so adapters stay small.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,6 +20,8 @@ from botkit.events import Inbound, Note, ThreadKey
 if TYPE_CHECKING:
     from botkit.bot import Bot
 
+
+log = logging.getLogger("botkit.adapters")
 
 #: Thread ids the core makes up for threads the bot starts itself (scheduled questions).
 NEW_THREAD_PREFIX = "botkit-"
@@ -196,6 +199,13 @@ class Adapter(ABC):
     async def reply(self, inbound: Inbound, text: str) -> MessageRef:
         """A short complete answer (help text, busy notice, a refusal)."""
         return await self.send(inbound.thread, Outgoing(text, final=True), reply_to=inbound)
+
+    async def tell(self, inbound: Inbound, text: str) -> None:
+        """`reply`, for the core's notices: a failure is logged, not raised (the turn goes on)."""
+        try:
+            await self.reply(inbound, text)
+        except Exception:
+            log.warning("%s could not reply in %s", self.name, inbound.thread, exc_info=True)
 
 
 class NewThread(Adapter):

@@ -183,8 +183,5 @@ class Intake:
             log.info("duplicate delivery of event %s ignored", inbound.event_id)
             return False
         if text:
-            try:
-                await adapter.reply(inbound, text)
-            except Exception:
-                log.warning("%s could not reply in %s", adapter.name, inbound.thread, exc_info=True)
+            await adapter.tell(inbound, text)
         return True

@@ -68,7 +68,7 @@ class TurnRunner:
                 await self._reset(turn)
             else:
                 log.warning("turn %s waited longer than recovery.max_age: the asker is told", entry.event_id)
-                await self.reply(adapter, turn, self.settings.shutdown_notice)
+                await adapter.tell(turn.inbound, self.settings.shutdown_notice)
             await store.close_turn(entry)
             return None
         # the intent to show progress is journaled with the start: a crash after the post
@@ -86,13 +86,7 @@ class TurnRunner:
                 await backend.end_session(record.session_id)
             except Exception:
                 log.warning("backend %s could not end its session on reset", turn.backend, exc_info=True)
-        await self.reply(turn.adapter, turn, self.settings.reset_text)
-
-    async def reply(self, adapter: Adapter, turn: Turn, text: str) -> None:
-        try:
-            await adapter.reply(turn.inbound, text)
-        except Exception:
-            log.warning("%s could not reply in %s", adapter.name, turn.thread, exc_info=True)
+        await turn.adapter.tell(turn.inbound, self.settings.reset_text)
 
     async def answer(self, turn: Turn, entry: JournalEntry) -> Answer:
         async with self.slots:

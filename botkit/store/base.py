@@ -174,9 +174,9 @@ class Store(ABC):
     async def start_turn(self, entry: JournalEntry) -> bool:
         """Mark `entry` running under this process; durable on return.
 
-        False when another live process runs it. An entry left running by a process that
-        is gone is adopted (then `entry.owner` still names the old owner until this returns,
-        so the caller can tell a recovered turn from a fresh one).
+        False when it is no longer journaled (closed, superseded) or another live process
+        runs it. An entry left running by a process that is gone is adopted: the caller tells
+        such a recovered turn by its state, "running", before the call.
         """
 
     @abstractmethod

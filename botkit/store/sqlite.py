@@ -521,11 +521,8 @@ class SQLiteStore(Store):
                          answer: Answer | None = None) -> None:
         key = entry.thread.key
         entries = self._journal.get(key)
-        if entries is not None:
-            if entries and entries[0] is entry:
-                del entries[0]
-            elif entry in entries:
-                entries.remove(entry)
+        if entries is not None and entry in entries:  # by identity (eq=False): usually the first
+            entries.remove(entry)
             if not entries:
                 del self._journal[key]
         self._queue(_DELETE_JOURNAL, (entry.event_id,))
