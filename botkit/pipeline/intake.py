@@ -10,13 +10,13 @@ takes awaits, a per-thread chain hands admissions to the store in arrival order.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 from botkit.adapters import Adapter, Stopping
 from botkit.config import DispatchConfig, Route
 from botkit.events import Inbound, ThreadKey
+from botkit.ordering import ThreadOrder
 from botkit.pipeline.workers import ThreadWorkers
 from botkit.store import JournalEntry, Store
 from botkit.turn import Handled, Turn
@@ -38,7 +38,7 @@ class Intake:
         self.workers = workers
         self.accepting = True
         self._route_cache: dict[tuple, str | None] = {}
-        self._admitting: dict[ThreadKey, asyncio.Future[None]] = {}  # the latest admission under way per thread
+        self._admitting = ThreadOrder()  # a thread's admissions waiting for middleware verdicts, in order
         self._per_thread: dict[ThreadKey, int] = {}  # turns journaled by this process and not finished
         self._queued = 0
         self._reset_words = frozenset(w.lower() for w in settings.reset_commands)
@@ -114,19 +114,14 @@ class Intake:
         if waiting >= self.settings.max_queued_per_thread or self._queued >= self.settings.max_queued:
             log.warning("busy: %d queued in %s, %d in all", waiting, thread, self._queued)
             return await self._answer_now(adapter, inbound, self.settings.busy_message)
-        if not self._has_middlewares and thread not in self._admitting:
+        if not self._has_middlewares and not self._admitting.busy(thread):
             if is_help:
                 return await self._answer_now(adapter, inbound, self.settings.help_text)
             return await self.admit(entry)
-        # the place in the thread is taken here, before the middlewares' awaits
-        before = self._admitting.get(thread)
-        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._admitting[thread] = mine
-        try:
+
+        async def judged() -> bool:  # its place in the thread is taken before the middlewares' awaits
             turn = Turn(inbound, adapter, backend, text, entry.extra)
             verdict = await self._verdict(turn) if self._has_middlewares else None
-            if before is not None:
-                await before
             if verdict is not None:
                 log.info("turn %s handled by a middleware: %s", inbound.event_id, verdict.reason or "-")
                 return await self._answer_now(adapter, inbound, verdict.reply)
@@ -134,10 +129,8 @@ class Intake:
                 return await self._answer_now(adapter, inbound, self.settings.help_text)
             entry.query = turn.query  # as the middlewares left it
             return await self.admit(entry)
-        finally:
-            mine.set_result(None)
-            if self._admitting.get(thread) is mine:
-                del self._admitting[thread]
+
+        return await self._admitting.run(thread, judged)
 
     async def _verdict(self, turn: Turn) -> Handled | None:
         try:

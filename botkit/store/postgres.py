@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from pydantic import SecretStr
 
 from botkit.events import ThreadKey
+from botkit.ordering import ThreadOrder
 from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord, turn_row
 
 if TYPE_CHECKING:
@@ -250,7 +251,7 @@ class PostgresStore(Store):
         self._closing = False
         # the journal as this replica knows it
         self._local: dict[str, JournalEntry] = {}  # event id -> entry admitted here, until closed
-        self._admitting: dict[str, asyncio.Future[None]] = {}  # thread key -> its latest admission under way
+        self._admitting = ThreadOrder()  # a thread's admissions are sent one after another
         self._owned: set[str] = set()  # thread keys this replica holds the lease of
         self._seen: dict[str, int] = {}  # thread key -> its next_seq when `pending` last looked
 
@@ -401,21 +402,16 @@ class PostgresStore(Store):
         """One statement per entry; a thread's entries are sent one after another, in call order."""
         assert self._pool
         key = entry.thread.key
-        before = self._admitting.get(key)
-        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._admitting[key] = mine
-        try:
-            if before is not None:
-                await before
+
+        async def journaled() -> int | None:
+            assert self._pool
             now = time.time()
             entry.admitted_at, entry.owner = now, self.owner
-            seq = await self._pool.fetchval(
+            return await self._pool.fetchval(
                 _ADMIT, entry.event_id, now + self.events_ttl, now, key, entry.backend, entry.kind, entry.query,
                 entry.inbound_fields(), entry.messages, self.owner)
-        finally:
-            mine.set_result(None)
-            if self._admitting.get(key) is mine:
-                del self._admitting[key]
+
+        seq = await self._admitting.run(key, journaled)
         if seq is None:
             return False
         entry.seq = seq

@@ -39,7 +39,7 @@ from botkit.events import Inbound, ThreadKey
 from botkit_plugins.slack import SlackConfig
 from botkit_plugins.slack.layout import FEEDBACK_ACTIONS, layout
 from botkit_plugins.slack.mentions import Resolver, mentioned_users, strip_mention
-from botkit_plugins.slack.order import ThreadOrder
+from botkit.ordering import ThreadOrder
 from botkit_plugins.slack.stream import NativeStreams, slack_call
 
 if TYPE_CHECKING:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,6 @@ from botkit.events import Note
 from botkit_plugins.slack import SlackConfig
 from botkit_plugins.slack.layout import layout, note_blocks, pieces, to_markdown
 from botkit_plugins.slack.mentions import Resolver, mentioned_users, strip_mention
-from botkit_plugins.slack.order import ThreadBusy, ThreadOrder
 
 
 def test_importing_the_plugin_does_not_import_slack_libraries():
@@ -117,36 +115,3 @@ def test_the_feedback_note_is_two_buttons_not_its_text():
         ("button", "botkit_feedback_up", "up", "👍"), ("button", "botkit_feedback_down", "down", "👎")]
     assert "helpful" not in text and "Sources: x" in text
     assert note_blocks(message.notes)[-1] == blocks[-1]  # a native stream ends with the same buttons
-
-
-async def test_thread_order_runs_one_thread_in_call_order_and_others_freely():
-    order = ThreadOrder(per_thread=3)
-    first_started, release_first = asyncio.Event(), asyncio.Event()
-    ran: list[str] = []
-
-    async def first() -> str:
-        first_started.set()
-        await release_first.wait()
-        ran.append("first")
-        return "first"
-
-    async def record(name: str) -> str:
-        ran.append(name)
-        return name
-
-    a = asyncio.ensure_future(order.run("t", first))
-    await asyncio.wait_for(first_started.wait(), 5)
-    b = asyncio.ensure_future(order.run("t", lambda: record("second")))
-    cancelled = asyncio.ensure_future(order.run("t", lambda: record("never")))
-    await asyncio.sleep(0)  # one pass of the loop: both tasks start and queue (no I/O, no timing)
-    assert order.queued("t") == 3
-    with pytest.raises(ThreadBusy):
-        await order.run("t", lambda: record("one too many"))
-    assert await order.run("other", lambda: record("other thread")) == "other thread"  # does not wait
-    cancelled.cancel()
-    await asyncio.gather(cancelled, return_exceptions=True)
-    assert not b.done()  # a cancelled step in between does not let a later one jump ahead
-    release_first.set()
-    assert await asyncio.wait_for(asyncio.gather(a, b), 5) == ["first", "second"]
-    assert ran == ["other thread", "first", "second"]
-    assert not order.busy("t") and not order.busy("other")
