@@ -3,7 +3,7 @@
 `asyncio.timeout` schedules and cancels a timer handle for every turn, a measurable
 share of the hot path when answers are fast. A turn's deadline here is one dict entry;
 a single task looks at the oldest ones once a `resolution` and cancels the tasks of
-turns past theirs. The runner tells a timeout from a shutdown by `expired(task)`.
+turns past theirs. The runner tells a timeout from a shutdown by what `stop(task)` says.
 """
 
 from __future__ import annotations
@@ -33,15 +33,13 @@ class Deadlines:
             return True
         return False
 
-    def expired(self, task: asyncio.Task) -> bool:
-        return task in self._expired
-
     async def _watch(self) -> None:
         try:
             while self._due:
                 await asyncio.sleep(self.resolution)
                 now = time.monotonic()
-                for task, due in list(self._due.items()):
+                while self._due:  # oldest first: stop at the first one not yet due
+                    task, due = next(iter(self._due.items()))
                     if due > now:
                         break
                     del self._due[task]
