@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import glob
 import itertools
 import os
@@ -148,6 +149,14 @@ class _World:
 _WORLDS: dict[str, _World] = {}
 
 
+def copy_world(name: str) -> str:
+    """What the recording platform `name` holds now, kept under a new name that a restarted
+    bot can be given (`world:`): the platform as a crash at this moment leaves it."""
+    copied = f"{name}-after"
+    _WORLDS[copied] = copy.deepcopy(_WORLDS[name])
+    return copied
+
+
 class RecordingAdapter(Adapter):
     """Keeps every message it was asked to post or edit; `inject` plays the user.
 
@@ -201,7 +210,7 @@ class RecordingAdapter(Adapter):
             self.replied_to[message_id] = reply_to.event_id
         if self.hold_send is not None:
             await self.hold_send.wait()
-        return MessageRef(thread, message_id, {"thread": thread.thread})
+        return _ref(thread, message_id)
 
     async def edit(self, ref: MessageRef, message: Outgoing) -> None:
         self._maybe_fail()
@@ -214,7 +223,7 @@ class RecordingAdapter(Adapter):
         platform that can list a thread's messages finds it."""
         for message_id, event_id in self.replied_to.items():
             if event_id == inbound.event_id and self.messages[message_id] == placeholder:
-                return MessageRef(inbound.thread, message_id, {"thread": inbound.thread.thread})
+                return _ref(inbound.thread, message_id)
         return None
 
     def _maybe_fail(self) -> None:
@@ -235,6 +244,10 @@ class RecordingAdapter(Adapter):
         """Wait until `predicate()` holds after some send/edit; TimeoutError otherwise."""
         async with self.changed:
             await asyncio.wait_for(self.changed.wait_for(predicate), timeout)
+
+
+def _ref(thread: ThreadKey, message_id: str) -> MessageRef:
+    return MessageRef(thread, message_id, {"thread": thread.thread})
 
 
 @hookimpl

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import random
 import shutil
 import sqlite3
@@ -18,7 +17,7 @@ from typing import Any
 
 from botkit import hookimpl
 from botkit.bot import Bot
-from botkit.testing import _WORLDS, running_bot
+from botkit.testing import copy_world, running_bot
 from botkit.turn import Turn
 
 
@@ -38,8 +37,7 @@ async def crash(bot: Bot, tmp_path: Path, world: str) -> tuple[Path, str]:
         src = tmp_path / f"botkit-test.db{suffix}"
         if src.exists():
             shutil.copy(src, after / src.name)
-    _WORLDS[f"{world}-after"] = copy.deepcopy(_WORLDS[world])
-    return after, f"{world}-after"
+    return after, copy_world(world)
 
 
 def turns_in_db(directory: Path) -> list[tuple[str, str, str]]:
