@@ -1,70 +1,86 @@
-"""Benchmark: questions through the real dispatcher, SQLite store and renderer.
+"""Benchmark: questions through the real dispatcher, store and renderer, against a floor.
 
-The backend answers instantly in-process (`--chunks` pieces) and the adapter does
-nothing but note the time, with no edit interval, so what is measured is botkit's
-own overhead: dedupe, routing, the turn journal (each question durable before it is
-accepted, each post and edit written ahead), thread workers, session lookup,
-rendering, turn records (group-committed to SQLite on disk) and the hooks.
+The backend answers in-process (`--chunks` pieces, `--chunk-delay` seconds apart) and the
+adapter does nothing but note the time, so what is measured is botkit's own overhead:
+dedupe, routing, the turn journal (each question durable before it is accepted, each
+post and edit written ahead), thread workers, session lookup, rendering, turn records
+(group-committed) and the hooks.
 
-    python bench/dispatch.py --mode burst --chunks 1     # 10,000 turns over 1,000 threads at once
-    python bench/dispatch.py --mode burst --chunks 20
-    python bench/dispatch.py --mode seq --chunks 1       # one turn in flight: added latency
+The floor is measured in the same process, on the same event loop, before and after
+botkit: a bare asyncio + pluggy loop that does nothing but dispatch (a task per
+delivery calls a hook, whose implementation awaits one send). botkit's ratio to it is
+the figure to compare across machines.
 
-Figures printed: turns/s, added latency p50/p99 (inbound accepted -> first text handed to
-the adapter; the backend's last chunk -> final edit handed over), edits per answer,
-peak RSS.
+    python bench/dispatch.py --mode burst --chunks 1                  # 10,000 turns over 1,000 threads at once
+    python bench/dispatch.py --mode burst --turns 100000 --threads 100000 --idle 10
+    python bench/dispatch.py --mode burst --postgres                   # a throwaway PostgreSQL (botkit.testing)
+    python bench/dispatch.py --mode seq --chunks 1                     # one turn in flight: added latency
+    python bench/dispatch.py --mode burst --chunks 20 --chunk-delay 0.05 --edit-interval 0.25 --turns 200
+
+Figures printed: turns/s and the floor's, the ratio, CPU µs per turn (every thread of the
+process), added latency p50/p99 (inbound accepted -> first text handed to the adapter;
+the backend's last chunk -> final edit handed over), adapter calls and edits per answer
+(with the bound ceil(stream time / interval) + 1), RSS before, after, after `--idle` s.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
-import resource
+import math
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pluggy
 import yaml
 
 from botkit import Adapter, Backend, Capabilities, Done, Inbound, MessageRef, Outgoing, TextDelta, ThreadKey, hookimpl
 from botkit.bot import Bot, load
 from botkit.config import Section
+from botkit.loop import loop_factory, loop_name
 
 
 class InstantConfig(Section):
     chunks: int = 1
+    chunk_delay: float = 0.0
 
 
 class InstantBackend(Backend):
-    """Yields its answer without ever waiting; notes when the last chunk left."""
+    """Yields its answer, `chunk_delay` s between chunks; notes when the last chunk left."""
 
     last_chunk_at: dict[str, float] = {}
 
     async def stream(self, session, question):
-        chunks = self.config.chunks
+        chunks, delay = self.config.chunks, self.config.chunk_delay
         for i in range(chunks):
+            if delay and i:
+                await asyncio.sleep(delay)
             yield TextDelta(f"chunk {i} of the answer to {question.text}. ")
         InstantBackend.last_chunk_at[question.inbound.event_id] = time.perf_counter()
         yield Done()
 
 
 class NullConfig(Section):
-    pass
+    edit_interval: float = 0.0
 
 
 class NullAdapter(Adapter):
     platform = "null"
-    capabilities = Capabilities(max_length=40_000, edit_interval=0.0, markup="plain")
 
     def __init__(self, name, config, bot) -> None:
         super().__init__(name, config, bot)
+        self.capabilities = Capabilities(max_length=40_000, edit_interval=config.edit_interval, markup="plain")
         self.calls = 0
         self.answers = 0
+        self.edits: dict[str, int] = {}
         self.first_text: list[float] = []
         self.final_lag: list[float] = []
-        self._seen_text: set[str] = set()
         self._accepted: dict[str, float] = {}
 
     async def send(self, thread, message, reply_to=None):
@@ -77,9 +93,11 @@ class NullAdapter(Adapter):
     def _note(self, event_id: str, message: Outgoing) -> None:
         now = time.perf_counter()
         self.calls += 1
-        if message.text and event_id not in self._seen_text:
-            self._seen_text.add(event_id)
-            self.first_text.append(now - self._accepted[event_id])
+        if message.text:
+            shown = self.edits.get(event_id)
+            if shown is None:
+                self.first_text.append(now - self._accepted[event_id])
+            self.edits[event_id] = (shown or 0) + 1
         if message.final:
             self.answers += 1
             self.final_lag.append(now - InstantBackend.last_chunk_at.pop(event_id))
@@ -100,19 +118,90 @@ def botkit_register_adapters(register):
     register("null", NullAdapter, NullConfig)
 
 
+# -- the floor: asyncio + pluggy and nothing else -------------------------------------------
+
+_floor_spec = pluggy.HookspecMarker("floor")
+_floor_impl = pluggy.HookimplMarker("floor")
+
+
+class _FloorSpec:
+    @_floor_spec
+    def on_message(self, thread: str, text: str):
+        """An awaitable that answers the message."""
+
+
+class _Echo:
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send(self, thread: str, text: str) -> None:
+        self.sent += 1
+
+    @_floor_impl
+    def on_message(self, thread: str, text: str):
+        return self.send(thread, f"echo: {text}")
+
+
+async def floor(turns: int, threads: int, mode: str) -> float:
+    """Turns per second of the bare dispatch loop, delivered as botkit's are in `mode`."""
+    pm = pluggy.PluginManager("floor")
+    pm.add_hookspecs(_FloorSpec)
+    echo = _Echo()
+    pm.register(echo)
+
+    async def deliver(n: int) -> None:
+        for answer in pm.hook.on_message(thread=f"t{n % threads}", text=f"question {n}"):
+            await answer
+
+    gc.collect()
+    started = time.perf_counter()
+    if mode == "burst":
+        await asyncio.gather(*(deliver(n) for n in range(turns)))
+    else:
+        for n in range(turns):
+            await asyncio.create_task(deliver(n))
+    elapsed = time.perf_counter() - started
+    assert echo.sent == turns
+    return turns / elapsed
+
+
+# -- botkit ---------------------------------------------------------------------------------
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
 
 
+@contextlib.contextmanager
+def store_url(args: argparse.Namespace, tmp: str) -> Iterator[str]:
+    if args.postgres:
+        from botkit.testing import postgres_server
+
+        with postgres_server() as server:
+            yield server.create_database("bench")
+    else:
+        yield args.store_url or f"sqlite:///{tmp}/bench.db"
+
+
 async def run(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    loop = asyncio.get_running_loop()
+    floor_before = floor_after = None
+    if not args.no_floor:
+        floor_before = await floor(args.turns, args.threads, args.mode)
+    with tempfile.TemporaryDirectory() as tmp, store_url(args, tmp) as url:
         config = {
             "plugins": [str(Path(__file__).resolve())],
-            "store": {"url": f"sqlite:///{tmp}/bench.db"},
-            "adapters": {"null": {}},
-            "backends": {"instant": {"chunks": args.chunks}},
-            "dispatch": {"max_in_flight": args.in_flight, "max_queued": args.turns + 1},
+            "store": {"url": url},
+            "adapters": {"null": {"edit_interval": args.edit_interval}},
+            "backends": {"instant": {"chunks": args.chunks, "chunk_delay": args.chunk_delay}},
+            "dispatch": {"max_in_flight": args.in_flight, "max_queued": args.turns + 1,
+                         "max_queued_per_thread": args.turns + 1},
             "logging": {"level": "WARNING"},
         }
         path = Path(tmp) / "config.yaml"
@@ -121,6 +210,8 @@ async def run(args: argparse.Namespace) -> None:
         await bot.start()
         adapter: NullAdapter = bot.adapters["null"]  # type: ignore[assignment]
         gc.collect()
+        rss_before = rss_mb()
+        cpu_started = time.process_time()
         started = time.perf_counter()
         if args.mode == "burst":
             await asyncio.gather(*(bot.submit(adapter.inbound(n, args.threads)) for n in range(args.turns)))
@@ -131,29 +222,59 @@ async def run(args: argparse.Namespace) -> None:
                 await bot.idle()
         await bot.store.flush()
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        rss_after = rss_mb()
+        live_sessions = await bot.store.count_sessions()
+        if args.idle:
+            await asyncio.sleep(args.idle)
+            gc.collect()
+        rss_idle = rss_mb()
         await bot.stop()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if not args.no_floor:
+        floor_after = await floor(args.turns, args.threads, args.mode)
     assert adapter.answers == args.turns, f"{adapter.answers} answers for {args.turns} turns"
+    rate = args.turns / elapsed
+    edits = list(adapter.edits.values())
     print(f"mode={args.mode} chunks={args.chunks} turns={args.turns} threads={args.threads} "
-          f"python={sys.version.split()[0]}")
-    print(f"  turns/s                      {args.turns / elapsed:,.0f}")
+          f"store={url.split(':', 1)[0]} loop={loop_name(loop)} python={sys.version.split()[0]}")
+    print(f"  turns/s                      {rate:,.0f}")
+    if floor_before and floor_after:
+        floor_rate = (floor_before + floor_after) / 2
+        print(f"  floor turns/s                {floor_rate:,.0f}  (before {floor_before:,.0f}, after {floor_after:,.0f})")
+        print(f"  ratio to the floor           {rate / floor_rate:.3f}")
+    print(f"  CPU us per turn              {cpu / args.turns * 1e6:,.0f}")
     print(f"  accepted -> first text  ms   p50 {pct(adapter.first_text, .5):.3f}  p99 {pct(adapter.first_text, .99):.3f}")
     print(f"  last chunk -> final     ms   p50 {pct(adapter.final_lag, .5):.3f}  p99 {pct(adapter.final_lag, .99):.3f}")
     print(f"  adapter calls per answer     {adapter.calls / adapter.answers:.2f}")
-    print(f"  peak RSS MB                  {rss_mb:.0f}")
+    if args.edit_interval > 0:
+        bound = math.ceil(args.chunk_delay * (args.chunks - 1) / args.edit_interval) + 1
+        print(f"  edits per answer             mean {sum(edits) / len(edits):.2f}  max {max(edits)}"
+              f"  (bound ceil(stream / interval) + 1 = {bound})")
+    else:
+        print(f"  edits per answer             mean {sum(edits) / len(edits):.2f}  max {max(edits)}")
+    print(f"  RSS MB                       before {rss_before:.0f}  after {rss_after:.0f}  "
+          f"after {args.idle:g} s idle {rss_idle:.0f}  ({live_sessions:,} live sessions)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["burst", "seq"], default="burst")
     parser.add_argument("--chunks", type=int, default=1)
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds the backend waits between chunks")
+    parser.add_argument("--edit-interval", type=float, default=0.0, help="the adapter's edit interval, seconds")
     parser.add_argument("--turns", type=int, default=None, help="default: 10,000 burst, 2,000 seq")
     parser.add_argument("--threads", type=int, default=1000)
     parser.add_argument("--in-flight", type=int, default=64)
+    parser.add_argument("--store-url", help="sqlite:///path.db or postgresql://...; default: SQLite in a temp dir")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL server (botkit.testing)")
+    parser.add_argument("--idle", type=float, default=0.0, help="seconds idle before the last RSS reading")
+    parser.add_argument("--loop", choices=["auto", "asyncio"], default="auto", help="auto: uvloop when installed")
+    parser.add_argument("--no-floor", action="store_true", help="skip measuring the floor")
     args = parser.parse_args()
     if args.turns is None:
         args.turns = 10_000 if args.mode == "burst" else 2_000
-    asyncio.run(run(args))
+    with asyncio.Runner(loop_factory=loop_factory() if args.loop == "auto" else None) as runner:
+        runner.run(run(args))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ printed as `file:line: key: message`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import inspect
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from botkit.bot import Bot, load, secrets_of
 from botkit.config import DEFAULT_CONFIG, Config, ConfigError
 from botkit.events import Done, Failed, Sources, TextDelta, ThreadKey
 from botkit.logs import setup_logging
+from botkit.loop import run as run_loop
 from botkit.plugins import PluginError, Plugins, load_plugins
 from botkit.store import store_for
 
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
         if inspect.isawaitable(result):
-            result = asyncio.run(result)
+            result = run_loop(result)
         return int(result or 0)
     except ConfigError as exc:
         for problem in exc.problems:
