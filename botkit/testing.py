@@ -236,7 +236,7 @@ class RecordingAdapter(Adapter):
         async with self.changed:
             self.changed.notify_all()
 
-    def texts(self, thread: str | None = None) -> list[str]:
+    def texts(self) -> list[str]:
         """Every message as it reads now (`plain()`), in posting order."""
         return [self.messages[m].plain() for m in self.order]
 

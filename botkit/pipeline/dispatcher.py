@@ -4,7 +4,7 @@
 
 `submit` returns once the delivery is journaled (or answered on the spot, or dropped);
 the turn runs in its thread's worker. Turns in one thread run one at a time in journal
-order; threads run concurrently up to `dispatch.max_in_flight`.
+order; threads run concurrently, at most `dispatch.max_in_flight` turns asking their backend at once.
 """
 
 from __future__ import annotations

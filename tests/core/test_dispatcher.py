@@ -321,3 +321,23 @@ async def test_one_bad_row_does_not_lose_the_rest_of_a_store_batch(tmp_path):
         assert await reopened.pending(thread) == []
     finally:
         await reopened.close()
+
+
+async def test_many_threads_share_a_bounded_pool_of_workers_and_keep_their_order(tmp_path, monkeypatch):
+    """More threads with work than worker tasks: the rest wait in line, none is dropped or
+    reordered, and no more tasks live than the pool allows (the garbage collector's bill)."""
+    monkeypatch.setattr("botkit.pipeline.workers.POOL_SIZE", 4)
+    async with running_bot(config(answer="{question}", jitter=0.003), tmp_path) as bot:
+        rec, backend, workers = bot.adapters["rec"], bot.backends["b"], bot.dispatcher.workers
+        backend.gate = asyncio.Event()
+        for n in range(3):
+            for t in range(40):
+                await rec.inject(f"t{t}-{n}", thread=f"T{t}")
+        await asyncio.wait_for(_until(lambda: len(backend.calls) == 4), 5)
+        assert len(workers.busy_threads()) == 40  # every thread with work is known, waiting or running
+        assert sum(t.get_coro().__qualname__ == "ThreadWorkers._work" for t in asyncio.all_tasks()) == 4
+        backend.gate.set()
+        await bot.idle(10)
+        assert len(backend.calls) == 120
+        for t in range(40):
+            assert [x for x in rec.texts() if x.startswith(f"t{t}-")] == [f"t{t}-{n}" for n in range(3)]
