@@ -11,7 +11,7 @@ Per-thread order across replicas comes from the journal: `admit` claims the even
 takes the thread's next position (a row lock on the thread's row, so positions follow
 commit order) and journals the turn, in one statement. A replica runs a thread's turns
 while it holds the thread's lease (`threads.owner`, renewed by a heartbeat every
-`lease_ttl / 4`); a replica that dies loses its leases after `lease_ttl`, and the
+`lease_ttl / 4` on a connection of its own); a replica that dies loses its leases after `lease_ttl`, and the
 others' recovery sweeps take its threads over. Starting a turn is a conditional update,
 on the lease, so a turn is started, or adopted after a crash, by exactly one replica.
 """
@@ -182,7 +182,11 @@ _RELEASE_THREAD = ("UPDATE threads SET owner = NULL, lease_until = NULL"
 # Read from the journal (only what is pending), not from every thread ever seen.
 _ORPHANED = ("SELECT DISTINCT j.thread FROM journal j LEFT JOIN threads t ON t.key = j.thread"
              f" WHERE t.key IS NULL OR t.owner IS NULL OR t.lease_until < {_NOW}")
-_RENEW_LEASES = f"UPDATE threads SET lease_until = {_NOW} + $1 WHERE owner = $2 RETURNING key"
+_OWNED = "(SELECT key FROM threads WHERE owner = $1 ORDER BY key FOR UPDATE) mine"
+# Renews every lease this replica holds; returns those of the threads named ($3) that
+# another replica holds now.
+_RENEW_LEASES = (f"WITH renewed AS (UPDATE threads t SET lease_until = {_NOW} + $2 FROM {_OWNED}"
+                 " WHERE t.key = mine.key) SELECT key FROM threads WHERE key = ANY($3::text[]) AND owner <> $1")
 _TURN_FIELDS = tuple(f.name for f in dataclasses.fields(TurnRecord))
 _TURN_COLUMNS = ", ".join(f'"{name}"' for name in _TURN_FIELDS)  # "user" is a reserved word
 _INSERT_TURN = (f"INSERT INTO turns ({_TURN_COLUMNS})"
@@ -236,6 +240,7 @@ class PostgresStore(Store):
         self.lease_ttl = lease_ttl
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._pool: asyncpg.Pool | None = None
+        self._lease_pool: asyncpg.Pool | None = None  # the heartbeat's own connection
         # group commit: what is queued, coalesced where only the latest value matters
         self._saves: dict[int, tuple] = {}  # session id -> row for _SAVE_SESSION
         self._screens: dict[str, tuple] = {}  # event id -> row for _UPDATE_JOURNAL
@@ -262,9 +267,10 @@ class PostgresStore(Store):
 
     async def open(self) -> None:
         password = self._password.get_secret_value() if self._password else None
-        self._pool = await asyncpg.create_pool(self._dsn, password=password, min_size=1, max_size=_POOL_SIZE,
-                                               init=_init_connection)
         try:
+            self._pool = await asyncpg.create_pool(self._dsn, password=password, min_size=1, max_size=_POOL_SIZE,
+                                                   init=_init_connection)
+            self._lease_pool = await asyncpg.create_pool(self._dsn, password=password, min_size=1, max_size=1)
             async with self._pool.acquire() as conn:
                 await self._migrate(conn)
         except BaseException:
@@ -314,9 +320,10 @@ class PostgresStore(Store):
         await self._close_pools()
 
     async def _close_pools(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-        self._pool = None
+        for pool in (self._pool, self._lease_pool):
+            if pool is not None:
+                await pool.close()
+        self._pool = self._lease_pool = None
 
     async def flush(self) -> None:
         await self._committed_up_to(self._queued)
@@ -494,19 +501,22 @@ class PostgresStore(Store):
         return [ThreadKey.parse(row["thread"]) for row in rows]
 
     async def _heartbeat_loop(self) -> None:
-        """Renew every lease this replica holds, four times per `lease_ttl`."""
-        assert self._pool
+        """Renew every lease this replica holds, four times per `lease_ttl`, on a connection of
+        its own: a pool busy with a burst must not hold the renewal up."""
+        assert self._lease_pool
         while True:
             await asyncio.sleep(self.lease_ttl / 4)
             if not self._owned:
                 continue
             try:
-                renewed = {row["key"] for row in await self._pool.fetch(_RENEW_LEASES, self.lease_ttl, self.owner)}
+                rows = await self._lease_pool.fetch(_RENEW_LEASES, self.owner, self.lease_ttl, list(self._owned))
             except Exception:
                 log.warning("could not renew this replica's thread leases", exc_info=True)
                 continue
-            lost = self._owned - renewed
-            if lost:  # taken over while this replica was not heard from: its turns start nothing more
+            # another replica owns them now: taken over while this one was not heard from (a thread
+            # released or taken while the renewal was under way is not lost), its turns start nothing more
+            lost = {row["key"] for row in rows} & self._owned
+            if lost:
                 log.warning("lost the lease of %d threads to other replicas", len(lost))
                 self._owned -= lost
 

@@ -477,6 +477,52 @@ async def test_the_password_never_shows(pg_server, pg_url, caplog):
     assert caplog.records and not any(PASSWORD in r.getMessage() for r in caplog.records)
 
 
+async def test_a_lease_taken_while_the_heartbeat_renews_is_not_lost(replica, pg_url, caplog):
+    store = await replica(lease_ttl=SHORT_LEASE)
+    assert await store.take_thread(T1)
+    control = await asyncpg.connect(pg_url)
+    try:
+        async with control.transaction():  # the renewal waits for T1's row while T2 is taken
+            await control.execute("SELECT 1 FROM threads WHERE key = $1 FOR UPDATE", T1.key)
+            await eventually(await waiting_on(pg_url, "transactionid"), timeout=10)
+            assert await store.take_thread(T2)
+        _, taken_until = await lease_of(pg_url, T2)
+
+        async def t2_renewed() -> bool:
+            return (await lease_of(pg_url, T2))[1] > taken_until
+
+        await eventually(t2_renewed, timeout=10)
+        assert store._owned == {T1.key, T2.key}
+        assert not [r for r in caplog.records if "lost the lease" in r.getMessage()]
+
+        await control.execute("UPDATE threads SET owner = 'another replica' WHERE key = $1", T1.key)
+
+        async def t1_lost() -> bool:
+            return T1.key not in store._owned
+
+        await eventually(t1_lost, timeout=10)  # ... while one taken over is
+        assert [r.getMessage() for r in caplog.records if "lost the lease" in r.getMessage()] == [
+            "lost the lease of 1 threads to other replicas"]
+    finally:
+        await control.close()
+
+
+async def test_the_heartbeat_renews_while_every_pooled_connection_is_busy(replica, pg_url):
+    store = await replica(lease_ttl=SHORT_LEASE)
+    assert await store.take_thread(T1)
+    _, taken_until = await lease_of(pg_url, T1)
+    assert store._pool is not None
+    held = [await store._pool.acquire() for _ in range(store._pool.get_max_size())]
+    try:
+        async def renewed() -> bool:
+            return (await lease_of(pg_url, T1))[1] > taken_until
+
+        await eventually(renewed, timeout=10)
+    finally:
+        for conn in held:
+            await store._pool.release(conn)
+
+
 async def test_queued_writes_survive_the_server_dropping_connections(replica, pg_url):
     store = await replica()
     record = await store.active_session(T1, "b")
