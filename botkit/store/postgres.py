@@ -1,19 +1,27 @@
 """The PostgreSQL store: several botkit replicas share one database.
 
 Unlike the SQLite store, nothing a decision depends on is cached in the process: another
-replica may have claimed an event, reset a thread or expired its session, so `claim_event`
-and `active_session` ask the database (atomic statements, safe under concurrency). Journal
-updates, session saves and turn records are group-committed by one writer task as in the
-SQLite store; `flush`, the reads and the release of a thread wait for them, so whichever
-replica runs the thread's next turn sees them.
+replica may have claimed an event, reset a thread or expired its session, so `admit`,
+`claim_event` and `active_session` ask the database (atomic statements, safe under
+concurrency).
+
+Round trips are what a busy replica runs out of, so every call of the hot path is group
+committed: the calls of one kind (admissions, reads of pending turns, turns started,
+sessions looked up, threads taken and released) that arrive while that kind's previous
+batch is under way go together in one statement over arrays (`unnest`), and each caller
+awaits its own row's result. Journal updates, session saves and turn records are written
+behind by one writer task, also one statement per batch; `flush`, and the calls that must
+see a thread's writes (its pending turns, a start, its session, its release), wait for
+them, so whichever replica runs the thread's next turn sees them.
 
 Per-thread order across replicas comes from the journal: `admit` claims the event id,
 takes the thread's next position (a row lock on the thread's row, so positions follow
-commit order) and journals the turn, in one statement. A replica runs a thread's turns
-while it holds the thread's lease (`threads.owner`, renewed by a heartbeat every
-`lease_ttl / 4` on a connection of its own); a replica that dies loses its leases after `lease_ttl`, and the
-others' recovery sweeps take its threads over. Starting a turn is a conditional update,
-on the lease, so a turn is started, or adopted after a crash, by exactly one replica.
+commit order; within a batch, call order) and journals the turn, in one statement. A
+replica runs a thread's turns while it holds the thread's lease (`threads.owner`, renewed
+by a heartbeat every `lease_ttl / 4` on a connection of its own); a replica that dies
+loses its leases after `lease_ttl`, and the others' recovery sweeps take its threads
+over. Starting a turn is a conditional update, on the lease, so a turn is started, or
+adopted after a crash, by exactly one replica.
 """
 
 from __future__ import annotations
@@ -26,14 +34,14 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+import orjson
 from pydantic import SecretStr
 
 from botkit.events import ThreadKey
-from botkit.ordering import ThreadOrder
 from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord, turn_row
 
 if TYPE_CHECKING:
@@ -136,7 +144,15 @@ MIGRATIONS: list[str] = [
 ]
 
 _POOL_SIZE = 10
+# Every statement of the store finds its rows by key. A table that grew by thousands of rows
+# in seconds (the journal in a burst, any table of a new database) has statistics that make
+# reading all of it look cheap, and a batch would then scan it whole, batch after batch: so
+# the planner uses an index wherever there is one.
+_SETTINGS = {"enable_seqscan": "off"}
+_ADMIT_BATCH = 1000  # admissions per statement at most: the first ones are not held up by a huge burst
 _RETRY_PAUSES = (0.5, 2.0)  # a group commit that fails is retried after these pauses, then dropped
+# what the database says of a batch when one of its calls may be the cause
+_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.TransactionRollbackError)
 _MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('botkit_schema', 0))"
 
 _CLAIM_EVENT = (
@@ -150,47 +166,111 @@ _CREATE_SESSION = (
     f" ON CONFLICT (thread) WHERE ended_at IS NULL DO NOTHING RETURNING {_SESSION_FIELDS}"
 )
 _END_SESSION = "UPDATE sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL"
-_SAVE_SESSION = "UPDATE sessions SET session_id = $2, last_active = $3, turn_count = $4 WHERE id = $1"
-# One statement, so one transaction: the claim, the thread's next position (its row stays
-# locked until commit, so positions follow commit order) and the journal entry.
-_ADMIT = (
-    "WITH claim AS (INSERT INTO events (event_id, expires_at) VALUES ($1, $2) ON CONFLICT (event_id)"
-    " DO UPDATE SET expires_at = excluded.expires_at WHERE events.expires_at <= $3 RETURNING 1),"
-    " pos AS (INSERT INTO threads (key, next_seq) SELECT $4::text, 1 WHERE EXISTS (SELECT 1 FROM claim)"
-    " ON CONFLICT (key) DO UPDATE SET next_seq = threads.next_seq + 1 RETURNING next_seq)"
-    " INSERT INTO journal (event_id, thread, seq, backend, kind, query, inbound, state, messages, admitted_at, owner)"
-    " SELECT $1::text, $4::text, pos.next_seq, $5::text, $6::text, $7::text, $8::json, 'queued', $9::json,"
-    " $3::float8, $10::text FROM pos RETURNING seq"
+# Each thread's active session, created where it has none, with its last `recent` complete
+# exchanges. A thread whose session another replica creates meanwhile gets no row. (The
+# look-ups are LATERAL with a LIMIT: one index look-up per thread, never a scan of every
+# active session.)
+_ACTIVE_SESSIONS = (
+    "WITH asked AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int4[]) AS a(thread, backend, recent)),"
+    f" existing AS (SELECT a.thread, s.* FROM asked a CROSS JOIN LATERAL (SELECT {_SESSION_FIELDS} FROM sessions"
+    " WHERE thread = a.thread AND ended_at IS NULL LIMIT 1) s),"
+    " created AS (INSERT INTO sessions (thread, backend, created_at, last_active) SELECT thread, backend, $4, $4"
+    " FROM asked WHERE thread NOT IN (SELECT thread FROM existing) ORDER BY thread"
+    f" ON CONFLICT (thread) WHERE ended_at IS NULL DO NOTHING RETURNING thread, {_SESSION_FIELDS}),"
+    " found AS (SELECT * FROM existing UNION ALL SELECT * FROM created)"
+    " SELECT f.*, last.questions, last.answers FROM found f JOIN asked a ON a.thread = f.thread"
+    " CROSS JOIN LATERAL (SELECT array_agg(question ORDER BY id) AS questions, array_agg(answer ORDER BY id) AS answers"
+    " FROM (SELECT id, question, answer FROM turns t WHERE t.session = f.id AND t.status = 'complete'"
+    " ORDER BY t.id DESC LIMIT a.recent) exchanges) last"
 )
-_JOURNAL_FIELDS = "event_id, backend, kind, query, inbound, seq, state, messages, admitted_at, owner"
+# Rows are locked in one order by every statement that locks several (events, then threads,
+# each by key), so batches of several replicas wait for each other but never deadlock.
+#
+# A batch of admissions in one statement, so one transaction: the claims (the first
+# delivery of an id in the batch wins), each thread's next positions (its row stays
+# locked until commit, so positions follow commit order; within the batch, call order)
+# and the journal entries. Returns the entries journaled.
+_ADMIT = (
+    "WITH batch AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::float8[]) WITH ORDINALITY AS b(event_id, thread, backend, kind, query, inbound, messages,"
+    " admitted_at, n)),"
+    " firsts AS (SELECT DISTINCT ON (event_id) * FROM batch ORDER BY event_id, n),"
+    " claimed AS (INSERT INTO events (event_id, expires_at) SELECT event_id, $9 FROM firsts ORDER BY event_id"
+    " ON CONFLICT (event_id) DO UPDATE SET expires_at = excluded.expires_at WHERE events.expires_at <= $10"
+    " RETURNING event_id),"
+    " admitted AS (SELECT f.*, row_number() OVER (PARTITION BY f.thread ORDER BY f.n) AS place,"
+    " count(*) OVER (PARTITION BY f.thread) AS places FROM firsts f JOIN claimed USING (event_id)),"
+    " positions AS (INSERT INTO threads (key, next_seq) SELECT DISTINCT thread, places FROM admitted ORDER BY thread"
+    " ON CONFLICT (key) DO UPDATE SET next_seq = threads.next_seq + excluded.next_seq RETURNING key, next_seq)"
+    " INSERT INTO journal (event_id, thread, seq, backend, kind, query, inbound, state, messages, admitted_at, owner)"
+    " SELECT a.event_id, a.thread, p.next_seq - a.places + a.place, a.backend, a.kind, a.query, a.inbound::json,"
+    " 'queued', a.messages::json, a.admitted_at, $11 FROM admitted a JOIN positions p ON p.key = a.thread"
+    " RETURNING event_id, seq"
+)
+_JOURNAL_FIELDS = "j.event_id, j.backend, j.kind, j.query, j.inbound, j.seq, j.state, j.messages, j.admitted_at, j.owner"
+# Each thread's next_seq and its journal, read in one snapshot: a turn journaled after it
+# makes the release fail.
+_PENDING = (f"SELECT t.key, t.next_seq, {_JOURNAL_FIELDS} FROM threads t LEFT JOIN journal j ON j.thread = t.key"
+            " WHERE t.key = ANY($1::text[]) ORDER BY t.key, j.seq")
 # Leases are timed by the database's clock, so replicas whose clocks differ agree on them.
 _NOW = "extract(epoch from clock_timestamp())"
 # Only the holder of the thread's live lease starts (or adopts) one of its turns: a replica
 # whose lease ran out unnoticed cannot start a turn another replica now runs.
-_START_TURN = ("UPDATE journal SET state = 'running', owner = $4, messages = $5"
-               " WHERE event_id = $1 AND state = $2 AND owner = $3 AND EXISTS (SELECT 1 FROM threads t"
-               f" WHERE t.key = journal.thread AND t.owner = $4 AND t.lease_until > {_NOW}) RETURNING 1")
-_UPDATE_JOURNAL = "UPDATE journal SET state = $2, messages = $3 WHERE event_id = $1 AND owner = $4"
-_DELETE_JOURNAL = "DELETE FROM journal WHERE event_id = $1"
-_TAKE_THREAD = (
-    f"INSERT INTO threads (key, owner, lease_until) VALUES ($1, $2, {_NOW} + $3) ON CONFLICT (key) DO UPDATE"
-    " SET owner = $2, lease_until = excluded.lease_until"
-    f" WHERE threads.owner IS NULL OR threads.owner = $2 OR threads.lease_until < {_NOW} RETURNING next_seq"
+_START_TURNS = (
+    "UPDATE journal j SET state = 'running', owner = $5, messages = asked.messages::json"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS asked(event_id, state, owner, messages)"
+    " WHERE j.event_id = asked.event_id AND j.state = asked.state AND j.owner = asked.owner AND EXISTS (SELECT 1"
+    f" FROM threads t WHERE t.key = j.thread AND t.owner = $5 AND t.lease_until > {_NOW}) RETURNING j.event_id"
 )
-_RELEASE_THREAD = ("UPDATE threads SET owner = NULL, lease_until = NULL"
-                   " WHERE key = $1 AND owner = $2 AND ($3::bigint IS NULL OR next_seq = $3) RETURNING 1")
-# Read from the journal (only what is pending), not from every thread ever seen.
-_ORPHANED = ("SELECT DISTINCT j.thread FROM journal j LEFT JOIN threads t ON t.key = j.thread"
-             f" WHERE t.key IS NULL OR t.owner IS NULL OR t.lease_until < {_NOW}")
+_TAKE_THREADS = (
+    f"INSERT INTO threads (key, owner, lease_until) SELECT DISTINCT key, $2, {_NOW} + $3"
+    " FROM unnest($1::text[]) AS k(key) ORDER BY key ON CONFLICT (key) DO UPDATE"
+    " SET owner = excluded.owner, lease_until = excluded.lease_until WHERE threads.owner IS NULL"
+    f" OR threads.owner = excluded.owner OR threads.lease_until < {_NOW} RETURNING key"
+)
+# A release names the next_seq that `pending` saw (NULL: give it up anyway). The rows asked
+# for are locked first, in key order; whether they are still this replica's, unchanged, is
+# then read from the locked (latest) rows.
+_RELEASE_THREADS = (
+    "WITH locked AS (SELECT key, owner, next_seq FROM threads WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE)"
+    " UPDATE threads t SET owner = NULL, lease_until = NULL FROM locked"
+    " JOIN unnest($1::text[], $2::int8[]) AS r(key, seen) ON r.key = locked.key"
+    " WHERE t.key = locked.key AND locked.owner = $3 AND (r.seen IS NULL OR locked.next_seq = r.seen) RETURNING t.key"
+)
 _OWNED = "(SELECT key FROM threads WHERE owner = $1 ORDER BY key FOR UPDATE) mine"
 # Renews every lease this replica holds; returns those of the threads named ($3) that
 # another replica holds now.
 _RENEW_LEASES = (f"WITH renewed AS (UPDATE threads t SET lease_until = {_NOW} + $2 FROM {_OWNED}"
                  " WHERE t.key = mine.key) SELECT key FROM threads WHERE key = ANY($3::text[]) AND owner <> $1")
+_RELEASE_ALL = f"UPDATE threads t SET owner = NULL, lease_until = NULL FROM {_OWNED} WHERE t.key = mine.key"
+# Read from the journal (only what is pending), not from every thread ever seen.
+_ORPHANED = ("SELECT DISTINCT j.thread FROM journal j LEFT JOIN threads t ON t.key = j.thread"
+             f" WHERE t.key IS NULL OR t.owner IS NULL OR t.lease_until < {_NOW}")
 _TURN_FIELDS = tuple(f.name for f in dataclasses.fields(TurnRecord))
+# the turns table's columns as `turn_row` gives them, and the type each is sent as (json as text)
+_TURN_TYPES = {"session": "int8", "thread": "text", "event_id": "text", "adapter": "text", "backend": "text",
+               "user": "text", "question": "text", "answer": "text", "status": "text", "created_at": "float8",
+               "sources": "json", "score": "float8", "error": "text", "message_ids": "json",
+               "first_text_after": "float8", "duration": "float8", "edits": "int4", "flags": "json"}
+assert tuple(_TURN_TYPES) == _TURN_FIELDS
 _TURN_COLUMNS = ", ".join(f'"{name}"' for name in _TURN_FIELDS)  # "user" is a reserved word
-_INSERT_TURN = (f"INSERT INTO turns ({_TURN_COLUMNS})"
-                f" VALUES ({', '.join(f'${n}' for n in range(1, len(_TURN_FIELDS) + 1))})")
+_TURN_VALUES = ", ".join(f'v."{name}"' + ("::json" if kind == "json" else "") for name, kind in _TURN_TYPES.items())
+_TURN_ARRAYS = ", ".join(f"${n}::{'text' if kind == 'json' else kind}[]" for n, kind in enumerate(_TURN_TYPES.values(), 10))
+# Everything written behind, in one statement, so one transaction: session saves, what
+# turns have on screen, turn records and the journal entries they close (a turn's
+# screen is dropped when it closes, so no row is written twice).
+_WRITE = (
+    "WITH saved AS (UPDATE sessions s SET session_id = v.session_id, last_active = v.last_active,"
+    " turn_count = v.turn_count FROM unnest($1::int8[], $2::text[], $3::float8[], $4::int4[])"
+    " AS v(id, session_id, last_active, turn_count) WHERE s.id = v.id),"
+    " screened AS (UPDATE journal j SET state = v.state, messages = v.messages::json"
+    " FROM unnest($5::text[], $6::text[], $7::text[]) AS v(event_id, state, messages)"
+    " WHERE j.event_id = v.event_id AND j.owner = $8),"
+    " closed AS (DELETE FROM journal WHERE event_id = ANY($9::text[])),"
+    f" recorded AS (INSERT INTO turns ({_TURN_COLUMNS}) SELECT {_TURN_VALUES}"
+    f" FROM unnest({_TURN_ARRAYS}) AS v({_TURN_COLUMNS}))"
+    " SELECT 1"
+)
 _SESSION_COLUMNS = ("SELECT s.id, s.thread, s.backend, s.session_id, s.created_at, s.last_active, s.turn_count,"
                     " s.ended_at, (SELECT adapter FROM turns t WHERE t.session = s.id ORDER BY t.id LIMIT 1)"
                     " AS adapter FROM sessions s")
@@ -216,9 +296,14 @@ def _record(thread: ThreadKey, row: asyncpg.Record, recent: list[tuple[str, str]
                          row["last_active"], row["turn_count"], recent)
 
 
-def _same(value: Any) -> Any:
-    """JSON columns go to asyncpg as they are: the connection's codec encodes them."""
-    return value
+def _json(value: Any) -> str:
+    """JSON text for a json column (sent as text, in arrays: one parameter per column)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _columns(rows: list[tuple], width: int) -> list[list[Any]]:
+    """Rows as `width` columns: the arrays a statement unnests back into rows."""
+    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
 def _count(status: str) -> int:
@@ -228,6 +313,55 @@ def _count(status: str) -> int:
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing the store does outlives a call on its connection (no SET, LISTEN, session locks
+    or open cursors), so a connection goes back to the pool without asyncpg's reset round trip."""
+
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class _Calls(Generic[Item, Result]):
+    """Calls of one kind waiting for their batch: `send` answers a whole batch (at most
+    `limit` calls, None: all) with one statement, one result per item in call order; each
+    caller awaits its own. One task sends the batches, one after another."""
+
+    __slots__ = ("send", "limit", "wake", "items", "futures", "closed")
+
+    def __init__(self, send: Callable[[asyncpg.Connection, list[Item]], Awaitable[list[Result]]],
+                 limit: int | None = None) -> None:
+        self.send = send
+        self.limit = limit
+        self.wake = asyncio.Event()  # calls are waiting, or the store closes
+        self.items: list[Item] = []
+        self.futures: list[asyncio.Future[Result]] = []
+        self.closed = False
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __call__(self, item: Item) -> asyncio.Future[Result]:
+        if self.closed:
+            raise RuntimeError("the store is closed")
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self.items.append(item)
+        self.futures.append(future)
+        self.wake.set()
+        return future
+
+    def take(self) -> tuple[list[Item], list[asyncio.Future[Result]]]:
+        """The oldest calls, as many as a batch takes, for the batch about to be sent."""
+        limit = self.limit
+        if limit is None or len(self.items) <= limit:
+            taken = self.items, self.futures
+            self.items, self.futures = [], []
+            return taken
+        taken = self.items[:limit], self.futures[:limit]
+        del self.items[:limit], self.futures[:limit]
+        return taken
 
 
 class PostgresStore(Store):
@@ -241,22 +375,30 @@ class PostgresStore(Store):
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._pool: asyncpg.Pool | None = None
         self._lease_pool: asyncpg.Pool | None = None  # the heartbeat's own connection
-        # group commit: what is queued, coalesced where only the latest value matters
-        self._saves: dict[int, tuple] = {}  # session id -> row for _SAVE_SESSION
-        self._screens: dict[str, tuple] = {}  # event id -> row for _UPDATE_JOURNAL
-        self._turns: list[tuple] = []
-        self._closed: list[tuple] = []  # rows for _DELETE_JOURNAL
+        # written behind, group-committed: what is queued, coalesced where only the latest value matters
+        self._saves: dict[int, tuple] = {}  # session id -> (id, session_id, last_active, turn_count)
+        self._screens: dict[str, JournalEntry] = {}  # event id -> entry whose state and screen to write
+        self._turns: list[tuple] = []  # `turn_row`s
+        self._closed: list[str] = []  # event ids of journal entries to delete
         self._queued = 0  # generation of the latest queued write
         self._committed = 0  # every write up to this generation is committed (or given up)
         self._dirty: dict[str, int] = {}  # thread key -> generation of its latest queued write
         self._wake = asyncio.Event()
         self._batch_done: asyncio.Future[None] | None = None  # resolved when the batch under way commits
+        # group-committed calls that answer each caller
+        self._admissions = _Calls(self._admit, _ADMIT_BATCH)
+        self._pendings = _Calls(self._read_pending)
+        self._starts = _Calls(self._start_turns)
+        self._sessions = _Calls(self._active_sessions)
+        self._takes = _Calls(self._take_threads)
+        self._releases = _Calls(self._release_threads)
+        self._batched = (self._admissions, self._pendings, self._starts, self._sessions, self._takes, self._releases)
         self._writer: asyncio.Task | None = None
+        self._senders: list[asyncio.Task] = []
         self._heartbeat: asyncio.Task | None = None
         self._closing = False
         # the journal as this replica knows it
         self._local: dict[str, JournalEntry] = {}  # event id -> entry admitted here, until closed
-        self._admitting = ThreadOrder()  # a thread's admissions are sent one after another
         self._owned: set[str] = set()  # thread keys this replica holds the lease of
         self._seen: dict[str, int] = {}  # thread key -> its next_seq when `pending` last looked
 
@@ -269,8 +411,10 @@ class PostgresStore(Store):
         password = self._password.get_secret_value() if self._password else None
         try:
             self._pool = await asyncpg.create_pool(self._dsn, password=password, min_size=1, max_size=_POOL_SIZE,
-                                                   init=_init_connection)
-            self._lease_pool = await asyncpg.create_pool(self._dsn, password=password, min_size=1, max_size=1)
+                                                   init=_init_connection, reset=_keep_session,
+                                                   server_settings=_SETTINGS)
+            self._lease_pool = await asyncpg.create_pool(self._dsn, password=password, min_size=1, max_size=1,
+                                                         reset=_keep_session)
             async with self._pool.acquire() as conn:
                 await self._migrate(conn)
         except BaseException:
@@ -278,6 +422,9 @@ class PostgresStore(Store):
             raise
         self._closing = False
         self._writer = asyncio.create_task(self._write_loop(), name="botkit-store-writer")
+        for calls in self._batched:
+            calls.closed = False
+            self._senders.append(asyncio.create_task(self._send_batches(calls), name="botkit-store-batches"))
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="botkit-lease-heartbeat")
 
     async def _migrate(self, conn: asyncpg.Connection) -> None:
@@ -306,13 +453,16 @@ class PostgresStore(Store):
         await self.flush()
         if self._owned:  # what is still journaled goes to the other replicas right away
             try:
-                await self._pool.execute("UPDATE threads SET owner = NULL, lease_until = NULL WHERE owner = $1",
-                                         self.owner)
+                await self._pool.execute(_RELEASE_ALL, self.owner)
             except Exception:
                 log.warning("could not give up this replica's threads; they are taken over when the lease ends",
                             exc_info=True)
             self._owned.clear()
         self._closing = True
+        for calls in self._batched:
+            calls.wake.set()
+        await asyncio.gather(*self._senders)
+        self._senders.clear()
         self._wake.set()
         if self._writer:
             await self._writer
@@ -358,8 +508,8 @@ class PostgresStore(Store):
             await self._committed_up_to(generation)
 
     async def _write_loop(self) -> None:
-        """Commit everything queued so far in one transaction: session saves, journal
-        updates, turns, then closed journal entries (updated before they are deleted)."""
+        """Commit everything queued so far in one statement (one transaction): session saves,
+        journal updates, turns and closed journal entries."""
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -369,8 +519,7 @@ class PostgresStore(Store):
             turns, self._turns = self._turns, []
             closed, self._closed = self._closed, []
             if saves or screens or turns or closed:
-                await self._commit(((_SAVE_SESSION, saves), (_UPDATE_JOURNAL, screens), (_INSERT_TURN, turns),
-                                    (_DELETE_JOURNAL, closed)))
+                await self._commit(saves, screens, turns, closed)
             self._committed = generation
             self._dirty = {thread: g for thread, g in self._dirty.items() if g > generation}
             done, self._batch_done = self._batch_done, None
@@ -379,15 +528,16 @@ class PostgresStore(Store):
             if self._closing and self._committed == self._queued:
                 return
 
-    async def _commit(self, batches: tuple[tuple[str, list[tuple]], ...]) -> None:
+    async def _commit(self, saves: list[tuple], screens: list[JournalEntry], turns: list[tuple],
+                      closed: list[str]) -> None:
         assert self._pool
-        rows = sum(len(batch) for _, batch in batches)
+        rows = len(saves) + len(screens) + len(turns) + len(closed)
         for pause in (*_RETRY_PAUSES, None):
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    for sql, batch in batches:
-                        if batch:
-                            await conn.executemany(sql, batch)
+                async with self._pool.acquire() as conn:
+                    await conn.execute(_WRITE, *_columns(saves, 4), [e.event_id for e in screens],
+                                       [e.state for e in screens], [_json(e.messages) for e in screens], self.owner,
+                                       closed, *_columns(turns, len(_TURN_FIELDS)))
                 return
             except Exception:
                 if pause is None:
@@ -395,6 +545,41 @@ class PostgresStore(Store):
                     return
                 log.warning("store write of %d rows failed; retrying in %g s", rows, pause, exc_info=True)
                 await asyncio.sleep(pause)
+
+    async def _send_batches(self, calls: _Calls) -> None:
+        """Send `calls` as they come, one batch after another, until the store closes."""
+        while True:
+            await calls.wake.wait()
+            calls.wake.clear()
+            while calls:
+                await self._answer(calls, *calls.take())
+            if self._closing:
+                calls.closed = True
+                return
+
+    async def _answer(self, calls: _Calls[Item, Result], items: list[Item],
+                      futures: list[asyncio.Future[Result]]) -> None:
+        """Send one batch of `calls` and hand each caller its result. A batch the database
+        refused for what one call carried (bad data, a conflict, a deadlock) is sent again one
+        call at a time, in order, so that a bad call fails only its caller; any other failure
+        (the connection) is every caller's."""
+        assert self._pool
+        try:
+            async with self._pool.acquire() as conn:
+                results = await calls.send(conn, items)
+        except Exception as exc:
+            if len(items) > 1 and isinstance(exc, _REFUSED):
+                log.warning("a batch of %d store calls failed; sending them one by one", len(items), exc_info=True)
+                for item, future in zip(items, futures):
+                    await self._answer(calls, [item], [future])
+                return
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, result in zip(futures, results):
+            if not future.done():  # (its caller may have been cancelled)
+                future.set_result(result)
 
     # -- intake: claims and the journal ------------------------------------------------------
 
@@ -406,19 +591,11 @@ class PostgresStore(Store):
         return bool(await self._pool.fetchval(_CLAIM_EVENT, event_id, now + self.events_ttl, now))
 
     async def admit(self, entry: JournalEntry, visible: Callable[[], None] | None = None) -> bool:
-        """One statement per entry; a thread's entries are sent one after another, in call order."""
-        assert self._pool
-        key = entry.thread.key
-
-        async def journaled() -> int | None:
-            assert self._pool
-            now = time.time()
-            entry.admitted_at, entry.owner = now, self.owner
-            return await self._pool.fetchval(
-                _ADMIT, entry.event_id, now + self.events_ttl, now, key, entry.backend, entry.kind, entry.query,
-                entry.inbound_fields(), entry.messages, self.owner)
-
-        seq = await self._admitting.run(key, journaled)
+        """Group-committed: the admissions of every caller waiting meanwhile go in one statement
+        (batches one after another, so a thread's are committed in call order)."""
+        entry.admitted_at, entry.owner = time.time(), self.owner
+        seq = await self._admissions((entry.event_id, entry.thread.key, entry.backend, entry.kind, entry.query,
+                                      _json(entry.inbound_fields()), _json(entry.messages), entry.admitted_at))
         if seq is None:
             return False
         entry.seq = seq
@@ -427,38 +604,50 @@ class PostgresStore(Store):
             visible()
         return True
 
+    async def _admit(self, conn: asyncpg.Connection, batch: list[tuple]) -> list[int | None]:
+        """Each admission's position, or None when its event id was claimed already."""
+        now = time.time()
+        rows = await conn.fetch(_ADMIT, *_columns(batch, 8), now + self.events_ttl, now, self.owner)
+        seqs = {row["event_id"]: row["seq"] for row in rows}
+        return [seqs.pop(event_id, None) for event_id, *_ in batch]  # a second delivery in the batch gets None
+
     async def pending(self, thread: ThreadKey) -> list[JournalEntry]:
-        assert self._pool
         key = thread.key
         await self._settle(key)
-        async with self._pool.acquire() as conn:
-            # next_seq first: a turn journaled between the two reads makes the release fail
-            self._seen[key] = await conn.fetchval("SELECT next_seq FROM threads WHERE key = $1", key) or 0
-            rows = await conn.fetch(f"SELECT {_JOURNAL_FIELDS} FROM journal WHERE thread = $1 ORDER BY seq", key)
+        self._seen[key], rows = await self._pendings(key)
         entries = []
         for row in rows:
             entry = self._local.get(row["event_id"])
-            if entry is None:
-                entry = JournalEntry.from_row(row["event_id"], thread, *list(row.values())[1:])
+            if entry is None:  # the columns after key, next_seq and event_id
+                entry = JournalEntry.from_row(row["event_id"], thread, *list(row.values())[3:])
             else:  # admitted here: keep its inbound (with the library's raw object), take the journal's state
                 entry.state, entry.owner, entry.messages = row["state"], row["owner"], row["messages"]
             entries.append(entry)
         return entries
 
+    async def _read_pending(self, conn: asyncpg.Connection, keys: list[str]) -> list[tuple[int, list]]:
+        """Each thread's next_seq and journal rows, oldest first."""
+        found: dict[str, tuple[int, list]] = {}
+        for row in await conn.fetch(_PENDING, keys):
+            _, rows = found.setdefault(row["key"], (row["next_seq"], []))
+            if row["event_id"] is not None:
+                rows.append(row)
+        return [found.get(key, (0, [])) for key in keys]
+
     async def start_turn(self, entry: JournalEntry) -> bool:
-        assert self._pool
         await self._settle(entry.thread.key)  # a turn this replica closed (superseded) is not started
-        started = await self._pool.fetchval(_START_TURN, entry.event_id, entry.state, entry.owner, self.owner,
-                                            entry.messages)
-        if not started:
+        if not await self._starts((entry.event_id, entry.state, entry.owner, _json(entry.messages))):
             return False
         entry.state, entry.owner = "running", self.owner
         return True
 
+    async def _start_turns(self, conn: asyncpg.Connection, asked: list[tuple]) -> list[bool]:
+        started = {row["event_id"] for row in await conn.fetch(_START_TURNS, *_columns(asked, 4), self.owner)}
+        return [event_id in started for event_id, *_ in asked]
+
     async def journal_screen(self, entry: JournalEntry, *, durable: bool) -> None:
-        key = entry.thread.key
-        self._screens[entry.event_id] = (entry.event_id, entry.state, entry.messages, self.owner)
-        self._queued_for(key)
+        self._screens[entry.event_id] = entry
+        self._queued_for(entry.thread.key)
         if durable:
             await self._committed_up_to(self._queued)
 
@@ -467,33 +656,38 @@ class PostgresStore(Store):
         key = entry.thread.key
         self._local.pop(entry.event_id, None)
         self._screens.pop(entry.event_id, None)
-        self._closed.append((entry.event_id,))
+        self._closed.append(entry.event_id)
         if answer is not None and session is not None:
             self._saves[session.id] = (session.id, session.session_id, session.last_active, session.turn_count)
-            self._turns.append(turn_row(entry, session, answer, _same))
+            self._turns.append(turn_row(entry, session, answer, _json))
         self._queued_for(key)
 
     # -- thread leases ----------------------------------------------------------------------------
 
     async def take_thread(self, thread: ThreadKey) -> bool:
-        assert self._pool
         key = thread.key
-        taken = await self._pool.fetchval(_TAKE_THREAD, key, self.owner, self.lease_ttl)
-        if taken is None:
+        if not await self._takes(key):
             return False
         self._owned.add(key)
         return True
 
+    async def _take_threads(self, conn: asyncpg.Connection, keys: list[str]) -> list[bool]:
+        taken = {row["key"] for row in await conn.fetch(_TAKE_THREADS, keys, self.owner, self.lease_ttl)}
+        return [key in taken for key in keys]
+
     async def release_thread(self, thread: ThreadKey, *, force: bool = False) -> bool:
-        assert self._pool
         key = thread.key
         await self._settle(key)  # the next owner must see this replica's closed turns
-        released = await self._pool.fetchval(_RELEASE_THREAD, key, self.owner, None if force else self._seen.get(key))
+        released = await self._releases((key, None if force else self._seen.get(key)))
         if released or force:
             self._owned.discard(key)
             self._seen.pop(key, None)
             return True
         return False
+
+    async def _release_threads(self, conn: asyncpg.Connection, asked: list[tuple[str, int | None]]) -> list[bool]:
+        released = {row["key"] for row in await conn.fetch(_RELEASE_THREADS, *_columns(asked, 2), self.owner)}
+        return [key in released for key, _ in asked]
 
     async def orphaned_threads(self) -> list[ThreadKey]:
         assert self._pool
@@ -523,9 +717,28 @@ class PostgresStore(Store):
     # -- sessions -----------------------------------------------------------------------------
 
     async def active_session(self, thread: ThreadKey, backend: str, *, with_recent: int = 0) -> SessionRecord:
+        await self._settle(thread.key)
+        row = await self._sessions((thread.key, backend, with_recent))
+        if row is None or row["backend"] != backend:
+            return await self._session_alone(thread, backend, with_recent)
+        return _record(thread, row, list(zip(row["questions"] or (), row["answers"] or ())) if with_recent else None)
+
+    async def _active_sessions(self, conn: asyncpg.Connection, asked: list[tuple[str, str, int]]
+                               ) -> list[asyncpg.Record | None]:
+        """Each thread's active session; None for a look-up to make alone: a thread asked for twice
+        in the batch, or whose session another replica created meanwhile."""
+        first: dict[str, int] = {}
+        for n, (key, *_) in enumerate(asked):
+            first.setdefault(key, n)
+        unique = [asked[n] for n in first.values()]
+        found = {row["thread"]: row for row in await conn.fetch(_ACTIVE_SESSIONS, *_columns(unique, 3), time.time())}
+        return [found.get(key) if first[key] == n else None for n, (key, *_) in enumerate(asked)]
+
+    async def _session_alone(self, thread: ThreadKey, backend: str, with_recent: int) -> SessionRecord:
+        """`active_session` one statement at a time: ends a session of another backend, and
+        reads a session created by another replica while this one tried to."""
         assert self._pool
-        key = str(thread)
-        await self._settle(key)
+        key = thread.key
         async with self._pool.acquire() as conn:
             while True:
                 row = await conn.fetchrow(_SELECT_ACTIVE, key)

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from botkit.events import ThreadKey
+from botkit.store import JournalEntry
 from botkit.store.postgres import MIGRATIONS, PostgresStore
 from botkit.testing import eventually, running_bot
 from botkit.turn import Answer
@@ -143,8 +144,8 @@ async def test_a_threads_turns_are_ordered_as_committed_whichever_replica_admitt
     assert _increasing([e.seq for e in first])
     base = first[0].seq
 
-    # at once on both replicas while a third reads: every reader sees a gapless run of
-    # positions, i.e. a turn becomes visible only after every turn placed before it
+    # at once on both replicas (each group of 5 in one batch) while a third reads: every reader
+    # sees a gapless run of positions, i.e. a turn becomes visible only after every turn placed before it
     snapshots: list[list[int]] = []
     admitting = True
 
@@ -152,10 +153,14 @@ async def test_a_threads_turns_are_ordered_as_committed_whichever_replica_admitt
         while admitting:
             snapshots.append([e.seq for e in await reader.pending(T1)])
 
+    async def admit_in_groups(store: PostgresStore, entries: list[JournalEntry]) -> None:
+        for n in range(0, len(entries), 5):
+            assert all(await asyncio.gather(*(store.admit(e) for e in entries[n:n + 5])))
+
     reading = asyncio.create_task(read())
     on_a, on_b = [entry(f"A{n}") for n in range(25)], [entry(f"B{n}") for n in range(25)]
     try:
-        assert all(await asyncio.gather(*(a.admit(e) for e in on_a), *(b.admit(e) for e in on_b)))
+        await asyncio.gather(admit_in_groups(a, on_a), admit_in_groups(b, on_b))
     finally:
         admitting = False
         await reading
@@ -475,6 +480,48 @@ async def test_the_password_never_shows(pg_server, pg_url, caplog):
         await unreachable.open()
     assert PASSWORD not in str(refused.value)
     assert caplog.records and not any(PASSWORD in r.getMessage() for r in caplog.records)
+
+
+async def test_a_burst_of_calls_goes_to_the_database_one_statement_per_kind(replica, monkeypatch):
+    store = await replica()
+    sent: list[str] = []
+    for name in ("fetch", "execute"):
+        original = getattr(asyncpg.connection.Connection, name)
+
+        async def counted(self, query, *args, _original=original, **kwargs):
+            sent.append(query)
+            return await _original(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(asyncpg.connection.Connection, name, counted)
+    threads = [T1, T2, T3, T4, T5]
+    journaled = [entry(f"E{n}-{t.thread}", t) for n in range(10) for t in threads]
+    assert all(await asyncio.gather(*(store.admit(e) for e in journaled)))
+    assert all(await asyncio.gather(*(store.take_thread(t) for t in threads)))
+    pending = await asyncio.gather(*(store.pending(t) for t in threads))
+    for thread, entries in zip(threads, pending):  # each thread's in call order
+        assert [e.event_id for e in entries] == [e.event_id for e in journaled if e.thread == thread]
+        assert [e.seq for e in entries] == list(range(1, 11))
+    firsts = [entries[0] for entries in pending]
+    assert all(await asyncio.gather(*(store.start_turn(e) for e in firsts)))
+    sessions = await asyncio.gather(*(store.active_session(t, "b") for t in threads))
+    for first, session in zip(firsts, sessions):
+        await store.close_turn(first, session, Answer("a"))
+    await store.flush()
+    assert all(await asyncio.gather(*(store.release_thread(t) for t in threads)))
+    # admit, take, pending, start, sessions, the writes behind, release: 7 statements for 50 turns in 5 threads
+    assert len(sent) == 7, sent
+
+
+async def test_each_admission_of_a_batch_gets_its_own_answer(replica):
+    store = await replica()
+    assert await store.admit(entry("E1", T2))
+    batch = [entry("E2", T2), entry("E1", T2),  # a redelivery of a turn journaled before
+             entry("E3", T2), entry("E3", T2),  # the same delivery twice in the batch: the first wins
+             entry("NUL", T2, question="a \x00 the database refuses"), entry("E4", T2)]
+    answers = await asyncio.gather(*(store.admit(e) for e in batch), return_exceptions=True)
+    assert answers[:4] == [True, False, True, False] and answers[5] is True
+    assert isinstance(answers[4], asyncpg.DataError)  # the bad one fails alone
+    assert [(e.event_id, e.seq) for e in await store.pending(T2)] == [("E1", 1), ("E2", 2), ("E3", 3), ("E4", 4)]
 
 
 async def test_a_lease_taken_while_the_heartbeat_renews_is_not_lost(replica, pg_url, caplog):
