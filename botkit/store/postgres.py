@@ -143,7 +143,7 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-_POOL_SIZE = 10
+_POOL_SIZE = 9  # and the heartbeat's own: 10 connections per replica (README)
 # Every statement of the store finds its rows by key. A table that grew by thousands of rows
 # in seconds (the journal in a burst, any table of a new database) has statistics that make
 # reading all of it look cheap, and a batch would then scan it whole, batch after batch: so
