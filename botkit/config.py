@@ -74,6 +74,9 @@ class DispatchConfig(Section):
     max_queued_per_thread: int = Field(20, ge=1)
     max_queued: int = Field(20_000, ge=1)
     turn_timeout: float = Field(120.0, gt=0)
+    #: post the adapter's progress placeholder only if no answer text arrived within this
+    #: many seconds: a fast answer is then one post instead of a post and an edit (0: at once)
+    progress_delay: float = Field(0.5, ge=0)
     busy_message: str = "I'm busy with other questions right now, please try again in a moment."
     failure_notice: str = "Sorry, I couldn't finish this answer: {reason}"
     reset_commands: list[str] = ["reset", "/reset", "new", "/new"]

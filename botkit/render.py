@@ -34,30 +34,56 @@ class ScreenLog(Protocol):
     async def posted(self, index: int, ref: MessageRef) -> None:
         """Message `index` was posted as `ref` (need not be durable before it returns)."""
 
+    async def withdrawn(self) -> None:
+        """The intended messages were not posted after all (need not be durable)."""
+
 
 class AnswerRenderer:
     """Folds answer events into a draft and delivers it through an adapter."""
 
-    __slots__ = ("adapter", "plugins", "inbound", "backend", "caps", "surface", "messages", "screen",
-                 "_parts", "sources", "score", "status", "warnings", "_shown", "_dirty", "_next_at", "edits",
-                 "first_text_at", "_flusher", "_wake", "_delivering", "_closing", "_text_cache")
+    __slots__ = (
+        "_closing",
+        "_delivering",
+        "_dirty",
+        "_flusher",
+        "_next_at",
+        "_parts",
+        "_progress",
+        "_shown",
+        "_text_cache",
+        "_wake",
+        "adapter",
+        "backend",
+        "caps",
+        "edits",
+        "first_text_at",
+        "inbound",
+        "messages",
+        "plugins",
+        "score",
+        "screen",
+        "sources",
+        "status",
+        "surface",
+        "warnings",
+    )
 
     def __init__(self, adapter: Adapter, plugins: Plugins, inbound: Inbound, backend: str,
-                 placeholder: MessageRef | None = None, screen: ScreenLog | None = None) -> None:
+                 screen: ScreenLog | None = None) -> None:
         self.adapter = adapter
         self.plugins = plugins
         self.inbound = inbound
         self.backend = backend
         self.caps = adapter.capabilities
         self.surface = adapter.surface
-        self.messages: list[MessageRef] = [placeholder] if placeholder else []
-        self._shown: list[Outgoing | None] = [None] * len(self.messages)
+        self.messages: list[MessageRef] = []
+        self._shown: list[Outgoing | None] = []
         self.screen = screen
         self._parts: list[str] = []
         self._text_cache = ""
         self.sources: list = []
         self.score: float | None = None
-        self.status: str | None = adapter.placeholder if placeholder else None
+        self.status: str | None = None
         self.warnings: list[Warning] = []
         self._dirty = False
         self._next_at = 0.0
@@ -67,12 +93,59 @@ class AnswerRenderer:
         self._wake: asyncio.Event | None = None
         self._delivering = False
         self._closing = False
+        self._progress: asyncio.TimerHandle | asyncio.Task | None = None
 
     @property
     def text(self) -> str:
         if len(self._parts) > 1:
             self._parts[:] = ["".join(self._parts)]
         return self._parts[0] if self._parts else ""
+
+    # -- progress ---------------------------------------------------------------------------
+
+    def show_progress_after(self, delay: float) -> None:
+        """Show the adapter's progress if nothing else is shown within `delay` seconds."""
+        self._progress = asyncio.get_running_loop().call_later(delay, self._progress_due)
+
+    def _progress_due(self) -> None:
+        self._progress = asyncio.create_task(self.show_progress())
+
+    async def show_progress(self) -> None:
+        """Show progress (`Adapter.show_progress`) unless an answer is already on screen.
+        The placeholder it posts is written ahead like any message, and edited into the answer."""
+        if self.messages or self._delivering or self._closing:
+            return
+        placeholder = Outgoing("", status=self.adapter.placeholder)
+        screen = self.screen
+        if screen is not None:
+            await screen.intend([placeholder], [])
+        try:
+            ref = await self.adapter.show_progress(self.inbound)
+        except Exception:
+            log.warning("%s could not show progress", self.adapter.name, exc_info=True)
+            ref = None
+        if ref is None:  # a typing indicator, a reaction, or nothing: no message to edit
+            if screen is not None:
+                await screen.withdrawn()
+            return
+        self.messages.append(ref)
+        self._shown.append(placeholder)
+        if not self._parts and self.status is None:
+            self.status = placeholder.status
+        if screen is not None:
+            await screen.posted(0, ref)
+
+    async def _progress_settled(self) -> None:
+        """Before anything is delivered: a progress post not yet due is not needed any
+        more; one on its way is waited for (the answer edits it instead of posting anew)."""
+        progress = self._progress
+        if progress is None:
+            return
+        self._progress = None
+        if isinstance(progress, asyncio.Task):
+            await asyncio.shield(progress)
+        else:
+            progress.cancel()
 
     # -- events in ------------------------------------------------------------------------
 
@@ -165,6 +238,8 @@ class AnswerRenderer:
         return out
 
     async def _deliver(self, *, final: bool, failed: str | None = None) -> None:
+        if self._progress is not None:
+            await self._progress_settled()
         messages = self._compose(self.draft(final=final, failed=failed))
         shown = self._shown
         changed = [i for i, message in enumerate(messages) if i >= len(shown) or shown[i] != message]

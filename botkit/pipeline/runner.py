@@ -1,7 +1,7 @@
 """One turn, from the journal entry to the record: session, progress, backend stream, renderer.
 
-The runner owns the turn's journal entry while it runs: it marks it running (with the
-intent to post progress) before anything is shown, lets the renderer write ahead every
+The runner owns the turn's journal entry while it runs: it marks it running before
+anything is shown or asked, lets the renderer show progress and write ahead every
 delivery, and closes it with the turn's record when the final edit has landed.
 A turn found running that no live process runs (a crash, a dead replica) goes to
 `botkit.pipeline.recovery` instead.
@@ -14,13 +14,13 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from botkit.adapters import Adapter, NewThread, Outgoing
+from botkit.adapters import Adapter, NewThread
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.config import DispatchConfig, RecoveryConfig
 from botkit.events import Done, Failed, SessionInfo
 from botkit.pipeline.deadlines import Deadlines
 from botkit.pipeline.recovery import resume
-from botkit.pipeline.screen import ScreenJournal, shown
+from botkit.pipeline.screen import ScreenJournal
 from botkit.pipeline.slots import Slots
 from botkit.render import AnswerRenderer
 from botkit.store import JournalEntry, SessionRecord, Store
@@ -71,9 +71,6 @@ class TurnRunner:
                 await adapter.tell(turn.inbound, self.settings.shutdown_notice)
             await store.close_turn(entry)
             return None
-        # the intent to show progress is journaled with the start: a crash after the post
-        # still lets recovery find and finish the placeholder
-        entry.messages = [shown(Outgoing("", status=adapter.placeholder), None)]
         if not await store.start_turn(entry):
             return None
         return await self.answer(turn, entry)
@@ -102,16 +99,11 @@ class TurnRunner:
         inbound, adapter = turn.inbound, turn.adapter
         backend = self.backends[turn.backend]
         store = self.store
-        screen = ScreenJournal(store, entry)
-        try:
-            placeholder = await adapter.show_progress(inbound)
-        except Exception:
-            log.warning("%s could not show progress", adapter.name, exc_info=True)
-            placeholder = None
-        if placeholder is not None:
-            await screen.posted(0, placeholder)
+        renderer = AnswerRenderer(adapter, self.plugins, inbound, turn.backend, ScreenJournal(store, entry))
+        if self.settings.progress_delay:
+            renderer.show_progress_after(self.settings.progress_delay)
         else:
-            entry.messages = []
+            await renderer.show_progress()
         if type(adapter).prepare is not Adapter.prepare:  # most adapters have nothing to look up
             as_asked = inbound.text.strip()
             try:
@@ -125,7 +117,6 @@ class TurnRunner:
         session = Session(inbound.thread, turn.backend, record.session_id, record.turn_count,
                           list(record.recent[-backend.history_turns:]) if backend.history_turns and record.recent else [])
         question = Question(turn.query, inbound.user, inbound.user_name, inbound.is_direct, inbound)
-        renderer = AnswerRenderer(adapter, self.plugins, inbound, turn.backend, placeholder, screen)
 
         answer = Answer("", session_id=record.session_id)
         failed: str | None = None

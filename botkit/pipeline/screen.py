@@ -36,7 +36,7 @@ def ref_of(thread: ThreadKey, message: dict[str, Any]) -> MessageRef | None:
 class ScreenJournal:
     """The renderer's `ScreenLog` for one journaled turn."""
 
-    __slots__ = ("store", "entry")
+    __slots__ = ("entry", "store")
 
     def __init__(self, store: Store, entry: JournalEntry) -> None:
         self.store = store
@@ -51,4 +51,8 @@ class ScreenJournal:
     async def posted(self, index: int, ref: MessageRef) -> None:
         message = self.entry.messages[index]
         message["message_id"], message["data"] = ref.message_id, ref.data
+        await self.store.journal_screen(self.entry, durable=False)
+
+    async def withdrawn(self) -> None:
+        self.entry.messages = [m for m in self.entry.messages if m["message_id"] is not None]
         await self.store.journal_screen(self.entry, durable=False)

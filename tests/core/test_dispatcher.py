@@ -341,3 +341,23 @@ async def test_many_threads_share_a_bounded_pool_of_workers_and_keep_their_order
         assert len(backend.calls) == 120
         for t in range(40):
             assert [x for x in rec.texts() if x.startswith(f"t{t}-")] == [f"t{t}-{n}" for n in range(3)]
+
+
+async def test_progress_is_shown_only_when_no_text_arrived_within_the_delay(tmp_path):
+    async with running_bot({**config(answer="Answer to {question}."), "dispatch": {"progress_delay": 0.2}},
+                           tmp_path) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+        await rec.inject("fast", event_id="E1")
+        await bot.idle(5)
+        assert [(kind, message.plain(), message.final) for kind, _, message in rec.calls] == [
+            ("send", "Answer to fast.", True)]  # one platform call: no placeholder to edit
+
+        backend.gate = asyncio.Event()
+        await rec.inject("slow", event_id="E2")
+        await rec.wait_for(lambda: len(rec.calls) == 2)  # the placeholder, while the backend still thinks
+        assert rec.calls[1][2].status and not rec.calls[1][2].final
+        backend.gate.set()
+        await bot.idle(5)
+        kinds = [(kind, message_id) for kind, message_id, _ in rec.calls[1:]]
+        assert kinds == [("send", rec.calls[1][1]), ("edit", rec.calls[1][1])]  # the placeholder grew into the answer
+        assert rec.texts() == ["Answer to fast.", "Answer to slow."]

@@ -21,10 +21,11 @@ from botkit.testing import copy_world, running_bot
 from botkit.turn import Turn
 
 
-def config(world: str, **backend: Any) -> dict[str, Any]:
+def config(world: str, progress_delay: float = 0.5, **backend: Any) -> dict[str, Any]:
     return {
         "adapters": {"rec": {"type": "recording", "world": world}},
         "backends": {"b": {"type": "fake", "answer": "Answer to {question}.", **backend}},
+        "dispatch": {"progress_delay": progress_delay},
     }
 
 
@@ -112,7 +113,7 @@ async def test_a_crash_during_recovery_is_recovered_without_a_second_notice(tmp_
 
 
 async def test_a_crash_between_the_placeholder_and_its_record_leaves_no_orphan(tmp_path):
-    async with running_bot(config("orphan"), tmp_path) as bot:
+    async with running_bot(config("orphan", progress_delay=0), tmp_path) as bot:
         rec = bot.adapters["rec"]
         rec.hold_send = asyncio.Event()  # the placeholder is on the platform, its id not yet known
         await rec.inject("who posted this?", event_id="E1")
@@ -128,8 +129,29 @@ async def test_a_crash_between_the_placeholder_and_its_record_leaves_no_orphan(t
         assert [kind for kind, _, _ in rec.calls] == ["edit"]
 
 
+async def test_a_crash_during_a_fast_answers_only_post_recovers_it_as_complete(tmp_path):
+    async with running_bot(config("fast"), tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        rec.hold_send = asyncio.Event()  # no placeholder: the one post is the whole answer
+        await rec.inject("who posted this?", event_id="E1")
+        await rec.wait_for(lambda: len(rec.order) == 1)
+        (message,) = rec.messages.values()
+        assert message.final and not message.status
+        after, world = await crash(bot, tmp_path, "fast")
+        rec.hold_send.set()
+    async with running_bot(config(world), after) as bot:
+        rec = bot.adapters["rec"]
+        await rec.wait_for(lambda: len(rec.calls) == 1)
+        await bot.idle(5)
+        (message,) = rec.messages.values()
+        assert message.plain() == "Answer to who posted this?." and message.final
+        assert [kind for kind, _, _ in rec.calls] == ["edit"]
+        assert bot.backends["b"].calls == []
+    assert turns_in_db(after) == [("E1", "complete", "Answer to who posted this?.")]
+
+
 async def test_a_final_edit_that_landed_before_the_crash_is_not_replaced_by_a_notice(tmp_path):
-    async with running_bot(config("landed"), tmp_path) as bot:
+    async with running_bot(config("landed", progress_delay=0), tmp_path) as bot:
         rec = bot.adapters["rec"]
         rec.hold_final = asyncio.Event()  # the final edit is on the platform; the turn is not recorded
         await rec.inject("hello", event_id="E1")

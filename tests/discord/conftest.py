@@ -46,7 +46,10 @@ def discord_bot(fake: FakeDiscord, tmp_path: Path) -> Any:
     @contextlib.asynccontextmanager
     async def start(backend: dict[str, Any] | None = None, *, sections: dict[str, Any] | None = None,
                     **overrides: Any) -> AsyncIterator[Bot]:
-        async with running_bot({**bot_config(fake, backend, **overrides), **(sections or {})}, tmp_path) as bot:
+        sections = dict(sections or {})
+        # progress first, as most tests look at it; the deferred default has its own tests
+        sections["dispatch"] = {"progress_delay": 0, **sections.get("dispatch", {})}
+        async with running_bot({**bot_config(fake, backend, **overrides), **sections}, tmp_path) as bot:
             yield bot
 
     return start

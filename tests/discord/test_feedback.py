@@ -54,7 +54,7 @@ async def ask(fake: FakeDiscord, bot: Bot, text: str) -> tuple[dict[str, Any], s
     """A question in the help channel; returns it and the id of the answer message."""
     question = fake.message(CHANNEL_ID, f"<@{BOT_ID}> {text}", mentions_bot=True)
     await fake.dispatch("MESSAGE_CREATE", question)
-    await fake.wait_for("POST", "/typing")
+    await fake.wait_for("POST", f"/channels/{question['id']}/messages")  # a fast answer: no typing first
     await bot.idle(10)
     answers = [m["id"] for m in fake.messages.values() if m["channel_id"] == question["id"]]
     assert len(answers) == 1
@@ -135,7 +135,7 @@ async def test_long_answer_with_notes_stays_within_2000_characters(fake: FakeDis
     async with running_bot(config, tmp_path) as bot:
         question = fake.message(CHANNEL_ID, f"<@{BOT_ID}> long?", mentions_bot=True)
         await fake.dispatch("MESSAGE_CREATE", question)
-        await fake.wait_for("POST", "/typing")
+        await fake.wait_for("POST", f"/channels/{question['id']}/messages")
         await bot.idle(10)
 
     messages = [m for m in fake.messages.values() if m["channel_id"] == question["id"]]

@@ -33,7 +33,9 @@ def bot_config(fake: FakeSlack, slack: dict[str, Any] | None = None, backend: di
     """A deployment: the slack adapter pointed at the fake, the scripted `fake` backend."""
     adapter = {"type": "slack", "bot_token": "xoxb-test-token", "signing_secret": SECRET,
                "api_url": fake.api_url, "edit_interval": 0.01, "rate_limit_retries": 0, **(slack or {})}
-    return {"adapters": {"slack": adapter}, "backends": {"b": {"type": "fake", **(backend or {})}}, **extra}
+    dispatch = {"progress_delay": 0, **extra.pop("dispatch", {})}  # progress first, as most tests look at it
+    return {"adapters": {"slack": adapter}, "backends": {"b": {"type": "fake", **(backend or {})}},
+            "dispatch": dispatch, **extra}
 
 
 def message(text: str, *, ts: str = TS, thread_ts: str | None = None, channel: str = "C1", user: str = "U1",
