@@ -41,32 +41,9 @@ class ScreenLog(Protocol):
 class AnswerRenderer:
     """Folds answer events into a draft and delivers it through an adapter."""
 
-    __slots__ = (
-        "_closing",
-        "_delivering",
-        "_dirty",
-        "_flusher",
-        "_next_at",
-        "_parts",
-        "_progress",
-        "_shown",
-        "_text_cache",
-        "_wake",
-        "adapter",
-        "backend",
-        "caps",
-        "edits",
-        "first_text_at",
-        "inbound",
-        "messages",
-        "plugins",
-        "score",
-        "screen",
-        "sources",
-        "status",
-        "surface",
-        "warnings",
-    )
+    __slots__ = ("adapter", "plugins", "inbound", "backend", "caps", "surface", "messages", "screen",
+                 "_parts", "sources", "score", "status", "warnings", "_shown", "_dirty", "_next_at", "edits",
+                 "first_text_at", "_flusher", "_wake", "_delivering", "_closing", "_text_cache", "_progress")
 
     def __init__(self, adapter: Adapter, plugins: Plugins, inbound: Inbound, backend: str,
                  screen: ScreenLog | None = None) -> None:
@@ -136,12 +113,10 @@ class AnswerRenderer:
             await screen.posted(0, ref)
 
     async def _progress_settled(self) -> None:
-        """Before anything is delivered: a progress post not yet due is not needed any
-        more; one on its way is waited for (the answer edits it instead of posting anew)."""
-        progress = self._progress
-        if progress is None:
-            return
-        self._progress = None
+        """Before anything is delivered (the caller checks `_progress` is set): a progress
+        post not yet due is not needed any more; one on its way is waited for (the answer
+        edits it instead of posting anew)."""
+        progress, self._progress = self._progress, None
         if isinstance(progress, asyncio.Task):
             await asyncio.shield(progress)
         else:

@@ -36,7 +36,7 @@ def ref_of(thread: ThreadKey, message: dict[str, Any]) -> MessageRef | None:
 class ScreenJournal:
     """The renderer's `ScreenLog` for one journaled turn."""
 
-    __slots__ = ("entry", "store")
+    __slots__ = ("store", "entry")
 
     def __init__(self, store: Store, entry: JournalEntry) -> None:
         self.store = store

@@ -51,6 +51,20 @@ def journal_in_db(directory: Path) -> list[tuple[str, str]]:
         return db.execute("SELECT event_id, state FROM journal").fetchall()
 
 
+async def restart_finds_the_answer_on_screen(world: str, after: Path, text: str) -> None:
+    """A restart on what a crash left, with the whole answer `text` already on screen: it is
+    delivered again (one edit), the backend is not asked again, and turn E1 is recorded complete."""
+    async with running_bot(config(world), after) as bot:
+        rec = bot.adapters["rec"]
+        await rec.wait_for(lambda: len(rec.calls) == 1)
+        await bot.idle(5)
+        (message,) = rec.messages.values()
+        assert message.plain() == text and message.final
+        assert [kind for kind, _, _ in rec.calls] == ["edit"]
+        assert bot.backends["b"].calls == []
+    assert turns_in_db(after) == [("E1", "complete", text)]
+
+
 async def test_submit_returns_once_the_turn_is_journaled_on_disk(tmp_path):
     async with running_bot(config("durable"), tmp_path) as bot:
         rec, backend = bot.adapters["rec"], bot.backends["b"]
@@ -139,15 +153,7 @@ async def test_a_crash_during_a_fast_answers_only_post_recovers_it_as_complete(t
         assert message.final and not message.status
         after, world = await crash(bot, tmp_path, "fast")
         rec.hold_send.set()
-    async with running_bot(config(world), after) as bot:
-        rec = bot.adapters["rec"]
-        await rec.wait_for(lambda: len(rec.calls) == 1)
-        await bot.idle(5)
-        (message,) = rec.messages.values()
-        assert message.plain() == "Answer to who posted this?." and message.final
-        assert [kind for kind, _, _ in rec.calls] == ["edit"]
-        assert bot.backends["b"].calls == []
-    assert turns_in_db(after) == [("E1", "complete", "Answer to who posted this?.")]
+    await restart_finds_the_answer_on_screen(world, after, "Answer to who posted this?.")
 
 
 async def test_a_final_edit_that_landed_before_the_crash_is_not_replaced_by_a_notice(tmp_path):
@@ -158,14 +164,7 @@ async def test_a_final_edit_that_landed_before_the_crash_is_not_replaced_by_a_no
         await rec.wait_for(lambda: any(m.final for m in rec.messages.values()))
         after, world = await crash(bot, tmp_path, "landed")
         rec.hold_final.set()
-    async with running_bot(config(world), after) as bot:
-        rec = bot.adapters["rec"]
-        await rec.wait_for(lambda: len(rec.calls) == 1)
-        await bot.idle(5)
-        (message,) = rec.messages.values()
-        assert message.plain() == "Answer to hello." and message.final
-        assert bot.backends["b"].calls == []
-    assert [(e, s, a) for e, s, a in turns_in_db(after)] == [("E1", "complete", "Answer to hello.")]
+    await restart_finds_the_answer_on_screen(world, after, "Answer to hello.")
 
 
 async def test_questions_queued_at_a_crash_are_answered_in_order_after_it(tmp_path):
