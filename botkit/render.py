@@ -14,6 +14,7 @@ import time
 from typing import Protocol
 
 from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited
+from botkit.deadlines import Deadlines
 from botkit.events import Draft, Inbound, Note, Score, Sources, Status, TextDelta, Warning
 from botkit.plugins import Plugins
 from botkit.split import split_text
@@ -70,7 +71,7 @@ class AnswerRenderer:
         self._wake: asyncio.Event | None = None
         self._delivering = False
         self._closing = False
-        self._progress: asyncio.TimerHandle | asyncio.Task | None = None
+        self._progress: Deadlines | asyncio.Task | None = None  # the timer, or the post on its way
 
     @property
     def text(self) -> str:
@@ -80,9 +81,10 @@ class AnswerRenderer:
 
     # -- progress ---------------------------------------------------------------------------
 
-    def show_progress_after(self, delay: float) -> None:
+    def show_progress_after(self, delay: float, timers: Deadlines) -> None:
         """Show the adapter's progress if nothing else is shown within `delay` seconds."""
-        self._progress = asyncio.get_running_loop().call_later(delay, self._progress_due)
+        self._progress = timers
+        timers.start(self, delay, self._progress_due)
 
     def _progress_due(self) -> None:
         self._progress = asyncio.create_task(self.show_progress())
@@ -120,7 +122,7 @@ class AnswerRenderer:
         if isinstance(progress, asyncio.Task):
             await asyncio.shield(progress)
         else:
-            progress.cancel()
+            progress.stop(self)
 
     # -- events in ------------------------------------------------------------------------
 

@@ -204,10 +204,10 @@ class RecordingAdapter(Adapter):
     async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
         self._maybe_fail()
         message_id = f"m{next(self._ids)}"
-        await self._record("send", message_id, message)
-        self.order.append(message_id)
+        self.order.append(message_id)  # as a platform has it: the reply is in its thread when it shows
         if reply_to is not None:
             self.replied_to[message_id] = reply_to.event_id
+        await self._record("send", message_id, message)
         if self.hold_send is not None:
             await self.hold_send.wait()
         return _ref(thread, message_id)

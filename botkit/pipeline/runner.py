@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from botkit.adapters import Adapter, NewThread
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.config import DispatchConfig, RecoveryConfig
+from botkit.deadlines import Deadlines
 from botkit.events import Done, Failed, SessionInfo
-from botkit.pipeline.deadlines import Deadlines
 from botkit.pipeline.recovery import resume
 from botkit.pipeline.screen import ScreenJournal
 from botkit.pipeline.slots import Slots
@@ -37,7 +37,8 @@ class TurnRunner:
                  plugins: Plugins, settings: DispatchConfig, recovery: RecoveryConfig) -> None:
         #: turns asking their backend at once (`dispatch.max_in_flight`); journal writes wait outside
         self.slots = Slots(settings.max_in_flight)
-        self.deadlines = Deadlines()
+        self.deadlines = Deadlines(resolution=0.25)  # turn timeouts
+        self.progress_timers = Deadlines(resolution=0.05)  # deferred progress placeholders
         self.adapters = adapters
         self.backends = backends
         self.store = store
@@ -71,7 +72,8 @@ class TurnRunner:
                 await adapter.tell(turn.inbound, self.settings.shutdown_notice)
             await store.close_turn(entry)
             return None
-        if not await store.start_turn(entry):
+        # not waited for: the renderer's write-ahead commits it before anything is shown
+        if not await store.start_turn(entry, durable=False):
             return None
         return await self.answer(turn, entry)
 
@@ -101,7 +103,7 @@ class TurnRunner:
         store = self.store
         renderer = AnswerRenderer(adapter, self.plugins, inbound, turn.backend, ScreenJournal(store, entry))
         if self.settings.progress_delay:
-            renderer.show_progress_after(self.settings.progress_delay)
+            renderer.show_progress_after(self.settings.progress_delay, self.progress_timers)
         else:
             await renderer.show_progress()
         if type(adapter).prepare is not Adapter.prepare:  # most adapters have nothing to look up
@@ -123,7 +125,7 @@ class TurnRunner:
         stream = None
         task = asyncio.current_task()
         assert task is not None
-        self.deadlines.start(task, self.settings.turn_timeout)
+        self.deadlines.start(task, self.settings.turn_timeout, task.cancel)
         try:
             try:
                 if session.session_id is None:
@@ -142,7 +144,7 @@ class TurnRunner:
                     else:
                         renderer.apply(event)
             finally:
-                timed_out = self.deadlines.stop(task)
+                timed_out = not self.deadlines.stop(task)
         except asyncio.CancelledError:
             if not timed_out:
                 failed = "the bot was stopped while answering"

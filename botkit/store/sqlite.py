@@ -145,35 +145,41 @@ _PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_
 _CHECKPOINT_EVERY = 1.0  # seconds
 
 
-class _Done:
-    """An awaitable that is already done: what a write nobody waits for returns."""
+class _Ready:
+    """An awaitable that is already done: what a write nobody waits for returns, or an
+    answer known at once. A future would cost a loop callback per turn."""
 
-    __slots__ = ()
+    __slots__ = ("result",)
 
-    def __await__(self) -> Generator[None, None, None]:
-        yield from ()
+    def __init__(self, result: object) -> None:
+        self.result = result
+
+    def __await__(self) -> Generator[None, None, object]:
+        return self.result
+        yield  # a generator, never suspended
 
 
-_DONE = _Done()
-
-
-def _refused() -> asyncio.Future[bool]:
-    future = asyncio.get_running_loop().create_future()
-    future.set_result(False)
-    return future
+_DONE, _ACCEPTED, _REFUSED = _Ready(None), _Ready(True), _Ready(False)
 
 
 def _group(ops: list[tuple[str, Any]]) -> dict[str, list[tuple]]:
     """Writes by statement, in queue order. A journal entry's row is encoded now, once per
-    batch with its latest state: an entry inserted in this batch needs no update in it."""
+    batch with its latest state: an entry inserted in this batch needs no update in it, and
+    one deleted in it none either (inserted too, it is not written at all)."""
     batch: dict[str, list[tuple]] = {}
     inserted: dict[str, JournalEntry] = {}
     screens: dict[str, JournalEntry] = {}
+    deleted: list[tuple] = []
     for sql, params in ops:
         if sql is _UPDATE_JOURNAL:
             screens[params.event_id] = params
         elif sql is _INSERT_JOURNAL:
             inserted[params.event_id] = params
+        elif sql is _DELETE_JOURNAL:
+            event_id = params[0]
+            screens.pop(event_id, None)
+            if inserted.pop(event_id, None) is None:
+                deleted.append(params)
         else:
             rows = batch.get(sql)
             if rows is None:
@@ -185,6 +191,8 @@ def _group(ops: list[tuple[str, Any]]) -> dict[str, list[tuple]]:
     updated = [(e.state, _json(e.messages), e.owner, e.event_id) for e in screens.values() if e.event_id not in inserted]
     if updated:
         batch[_UPDATE_JOURNAL] = updated
+    if deleted:
+        batch[_DELETE_JOURNAL] = deleted
     return batch
 
 
@@ -485,7 +493,7 @@ class SQLiteStore(Store):
               visible: Callable[[], None] | None = None) -> Awaitable[bool]:  # one frame less per turn
         now = time.time()
         if not self._claim(entry.event_id, now):
-            return _refused()
+            return _REFUSED
         self._seq += 1
         entry.seq, entry.admitted_at, entry.owner = self._seq, now, self.owner
         key = entry.thread.key
@@ -503,12 +511,16 @@ class SQLiteStore(Store):
         entries = self._journal.get(thread.key)
         return list(entries) if entries else []
 
-    def start_turn(self, entry: JournalEntry) -> Awaitable[bool]:  # type: ignore[override]
+    def start_turn(self, entry: JournalEntry, *,  # type: ignore[override]
+                   durable: bool = True) -> Awaitable[bool]:
         if entry not in self._journal.get(entry.thread.key, ()):
-            return _refused()  # closed meanwhile (superseded by a newer question)
+            return _REFUSED  # closed meanwhile (superseded by a newer question)
         entry.state = "running"
         entry.owner = self.owner
-        return self._queue_durable(_UPDATE_JOURNAL, entry)
+        if durable:
+            return self._queue_durable(_UPDATE_JOURNAL, entry)
+        self._queue(_UPDATE_JOURNAL, entry)
+        return _ACCEPTED
 
     def journal_screen(self, entry: JournalEntry, *,  # type: ignore[override]
                        durable: bool) -> Awaitable[object]:

@@ -1,0 +1,52 @@
+"""Coarse timers for many turns: one watchdog task instead of a timer per turn.
+
+A loop timer per turn (`asyncio.timeout`, `call_later`) is scheduled and cancelled for
+almost every turn, which is a measurable share of the hot path when answers are fast.
+Here a timer is one dict entry; a single task looks at the oldest ones once a
+`resolution` and runs the actions of those past due. Used for turn timeouts and for
+the deferred progress placeholder, each with one length for all its timers (so
+insertion order is deadline order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Hashable
+
+log = logging.getLogger("botkit.dispatcher")
+
+
+class Deadlines:
+    def __init__(self, resolution: float) -> None:
+        self.resolution = resolution
+        self._due: dict[Hashable, tuple[float, Callable[[], object]]] = {}
+        self._watchdog: asyncio.Task | None = None
+
+    def start(self, key: Hashable, seconds: float, action: Callable[[], object]) -> None:
+        """Run `action` in `seconds` (give or take `resolution`) unless `stop(key)` comes first."""
+        self._due[key] = (time.monotonic() + seconds, action)
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch(), name="botkit-deadlines")
+
+    def stop(self, key: Hashable) -> bool:
+        """Forget `key`'s timer; False if its action already ran (or it was never started)."""
+        return self._due.pop(key, None) is not None
+
+    async def _watch(self) -> None:
+        try:
+            while self._due:
+                await asyncio.sleep(self.resolution)
+                now = time.monotonic()
+                while self._due:  # oldest first: stop at the first one not yet due
+                    key, (due, action) = next(iter(self._due.items()))
+                    if due > now:
+                        break
+                    del self._due[key]
+                    try:
+                        action()
+                    except Exception:
+                        log.exception("a deadline's action failed")
+        finally:
+            self._watchdog = None
