@@ -457,7 +457,9 @@ class SQLiteStore(Store):
             record = None
         if record is None:
             now = time.time()
-            record = SessionRecord(self._next_session_id, thread, backend, None, now, now, 0, [])
+            # a new session has no history; with none asked for, none is kept at all
+            record = SessionRecord(self._next_session_id, thread, backend, None, now, now, 0,
+                                   [] if with_recent else None)
             self._next_session_id += 1
             self._sessions[key] = record
             await self.save_session(record)
