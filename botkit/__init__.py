@@ -4,7 +4,8 @@ The names re-exported here are the plugin author's API; everything else is inter
 Importing botkit never imports a platform library (slack-bolt, discord.py, ...).
 """
 
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Stopping, Surface
+from botkit.adapters import (Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Stopping, Surface,
+                             Unavailable)
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.events import (
     Done,
@@ -46,6 +47,7 @@ __all__ = [
     "Sources",
     "Status",
     "Stopping",
+    "Unavailable",
     "Surface",
     "TextDelta",
     "ThreadKey",

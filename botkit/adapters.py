@@ -88,12 +88,23 @@ class Outgoing:
         return "\n\n".join(part for part in (*above, body, *below) if part)
 
 
-class Stopping(Exception):
-    """Raised by `bot.submit` while the bot is stopping: the delivery was not taken.
+class Unavailable(Exception):
+    """Raised by `bot.submit` when the delivery was not taken: the bot is stopping, or its
+    store cannot write (a full disk...), so nothing could be journaled.
 
     Fail the delivery instead of acknowledging it (an HTTP 503, no Socket Mode ack), so
-    the platform sends it again: to this bot once it is back, or to another replica.
+    the platform sends it again: to this bot once it can take it, or to another replica.
+    A platform that never delivers again (a Discord gateway message) tells the person
+    `notice`, when there is one.
     """
+
+    def __init__(self, reason: str, notice: str | None = None) -> None:
+        super().__init__(reason)
+        self.notice = notice
+
+
+class Stopping(Unavailable):
+    """`Unavailable` because the bot is stopping."""
 
 
 class RateLimited(Exception):

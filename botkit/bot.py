@@ -100,9 +100,10 @@ class Bot:
 
     @property
     def accepting(self) -> bool:
-        """Whether `submit` takes deliveries (False before the start and while stopping:
-        HTTP adapters answer 503 so that the platform delivers again)."""
-        return self.dispatcher is not None and self.dispatcher.intake.accepting
+        """Whether `submit` takes deliveries (False before the start, while stopping and
+        while the store cannot write: HTTP adapters answer 503 so that the platform
+        delivers again)."""
+        return self.dispatcher is not None and self.dispatcher.intake.accepting and self.store.fault is None
 
     async def idle(self, timeout: float | None = None) -> None:
         """Wait until no turn is queued or running (tests, graceful shutdown)."""

@@ -78,6 +78,9 @@ class DispatchConfig(Section):
     #: many seconds: a fast answer is then one post instead of a post and an edit (0: at once)
     progress_delay: float = Field(0.5, ge=0)
     busy_message: str = "I'm busy with other questions right now, please try again in a moment."
+    #: told where a refused message is not delivered again (Discord, the console) while the
+    #: store cannot write; Slack and Teams get a 503 and send it again later
+    unavailable_message: str = "I can't take questions right now. Please ask again in a few minutes."
     failure_notice: str = "Sorry, I couldn't finish this answer: {reason}"
     reset_commands: list[str] = ["reset", "/reset", "new", "/new"]
     help_commands: list[str] = ["help", "/help"]

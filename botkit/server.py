@@ -70,5 +70,7 @@ class Server:
         store_ok = await self.bot.store.ping()
         adapters = {name: adapter.ready for name, adapter in self.bot.adapters.items()}
         ready = store_ok and all(adapters.values())
-        return web.json_response({"ready": ready, "store": store_ok, "adapters": adapters},
-                                 status=200 if ready else 503)
+        body = {"ready": ready, "store": store_ok, "adapters": adapters}
+        if self.bot.store.fault is not None:
+            body["store_fault"] = self.bot.store.fault
+        return web.json_response(body, status=200 if ready else 503)

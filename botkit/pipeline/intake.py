@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from botkit.adapters import Adapter, Stopping
+from botkit.adapters import Adapter, Stopping, Unavailable
 from botkit.config import DispatchConfig, Route
 from botkit.events import Inbound, ThreadKey
 from botkit.ordering import ThreadOrder
@@ -96,6 +96,9 @@ class Intake:
         if not self.accepting:
             log.warning("shutting down; message %s not taken (to be delivered again)", inbound.event_id)
             raise Stopping(inbound.event_id)
+        if self.store.fault is not None:  # logged by the store, once per fault
+            raise Unavailable(f"the store cannot write ({self.store.fault}); {inbound.event_id} not taken",
+                              self.settings.unavailable_message)
         backend = self.route(inbound)
         if backend is None:
             log.debug("no route for %s in %s", inbound.event_id, inbound.thread)

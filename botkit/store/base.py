@@ -128,6 +128,10 @@ class Store(ABC):
     #: several processes share this store: threads are leased (`take_thread`), and the
     #: journal may hold turns other processes admitted
     shared: bool = False
+    #: why the store cannot write right now (a full disk, a lock held elsewhere), None when
+    #: it can: meanwhile deliveries are refused (`botkit.adapters.Unavailable`) and /readyz
+    #: answers 503, while the store keeps retrying what it has queued
+    fault: str | None = None
 
     @abstractmethod
     async def open(self) -> None: ...

@@ -12,6 +12,7 @@ need a shared store (PostgreSQL) instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -143,6 +144,28 @@ _INSERT_TURN = (
 
 _PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000")
 _CHECKPOINT_EVERY = 1.0  # seconds
+_RETRY_FIRST, _RETRY_MAX = 0.05, 2.0  # seconds between attempts to write while the store fails
+#: the writer's busy timeout is short, so that a close is never stuck behind it; a lock held
+#: elsewhere becomes a fault (deliveries refused) only once it has lasted this long
+_WRITER_BUSY_TIMEOUT_MS, _LOCK_PATIENCE = 100, 5.0
+#: errors of the store rather than of a row: retried until they are over (BUSY and LOCKED after
+#: the busy timeout: another process holds the file)
+_FAULTS = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY",
+                     "SQLITE_CANTOPEN", "SQLITE_NOMEM", "SQLITE_PROTOCOL", "SQLITE_CORRUPT", "SQLITE_NOTADB",
+                     "SQLITE_PERM", "SQLITE_AUTH"})
+
+
+def _primary_code(exc: sqlite3.Error) -> str:
+    """SQLITE_IOERR of SQLITE_IOERR_WRITE."""
+    return "_".join(getattr(exc, "sqlite_errorname", "").split("_")[:2])
+
+
+def _is_fault(exc: sqlite3.Error) -> bool:
+    return _primary_code(exc) in _FAULTS
+
+
+def _is_lock(exc: sqlite3.Error) -> bool:
+    return _primary_code(exc) in ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
 class _Ready:
@@ -242,6 +265,9 @@ class SQLiteStore(Store):
         self._checkpointer: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._give_up_at = 0.0  # closing: when the writer stops retrying a store that cannot write
+        #: seconds `close` waits for queued writes while the store cannot write
+        self.close_timeout = 10.0
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -269,7 +295,9 @@ class SQLiteStore(Store):
                 self._sessions[row[1]] = SessionRecord(row[0], ThreadKey.parse(row[1]), *row[2:])
         self._loop = asyncio.get_running_loop()
         self._closing = False
-        self._writer = threading.Thread(target=self._write_loop, name="botkit-store-writer", daemon=True)
+        writer_db = await asyncio.to_thread(self._connect_writer)
+        self._writer = threading.Thread(target=self._write_loop, args=(writer_db,), name="botkit-store-writer",
+                                        daemon=True)
         self._writer.start()
         self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="botkit-store-checkpoint")
 
@@ -315,15 +343,29 @@ class SQLiteStore(Store):
             await self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
             log.info("store %s migrated to schema version %d", self.path, number)
 
+    def _connect_writer(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._target[0], uri=self._target[1], isolation_level=None, check_same_thread=False)
+        for pragma in (*_PRAGMAS, "PRAGMA wal_autocheckpoint=0",  # see _checkpoint_loop
+                       f"PRAGMA busy_timeout={_WRITER_BUSY_TIMEOUT_MS}"):
+            db.execute(pragma)
+        return db
+
     async def close(self) -> None:
+        """Flush and close; while the store cannot write, give up after `close_timeout` seconds
+        (what was committed stays: the journal has every turn whose delivery was acked)."""
         if self._db is None:
             return
-        await self.flush()
+        try:
+            await asyncio.wait_for(self.flush(), self.close_timeout)
+        except TimeoutError:
+            log.error("store %s: %d writes not committed after %g s (%s); closing without them",
+                      self.path, self._queued - self._committed, self.close_timeout, self.fault)
         if self._checkpointer is not None:
             self._checkpointer.cancel()
             self._checkpointer = None
         if self._writer is not None:
             self._closing = True
+            self._give_up_at = time.monotonic()
             self._wake.set()
             await asyncio.to_thread(self._writer.join)
             self._writer = None
@@ -335,7 +377,7 @@ class SQLiteStore(Store):
             await self._committed_through(self._queued)
 
     async def ping(self) -> bool:
-        if self._db is None:
+        if self._db is None or self.fault is not None:
             return False
         try:
             async with self._db.execute("SELECT 1") as cur:
@@ -375,16 +417,13 @@ class SQLiteStore(Store):
             if not future.done():  # a waiter may have been cancelled, its future with it
                 future.set_result(True)
 
-    def _write_loop(self) -> None:
+    def _write_loop(self, db: sqlite3.Connection) -> None:
         """The writer's thread: commit whatever has queued, in one transaction (group
         commit); what queues meanwhile goes in the next. Its connection is its own."""
         assert self._loop is not None
         ops = self._ops
         taken = 0
-        db = sqlite3.connect(self._target[0], uri=self._target[1], isolation_level=None, check_same_thread=False)
         try:
-            for pragma in (*_PRAGMAS, "PRAGMA wal_autocheckpoint=0"):  # see _checkpoint_loop
-                db.execute(pragma)
             while True:
                 if not ops:
                     self._idle = True
@@ -396,18 +435,64 @@ class SQLiteStore(Store):
                         return
                     continue
                 batch = [ops.popleft() for _ in range(len(ops))]
+                try:
+                    committed = self._commit(db, _group(batch))
+                except Exception as exc:  # a bug: say so (deliveries are refused) rather than hang
+                    log.exception("the store writer failed; the bot must be restarted")
+                    self.fault = f"the store writer failed: {exc!r}"
+                    return
+                if not committed:
+                    return  # closing with the store still failing: `close` reports what was not written
                 taken += len(batch)
-                self._write_batch(db, _group(batch))
                 del batch  # not kept alive until the next write
                 self._loop.call_soon_threadsafe(self._now_committed, taken)
         finally:
             db.close()
 
+    def _commit(self, db: sqlite3.Connection, batch: dict[str, list[tuple]]) -> bool:
+        """Write `batch`, however long the store takes to be writable again (a full disk, a
+        lock held by another process, an I/O error): nothing is dropped for a fault of the
+        store's. False only when closing gave up on it."""
+        delay = _RETRY_FIRST
+        since = time.monotonic()
+        while True:
+            try:
+                self._write_batch(db, batch)
+            except sqlite3.Error as exc:
+                if self._closing and time.monotonic() >= self._give_up_at:
+                    return False  # closing, and the store still cannot write: given up on
+                if not _is_fault(exc):
+                    rows = sum(map(len, batch.values()))
+                    if rows == 1:
+                        raise  # the row itself is refused (`_write_rows` drops it)
+                    log.error("store write of %d rows failed (%s); writing them one by one", rows, exc)
+                    return self._write_rows(db, batch)
+                if not _is_lock(exc) or time.monotonic() - since >= _LOCK_PATIENCE:
+                    self._failing(exc)
+                self._wake.wait(delay)  # a close wakes it early
+                self._wake.clear()
+                if self._closing and time.monotonic() >= self._give_up_at:
+                    return False
+                delay = min(delay * 2, _RETRY_MAX)
+                continue
+            if self.fault is not None:
+                log.warning("store writes again (%s is over)", self.fault)
+                self.fault = None
+            return True
+
+    def _failing(self, exc: sqlite3.Error) -> None:
+        """Note the fault (deliveries are refused meanwhile); logged once per kind of fault."""
+        reason = f"{getattr(exc, 'sqlite_errorname', 'SQLITE_ERROR')}: {exc}"
+        if reason != self.fault:
+            log.warning("store %s cannot write (%s); new deliveries are refused and the writes retried until it can",
+                        self.path, reason)
+            self.fault = reason
+
     @staticmethod
     def _write_batch(db: sqlite3.Connection, batch: dict[str, list[tuple]]) -> None:
         """One transaction, statement kind by kind in `_WRITE_ORDER` (which makes grouping
         safe: a session row exists before the turns that reference it, and is created
-        before it is ended). If it fails, every row that can be written still is."""
+        before it is ended). On failure nothing of it is written."""
         try:
             db.execute("BEGIN")
             for sql in _WRITE_ORDER:
@@ -415,17 +500,23 @@ class SQLiteStore(Store):
                 if rows:
                     db.executemany(sql, rows)
             db.execute("COMMIT")
-            return
-        except Exception:
-            log.exception("store write of %d rows failed; writing them one by one", sum(map(len, batch.values())))
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+        except BaseException:
+            if db.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            raise
+
+    def _write_rows(self, db: sqlite3.Connection, batch: dict[str, list[tuple]]) -> bool:
+        """A batch one of whose rows is refused (a bug, not a fault of the store): every
+        other row is written, each in its own transaction, faults retried as for a batch."""
         for sql in _WRITE_ORDER:
             for row in batch.get(sql, ()):
                 try:
-                    db.execute(sql, row)
-                except Exception as exc:
+                    if not self._commit(db, {sql: [row]}):
+                        return False
+                except sqlite3.Error as exc:
                     log.error("store row dropped (%s): %s", exc, sql.split("(")[0].strip())
+        return True
 
     # -- events ---------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import threading
 import uuid
 from typing import TextIO
 
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Stopping
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Stopping, Unavailable
 from botkit.events import Inbound, ThreadKey
 from botkit_plugins.console import ConsoleConfig
 
@@ -76,6 +76,8 @@ class ConsoleAdapter(Adapter):
                     await self.bot.idle()  # one question at a time, like a person at a terminal
             except Stopping:
                 break
+            except Unavailable as exc:
+                self._write(f"{exc.notice or exc}\n")
         if self.interactive:
             self._write("\n")
         if config.exit_at_eof:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import discord
 from discord import app_commands
 
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Stopping, starts_new_thread
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Unavailable, starts_new_thread
 from botkit.events import Inbound, ThreadKey
 from botkit_plugins.discord import DiscordConfig, endpoints, layout
 from botkit_plugins.discord.conversations import Conversations, question_text
@@ -289,7 +289,10 @@ class DiscordAdapter(Adapter):
                           target.is_direct, raw=message)
         try:
             taken = await self.bot.submit(inbound)
-        except Stopping:  # the gateway cannot deliver it again: it is not answered
+        except Unavailable as exc:  # the gateway cannot deliver it again: say so, if there is something to say
+            log.warning("message %s not taken: %s", inbound.event_id, exc)
+            if exc.notice:
+                await self.tell(inbound, exc.notice)
             return
         if taken:
             self.conversations.remember(target.thread, None if target.open_thread else message.channel.id)
@@ -324,7 +327,10 @@ class DiscordAdapter(Adapter):
                           raw=interaction)
         try:
             taken = await self.bot.submit(inbound)
-        except Stopping:
+        except Unavailable as exc:
+            log.warning("command %s not taken: %s", inbound.event_id, exc)
+            if exc.notice:
+                await self.tell(inbound, exc.notice)
             taken = False
         if taken:
             await pending.defer()  # a no-op if the turn already responded

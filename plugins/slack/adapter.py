@@ -28,13 +28,14 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
 from slack_bolt.middleware.authorization.async_single_team_authorization import AsyncSingleTeamAuthorization
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit import hookimpl
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, starts_new_thread
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Unavailable, starts_new_thread
 from botkit.events import Inbound, ThreadKey
 from botkit_plugins.slack import SlackConfig
 from botkit_plugins.slack.layout import FEEDBACK_ACTIONS, layout
@@ -93,6 +94,7 @@ class SlackAdapter(Adapter):
         self.app = AsyncApp(client=self.client, signing_secret=secret or "",
                             request_verification_enabled=config.transport == "http",
                             process_before_response=True, logger=log)
+        self.app.error(_on_listener_error)
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
         # not questions: acked at once, handled after (lazy), so the 3 s never depend on them
@@ -483,6 +485,17 @@ class SlackAdapter(Adapter):
 async def _ack(ack: Any) -> None:
     """The whole synchronous part of a listener that does its work lazily (after the ack)."""
     await ack()
+
+
+async def _on_listener_error(error: Exception, response: BoltResponse | None) -> BoltResponse | None:
+    """A delivery the core could not take (`Unavailable`: stopping, or the store cannot
+    write) is answered 503 without a traceback, so Slack delivers it again; anything else
+    is logged as bolt would and answered 500."""
+    if isinstance(error, Unavailable):
+        log.warning("delivery not taken, Slack will send it again: %s", error)
+        return BoltResponse(status=503, body="")
+    log.error("a Slack listener failed", exc_info=error)
+    return None
 
 
 def _edited_ref(thread: ThreadKey, channel: str, ts: str) -> MessageRef:

@@ -33,7 +33,7 @@ import httpx
 from aiohttp import web
 
 from botkit import hookimpl
-from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Stopping, starts_new_thread
+from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Unavailable, starts_new_thread
 from botkit.events import Inbound, ThreadKey
 from botkit_plugins.teams import TeamsConfig
 from botkit_plugins.teams.activity import (
@@ -151,7 +151,7 @@ class TeamsAdapter(Adapter):
                     thread=message.thread, user=message.user, text=message.text, adapter=self.name,
                     user_name=message.user_name, mentions=message.mentions, is_direct=message.is_direct,
                     raw=activity))
-            except Stopping:  # stopping: the Bot Service delivers it again
+            except Unavailable:  # stopping, or the store cannot write: the Bot Service delivers it again
                 return web.Response(status=503)
         return web.Response(status=202)
 

@@ -1,0 +1,104 @@
+"""The SQLite store when writing fails for a while (issue 13): nothing acked is lost, the
+bot says it is not ready and refuses new deliveries meanwhile, and carries on by itself.
+
+The fault here is real: another connection holds the database's write lock, as a backup
+tool or an operator's `sqlite3` shell would, so the writer's commits fail with
+SQLITE_BUSY after the busy timeout. (Disk full, in a separate process with a file-size
+limit, is in bench/chaos.py's `diskfull` mode and tests/chaos.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from botkit import Unavailable
+from botkit.testing import running_bot
+
+CONFIG = {
+    "adapters": {"rec": {"type": "recording"}},
+    "backends": {"b": {"type": "fake", "answer": "Answer to {question}."}},
+    "server": {"enabled": True, "host": "127.0.0.1", "port": 0},
+}
+
+
+def turns_in_db(directory: Path) -> list[tuple[str, str]]:
+    with contextlib.closing(sqlite3.connect(directory / "botkit-test.db")) as db:
+        return db.execute("SELECT event_id, status FROM turns ORDER BY id").fetchall()
+
+
+async def readyz(url: str) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as session, session.get(url + "/readyz") as resp:
+        return resp.status, await resp.json()
+
+
+async def until(predicate, timeout: float = 15.0) -> None:
+    """Poll `predicate` (state another thread changes) until it holds; TimeoutError otherwise."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+async def test_a_store_locked_elsewhere_refuses_new_deliveries_loses_none_and_recovers(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="botkit")
+    async with running_bot(CONFIG, tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        assert await rec.inject("before the lock", event_id="E1")
+        await bot.idle(5)
+        assert (await readyz(bot.server.url))[0] == 200
+
+        other = sqlite3.connect(tmp_path / "botkit-test.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the write lock, held by someone else
+        # E2 arrives as the lock is taken: its journal write waits, so its delivery is not acked yet
+        admitting = asyncio.create_task(rec.inject("during the lock", event_id="E2"))
+        await until(lambda: bot.store.fault is not None)  # the busy timeout ran out: the store says so
+        assert "SQLITE_BUSY" in bot.store.fault
+        assert not admitting.done()
+        status, body = await readyz(bot.server.url)
+        assert status == 503 and body["store"] is False and "SQLITE_BUSY" in body["store_fault"]
+        assert not bot.accepting  # HTTP adapters answer 503 before reading the body
+        with pytest.raises(Unavailable) as refused:  # a new delivery is refused: the platform sends it again
+            await rec.inject("refused while locked", event_id="E3")
+        assert refused.value.notice == bot.config.root.dispatch.unavailable_message
+
+        other.execute("ROLLBACK")  # the lock is gone: what was queued is written, the bot carries on
+        other.close()
+        assert await asyncio.wait_for(admitting, 15)
+        assert bot.store.fault is None and bot.accepting
+        assert (await readyz(bot.server.url))[0] == 200
+        assert await rec.inject("refused while locked", event_id="E3")  # the platform's redelivery
+        await bot.idle(5)
+        assert sorted(rec.texts()) == sorted(f"Answer to {q}." for q in
+                                             ("before the lock", "during the lock", "refused while locked"))
+    assert turns_in_db(tmp_path) == [("E1", "complete"), ("E2", "complete"), ("E3", "complete")]
+    store_lines = [r.getMessage() for r in caplog.records if r.name == "botkit.store"]
+    assert len(store_lines) == 2, store_lines  # once when it stopped writing, once when it wrote again
+    assert "cannot write" in store_lines[0] and "writes again" in store_lines[1]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+async def test_closing_while_the_store_cannot_write_gives_up_after_its_timeout(tmp_path, caplog):
+    """SIGTERM must stop the bot even when the store never comes back; what was committed
+    stays, and the log says how many writes were not."""
+    async with running_bot(CONFIG, tmp_path) as bot:
+        bot.store.close_timeout = 0.5
+        rec = bot.adapters["rec"]
+        assert await rec.inject("committed", event_id="E1")
+        await bot.idle(5)
+        other = sqlite3.connect(tmp_path / "botkit-test.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        admitting = asyncio.create_task(rec.inject("never committed", event_id="E2"))
+        await until(lambda: bot.store.fault is not None)
+        stopped = asyncio.get_running_loop().time()
+    assert asyncio.get_running_loop().time() - stopped < 5 + 3  # the bot's grace, the store's timeout, a margin
+    admitting.cancel()
+    other.execute("ROLLBACK")
+    other.close()
+    assert turns_in_db(tmp_path) == [("E1", "complete")]
+    assert any("writes not committed" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
