@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from botkit import hookspecs
+from botkit.extras import install_hint
 
 if TYPE_CHECKING:
     from botkit.adapters import Surface
@@ -71,8 +72,7 @@ class Component:
             missing = getattr(exc, "name", None) or str(exc)
             raise PluginError(
                 self.plugin,
-                f"{self.kind} {self.name!r} needs {missing!r}, which is not installed "
-                f"(pip install 'botkit[{self.name}]' for a built-in)",
+                f"{self.kind} {self.name!r} needs {missing!r}, which is not installed ({install_hint(self.name)})",
             ) from exc
         except AttributeError as exc:
             raise PluginError(self.plugin, f"{self.target!r}: {exc}") from exc
