@@ -175,8 +175,8 @@ async def cmd_show(args: argparse.Namespace) -> int:
                       f"{_shown(session['backend'])}  {_shown(session['session_id']) or '(no backend id)'}  "
                       f"{session['turn_count']} turns")
         for n, turn in enumerate(session["turns"], start=1):
-            table = Table(show_header=False, title=f"turn {n}  {_when(turn['created_at'])}  {_shown(turn['status'])}",
-                          title_justify="left", expand=True)
+            title = f"turn {n}  {_when(turn['created_at'])}  {_shown(turn['status'])}"
+            table = Table(show_header=False, title=title, title_justify="left", expand=True)
             table.add_column(style="bold", no_wrap=True)
             table.add_column()
             timing = "" if turn["first_text_after"] is None else f"first text {turn['first_text_after']:.2f}s, "

@@ -283,7 +283,8 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
                            + ", ".join(sorted(plugins.adapters) if plugins else []))
     init.add_argument("--backend", default="local", metavar="TYPE",
                       help="backend type: " + ", ".join(sorted(plugins.backends) if plugins else []))
-    init.add_argument("-o", "--output", default="config.yaml", help="file to write (default: config.yaml; - for stdout)")
+    init.add_argument("-o", "--output", default="config.yaml",
+                      help="file to write (default: config.yaml; - for stdout)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.set_defaults(func=cmd_init)
     listing = with_config(commands.add_parser("plugins", help="list loaded plugins and what they register"))

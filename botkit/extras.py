@@ -21,9 +21,10 @@ def requirements(extra: str) -> list[str]:
     return found
 
 
-def install_hint(extra: str) -> str:
-    """A pip command that installs what `extra` needs."""
+def install_hint(extra: str) -> str | None:
+    """A pip command that installs what botkit's `extra` needs; None when botkit has no such extra
+    (a third-party plugin's component: its own documentation says what it needs)."""
     needed = requirements(extra)
-    if needed:
-        return "pip install " + " ".join(f"'{r}'" for r in needed) + f" (botkit's {extra!r} extra)"
-    return f"pip install -e '.[{extra}]' from a clone of botkit"
+    if not needed:
+        return None
+    return "pip install " + " ".join(f"'{r}'" for r in needed) + f" (botkit's {extra!r} extra)"

@@ -70,9 +70,10 @@ class Component:
             return getattr(importlib.import_module(module_name), attr)
         except ImportError as exc:
             missing = getattr(exc, "name", None) or str(exc)
+            hint = install_hint(self.name)
             raise PluginError(
                 self.plugin,
-                f"{self.kind} {self.name!r} needs {missing!r}, which is not installed ({install_hint(self.name)})",
+                f"{self.kind} {self.name!r} needs {missing!r}, which is not installed" + (f" ({hint})" if hint else ""),
             ) from exc
         except AttributeError as exc:
             raise PluginError(self.plugin, f"{self.target!r}: {exc}") from exc

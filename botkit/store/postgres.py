@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 try:
     import asyncpg
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError(f"the PostgreSQL store needs asyncpg: {install_hint('postgres')}") from exc
+    hint = install_hint("postgres") or "pip install asyncpg"
+    raise ImportError(f"the PostgreSQL store needs asyncpg: {hint}") from exc
 
 log = logging.getLogger("botkit.store")
 

@@ -216,6 +216,10 @@ def test_a_missing_library_names_what_to_install_from_anywhere():
         component.load()
     assert "pip install 'slack-bolt>=1.28' 'slack-sdk>=3.37'" in str(raised.value)
     assert "botkit[slack]" not in str(raised.value)
+    third_party = Component("backend", "shout", "botkit_first_hour_missing:Shout", object, "shout")
+    with pytest.raises(PluginError) as raised:
+        third_party.load()
+    assert "is not installed" in str(raised.value) and "pip install" not in str(raised.value)  # not botkit's to say
 
 
 def test_the_readme_installs_from_a_clone_or_names_the_requirements():
