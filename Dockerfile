@@ -2,7 +2,7 @@
 # The config is mounted at /config/config.yaml (secrets come from the environment as
 # ${VARS}); the SQLite store lives on the /data volume. The config must let the HTTP
 # server listen on the container's interface for the health check:
-#   server: {host: 0.0.0.0, port: 3000, enabled: true}
+#   server: {host: 0.0.0.0, port: 3000}
 #   store: {url: "sqlite:////data/botkit.db"}
 
 # -- build: wheels for botkit and the platform extras ---------------------------------
@@ -24,7 +24,8 @@ RUN groupadd --system --gid 10001 botkit \
     && mkdir -p /data /config \
     && chown botkit:botkit /data
 COPY --from=build /opt/botkit /opt/botkit
-ENV PATH=/opt/botkit/bin:$PATH PYTHONUNBUFFERED=1 BOTKIT_PORT=3000
+# BOTKIT_CONFIG: every botkit command in the container (run, sessions, feedback) reads this config
+ENV PATH=/opt/botkit/bin:$PATH PYTHONUNBUFFERED=1 BOTKIT_PORT=3000 BOTKIT_CONFIG=/config/config.yaml
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]

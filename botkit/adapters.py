@@ -146,6 +146,12 @@ class Adapter(ABC):
     async def start(self) -> None:
         """Connect and begin delivering `Inbound`s to `self.bot.submit`."""
 
+    async def verify(self) -> str | None:
+        """Sign in to the platform with the configured credentials and say as whom
+        (`botkit check --online`); raise with a readable message when they do not work.
+        Called on an adapter that is built but not started. None: nothing to sign in to."""
+        return None
+
     async def stop(self) -> None:
         """Stop receiving; close connections. Answers in flight are finished by the core."""
 

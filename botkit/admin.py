@@ -18,12 +18,15 @@ from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from botkit.backends import Backend, BackendError
-from botkit.config import Config, parse_duration
+from botkit.config import DEFAULT_CONFIG, Config, parse_duration
+from botkit.plugins import Plugins
 from botkit.store import Store, store_for
+from botkit.terminal import printable
 
 
 def add_commands(commands: argparse._SubParsersAction,
@@ -35,7 +38,7 @@ def add_commands(commands: argparse._SubParsersAction,
     listing = _common(with_config(actions.add_parser("list", help="sessions, most recently active first")))
     listing.add_argument("--adapter", help="only sessions with turns from this adapter")
     listing.add_argument("--channel", help="only sessions in this channel")
-    listing.add_argument("--since", type=_since, help="active since: a duration (7d, 12h) or a date (2025-01-31)")
+    listing.add_argument("--since", type=since, help="active since: a duration (7d, 12h) or a date (2025-01-31)")
     listing.add_argument("--limit", type=int, default=50)
     listing.set_defaults(func=cmd_list)
 
@@ -50,7 +53,7 @@ def add_commands(commands: argparse._SubParsersAction,
 
     export = with_config(actions.add_parser("export", help="every turn, one JSON object a line"))
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
-    export.add_argument("--since", type=_since, help="turns since: a duration (7d) or a date")
+    export.add_argument("--since", type=since, help="turns since: a duration (7d) or a date")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
     export.set_defaults(func=cmd_export)
 
@@ -69,7 +72,7 @@ def _common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def _since(text: str) -> float:
+def since(text: str) -> float:
     """A duration back from now, or an ISO date/time (UTC unless it says otherwise)."""
     try:
         return time.time() - parse_duration(text)
@@ -88,7 +91,13 @@ def _when(stamp: float | None) -> str:
 
 def _short(text: str | None, size: int = 80) -> str:
     text = " ".join((text or "").split())
-    return text if len(text) <= size else text[:size - 1] + "…"
+    return _shown(text if len(text) <= size else text[:size - 1] + "…")
+
+
+def _shown(text: str | None, *, keep_lines: bool = False) -> str:
+    """Stored or upstream text as a table cell: printable, and never read as Rich markup
+    (a question holding `[/]` or an answer with `[discord]` is shown as it was written)."""
+    return escape(printable(text or "", keep_lines=keep_lines))
 
 
 def _print_json(data: Any) -> None:
@@ -96,22 +105,27 @@ def _print_json(data: Any) -> None:
 
 
 @asynccontextmanager
-async def _store(args: argparse.Namespace) -> AsyncIterator[tuple[Config, Store]]:
-    from botkit.cli import load_for_cli
+async def _store(args: argparse.Namespace) -> AsyncIterator[tuple[Config, Plugins, Store]]:
+    from botkit.cli import CONFIG_ENV, load_for_cli
 
-    config, _ = load_for_cli(args)
+    config, plugins = load_for_cli(args)
+    if config.path == DEFAULT_CONFIG:  # its store is in memory: an empty history would look like no history
+        print(f"botkit: no config given (-c, ${CONFIG_ENV}) and no ./config.yaml: the bundled default "
+              "keeps no history", file=sys.stderr)
     store = store_for(config)
     await store.open()
     try:
-        yield config, store
+        yield config, plugins, store
     finally:
         await store.close()
 
 
 @asynccontextmanager
-async def _backend(config: Config, name: str) -> AsyncIterator[Backend]:
+async def _backend(config: Config, plugins: Plugins, name: str) -> AsyncIterator[Backend]:
+    from botkit.bot import Bot
+
     item = config.backends[name]
-    backend = item.component.load()(name, item.settings, None)
+    backend = item.component.load()(name, item.settings, Bot(config, plugins))  # built, not started
     await backend.start()
     try:
         yield backend
@@ -123,7 +137,7 @@ async def _backend(config: Config, name: str) -> AsyncIterator[Backend]:
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
-    async with _store(args) as (_, store):
+    async with _store(args) as (_, _, store):
         rows = await store.list_sessions(adapter=args.adapter, channel=args.channel, since=args.since,
                                          limit=args.limit)
     if args.json:
@@ -131,14 +145,15 @@ async def cmd_list(args: argparse.Namespace) -> int:
         return 0
     table = Table("id", "thread", "adapter", "backend", "backend session", "turns", "last active", "state")
     for row in rows:
-        table.add_row(str(row["id"]), row["thread"], row["adapter"] or "", row["backend"], row["session_id"] or "",
-                      str(row["turn_count"]), _when(row["last_active"]), "ended" if row["ended_at"] else "active")
+        table.add_row(str(row["id"]), _shown(row["thread"]), _shown(row["adapter"]), _shown(row["backend"]),
+                      _shown(row["session_id"]), str(row["turn_count"]), _when(row["last_active"]),
+                      "ended" if row["ended_at"] else "active")
     Console().print(table)
     return 0
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
-    async with _store(args) as (_, store):
+    async with _store(args) as (_, _, store):
         found = await store.find_sessions(args.ref)
         feedback: dict[str, list[dict[str, Any]]] = {}
         for vote in await store.list_feedback():
@@ -149,18 +164,19 @@ async def cmd_show(args: argparse.Namespace) -> int:
             for turn in session["turns"]:
                 turn["feedback"] = feedback.get(turn["event_id"], [])
     if not found:
-        print(f"no session matches {args.ref!r}", file=sys.stderr)
+        print(f"no session matches {printable(args.ref)!r}", file=sys.stderr)
         return 1
     if args.json:
         _print_json(found)
         return 0
     console = Console()
     for session in found:
-        console.print(f"[bold]session {session['id']}[/bold]  {session['thread']}  backend {session['backend']}"
-                      f"  {session['session_id'] or '(no backend id)'}  {session['turn_count']} turns")
+        console.print(f"[bold]session {session['id']}[/bold]  {_shown(session['thread'])}  backend "
+                      f"{_shown(session['backend'])}  {_shown(session['session_id']) or '(no backend id)'}  "
+                      f"{session['turn_count']} turns")
         for n, turn in enumerate(session["turns"], start=1):
-            table = Table(show_header=False, title=f"turn {n}  {_when(turn['created_at'])}  {turn['status']}",
-                          title_justify="left", expand=True)
+            title = f"turn {n}  {_when(turn['created_at'])}  {_shown(turn['status'])}"
+            table = Table(show_header=False, title=title, title_justify="left", expand=True)
             table.add_column(style="bold", no_wrap=True)
             table.add_column()
             timing = "" if turn["first_text_after"] is None else f"first text {turn['first_text_after']:.2f}s, "
@@ -175,7 +191,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
                 ("error", turn["error"] or ""),
             ):
                 if value:
-                    table.add_row(label, value)
+                    table.add_row(label, _shown(value, keep_lines=True))
             console.print(table)
     return 0
 
@@ -183,13 +199,14 @@ async def cmd_show(args: argparse.Namespace) -> int:
 async def cmd_delete(args: argparse.Namespace) -> int:
     status = 0
     results: list[dict[str, Any]] = []
-    async with _store(args) as (config, store):
+    async with _store(args) as (config, plugins, store):
         found = await store.find_sessions(args.ref)
         for session in found:
             result = {"id": session["id"], "thread": session["thread"], "backend": session["backend"],
                       "session_id": session["session_id"], "upstream": "skipped", "local": False}
             if session["session_id"] and not args.local_only:
-                result["upstream"] = await _delete_upstream(config, session["backend"], session["session_id"])
+                result["upstream"] = await _delete_upstream(config, plugins, session["backend"],
+                                                            session["session_id"])
             if result["upstream"].startswith("error"):
                 status = 1  # kept here so the delete can be retried
             else:
@@ -197,22 +214,22 @@ async def cmd_delete(args: argparse.Namespace) -> int:
                 result["local"] = True
             results.append(result)
     if not found:
-        print(f"no session matches {args.ref!r}", file=sys.stderr)
+        print(f"no session matches {printable(args.ref)!r}", file=sys.stderr)
         return 1
     if args.json:
         _print_json(results)
     else:
         for r in results:
-            print(f"session {r['id']} ({r['thread']}): local {'deleted' if r['local'] else 'kept'},"
-                  f" upstream {r['upstream']}")
+            print(printable(f"session {r['id']} ({r['thread']}): local {'deleted' if r['local'] else 'kept'},"
+                            f" upstream {r['upstream']}"))
     return status
 
 
-async def _delete_upstream(config: Config, name: str, session_id: str) -> str:
+async def _delete_upstream(config: Config, plugins: Plugins, name: str, session_id: str) -> str:
     if name not in config.backends:
         return "skipped (backend no longer configured)"
     try:
-        async with _backend(config, name) as backend:
+        async with _backend(config, plugins, name) as backend:
             deleted = await backend.delete_session(session_id)
     except BackendError as exc:
         return f"error: {exc.message}"
@@ -222,7 +239,7 @@ async def _delete_upstream(config: Config, name: str, session_id: str) -> str:
 async def cmd_export(args: argparse.Namespace) -> int:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        async with _store(args) as (_, store):
+        async with _store(args) as (_, _, store):
             total = await store.count_turns(since=args.since)
             columns = (TextColumn("exporting turns"), BarColumn(), MofNCompleteColumn())
             with Progress(*columns, console=Console(stderr=True), transient=True,
@@ -243,12 +260,12 @@ async def cmd_export(args: argparse.Namespace) -> int:
 
 
 async def cmd_history(args: argparse.Namespace) -> int:
-    async with _store(args) as (config, store):
+    async with _store(args) as (config, plugins, store):
         if args.backend not in config.backends:
             print(f"no backend named {args.backend!r}; configured: {', '.join(config.backends)}", file=sys.stderr)
             return 2
         try:
-            async with _backend(config, args.backend) as backend:
+            async with _backend(config, plugins, args.backend) as backend:
                 upstream = (await backend.list_turns(args.session) if args.session
                             else await backend.list_sessions(args.limit))
         except BackendError as exc:
@@ -281,11 +298,12 @@ def _sessions_side_by_side(upstream: list[dict[str, Any]], local: list[dict[str,
         seen.add(sid)
         mine = here.get(sid)
         title = item.get("title") or item.get("first_query") or item.get("name") or ""
-        table.add_row(sid, _short(str(title), 50), mine["thread"] if mine else "(not here)",
+        table.add_row(_shown(sid), _short(str(title), 50), _shown(mine["thread"]) if mine else "(not here)",
                       str(mine["turn_count"]) if mine else "", _when(mine["last_active"]) if mine else "")
     for sid, mine in here.items():
         if sid not in seen:
-            table.add_row(sid, "(not upstream)", mine["thread"], str(mine["turn_count"]), _when(mine["last_active"]))
+            table.add_row(_shown(sid), "(not upstream)", _shown(mine["thread"]), str(mine["turn_count"]),
+                          _when(mine["last_active"]))
     return table
 
 

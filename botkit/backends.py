@@ -111,6 +111,15 @@ class Backend(ABC):
         per-turn timeout, shutdown) must close the upstream request.
         """
 
+    async def verify(self) -> str | None:
+        """Show that the configured credentials work (`botkit check --online`), on a started
+        backend; raise (BackendError) when they do not. The default lists one upstream session
+        where the backend keeps history, which needs working credentials; None: not checked."""
+        if type(self).list_sessions is Backend.list_sessions:
+            return None
+        await self.list_sessions(1)
+        return "signed in (listed its sessions)"
+
     async def list_sessions(self, limit: int = 50) -> list[dict[str, Any]]:
         """Upstream sessions, newest first, if the backend keeps history."""
         raise BackendError(f"backend {self.name!r} does not list sessions")

@@ -6,9 +6,10 @@ import asyncio
 import gc
 import logging
 import signal
+from collections.abc import Awaitable
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("botkit")
 
 _GC_YOUNG_THRESHOLD = 10_000
+
+
+class StartupError(Exception):
+    """A part of the deployment could not start: the CLI prints this one line and exits 1."""
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as one readable line (the OS's words for an OSError, not a repr)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:] + (f": {exc.filename}" if exc.filename else "")
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
 
 def load(path: str | Path, *, plugins: Plugins | None = None) -> tuple[Config, Plugins]:
     """Read and validate a config; load the plugins it names. Raises ConfigError/PluginError."""
@@ -86,6 +100,8 @@ class Bot:
         self.metrics: Metrics | None = None
         self._started = False
         self._stopped = asyncio.Event()
+        #: what `botkit run` exits with (130 when the console was left with Ctrl-C)
+        self.exit_status = 0
 
     @classmethod
     def from_path(cls, path: str | Path) -> Bot:
@@ -112,7 +128,8 @@ class Bot:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def _build(self) -> None:
+    def build(self) -> None:
+        """Create every configured component (no I/O: `botkit check` does this too)."""
         for kind, configured, target in (("backend", self.config.backends, self.backends),
                                          ("adapter", self.config.adapters, self.adapters)):
             for name, item in configured.items():
@@ -134,22 +151,23 @@ class Bot:
 
     async def start(self) -> None:
         """Open the store, build and start everything; on failure, undo what started."""
-        self._build()
+        self.build()
         self.dispatcher = Dispatcher(adapters=self.adapters, backends=self.backends, store=self.store,
                                      plugins=self.plugins, routes=routes_of(self.config),
                                      settings=self.config.root.dispatch, recovery=self.config.root.recovery)
-        await self.store.open()
+        await _starting("the store", self.store.open())
         try:
-            for backend in self.backends.values():
-                await backend.start()
+            for name, backend in self.backends.items():
+                await _starting(f"backend {name!r}", backend.start())
             await self.plugins.call_all("botkit_routes", server=self.server)
             self._add_metrics()
             await self.plugins.call_all("botkit_startup", bot=self)
-            enabled = self.config.root.server.enabled
-            if enabled or (enabled is None and self.server.has_routes):
-                await self.server.start()
-            for adapter in self.adapters.values():
-                await adapter.start()
+            if self.serves_http:
+                await _starting(f"the HTTP server on {self.server.host}:{self.server.port}", self.server.start())
+            else:
+                log.info("no HTTP server: nothing needs one (give server: {port: 3000} for /healthz and /metrics)")
+            for name, adapter in self.adapters.items():
+                await _starting(f"adapter {name!r}", adapter.start())
             self._started = True
             await self.dispatcher.start()  # recovery: what the journal holds is answered or marked
             self.scheduler = Scheduler(self)
@@ -166,11 +184,19 @@ class Bot:
         gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         log.info("botkit started: adapters %s, backends %s", ", ".join(self.adapters), ", ".join(self.backends))
 
+    @property
+    def serves_http(self) -> bool:
+        """Whether the HTTP server runs: when the config gives a `server:` section (or
+        `enabled: true`, or asks for /metrics), or when a plugin mounted a route."""
+        settings = self.config.root
+        enabled = settings.server.enabled
+        if enabled is not None:
+            return enabled
+        return bool(settings.server.model_fields_set or settings.metrics.enabled or self.server.has_routes)
+
     def _add_metrics(self) -> None:
         """Count turns for /metrics when it is served (see `metrics.enabled`)."""
-        wanted = self.config.root.metrics.enabled
-        server = self.config.root.server.enabled
-        if wanted is False or server is False or (wanted is None and not (server or self.server.has_routes)):
+        if self.config.root.metrics.enabled is False or not self.serves_http:
             return
         from botkit.metrics import Metrics
 
@@ -220,6 +246,19 @@ class Bot:
         finally:
             await self.stop()
 
-    def request_stop(self) -> None:
-        """Ask `run_forever` to shut down (signals, the console adapter at end of input)."""
+    def request_stop(self, status: int = 0) -> None:
+        """Ask `run_forever` to shut down (signals, the console adapter at end of input);
+        `status` is what `botkit run` exits with."""
+        self.exit_status = self.exit_status or status
         self._stopped.set()
+
+
+async def _starting(what: str, step: Awaitable[object]) -> None:
+    """Await one start-up step; its failure becomes a StartupError naming `what`."""
+    try:
+        await step
+    except (StartupError, PluginError, ConfigError, asyncio.CancelledError):
+        raise
+    except Exception as exc:
+        log.debug("%s could not start", what, exc_info=True)
+        raise StartupError(f"{what} could not start: {describe(exc)}") from exc

@@ -1,78 +1,160 @@
-"""`botkit run | check | ask | plugins | sessions | backend`, plus subcommands plugins add with `botkit_cli`.
+"""`botkit run | check | ask | init | plugins | completion | sessions | backend`, plus
+subcommands plugins add with `botkit_cli`.
 
 Exit status 2 means the deployment is wrong (config or plugin), with every problem
-printed as `file:line: key: message`.
+printed as `file:line: key: message`; 1 is any other failure, told in one line; 130 is
+Ctrl-C. `-v`/`-q`/`--log-level` work before or after the subcommand, and `-c` comes after
+the subcommand of every command that reads a config.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
+import json
+import os
 import sys
+import traceback
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 from botkit.admin import add_commands as add_admin_commands
 from botkit.backends import BackendError, Question, Session
-from botkit.bot import Bot, load, secrets_of
-from botkit.config import DEFAULT_CONFIG, Config, ConfigError
+from botkit.bot import Bot, StartupError, describe, load, secrets_of
+from botkit.config import (DEFAULT_CONFIG, Config, ConfigError, Configured, MetricsConfig, Route, ServerConfig,
+                           StoreConfig, routes_of)
 from botkit.events import Done, Failed, Sources, TextDelta, ThreadKey
-from botkit.logs import setup_logging
+from botkit.logs import redact, setup_logging
 from botkit.loop import run as run_loop
 from botkit.plugins import PluginError, Plugins, load_plugins
 from botkit.store import store_for
+from botkit.terminal import printable
 
 EXIT_CONFIG = 2
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: the adapter `botkit run` uses when the config names none, and the one `botkit ask` answers through
+CONSOLE = "console"
+#: where admin commands in a container find the deployment's config (the Dockerfile sets it)
+CONFIG_ENV = "BOTKIT_CONFIG"
 
 
 def config_path(given: str | None) -> Path:
-    """-c if given, else ./config.yaml if present, else the bundled default."""
+    """-c if given, else $BOTKIT_CONFIG, else ./config.yaml if present, else the bundled default."""
     if given:
         return Path(given)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
     local = Path("config.yaml")
     return local if local.is_file() else DEFAULT_CONFIG
 
 
+def log_level(args: argparse.Namespace, configured: str) -> str:
+    """`--log-level` if given, else the config's level moved by each -v (louder) and -q (quieter)."""
+    if getattr(args, "log_level", None):
+        return args.log_level
+    step = getattr(args, "verbose", 0) - getattr(args, "quiet", 0)
+    return LEVELS[min(max(LEVELS.index(configured) - step, 0), len(LEVELS) - 1)]
+
+
 def load_for_cli(args: argparse.Namespace) -> tuple[Config, Plugins]:
     """The config named by `-c` (validated, plugins loaded) with logging set up from it."""
-    config, plugins = load(config_path(args.config))
+    config, plugins = load(config_path(getattr(args, "config", None)))
     settings = config.root.logging
-    setup_logging(args.log_level or settings.level, settings.format, secrets_of(config), log_content=settings.content)
+    setup_logging(log_level(args, settings.level), settings.format, secrets_of(config),
+                  log_content=settings.content)
     return config, plugins
 
 
+def with_console(config: Config, plugins: Plugins, **settings: Any) -> Config:
+    """`config` with the console as its only adapter, configured with `settings`."""
+    component = plugins.adapters[CONSOLE]
+    return dataclasses.replace(config, adapters={
+        CONSOLE: Configured(CONSOLE, component, component.config_model(**settings))})
+
+
 async def cmd_run(args: argparse.Namespace) -> int:
-    bot = Bot(*load_for_cli(args))
+    config, plugins = load_for_cli(args)
+    config.require("backends", purpose="botkit run")
+    if not config.adapters:  # a config with only a backend: chat with it in the terminal
+        config = with_console(config, plugins)
+    bot = Bot(config, plugins)
     await bot.run_forever()
-    return 0
+    return bot.exit_status
 
 
 async def cmd_check(args: argparse.Namespace) -> int:
     config, plugins = load_for_cli(args)
-    for configured in config.adapters.values():
-        configured.component.load()
-    for configured in config.backends.values():
-        configured.component.load()
+    config.require("backends", purpose="botkit run")
+    console_default = not config.adapters
+    if console_default:
+        config = with_console(config, plugins)
+    bot = Bot(config, plugins)
+    bot.build()  # every component created as `run` would (not started: no network)
+    await plugins.call_all("botkit_routes", server=bot.server)
     print(f"config {config.path}: ok")
-    print("adapters:    " + ", ".join(f"{n} ({c.component.name})" for n, c in config.adapters.items()))
+    print("adapters:    " + ", ".join(f"{n} ({c.component.name})" for n, c in config.adapters.items())
+          + (" (none configured: the console)" if console_default else ""))
     print("backends:    " + ", ".join(f"{n} ({c.component.name})" for n, c in config.backends.items()))
     print("middlewares: " + (", ".join(config.middlewares) or "none"))
-    for route in config.root.routes or []:
+    for route in routes_of(config):
         match = {k: v for k, v in route.model_dump().items() if v is not None and k != "backend"}
         print(f"route: {match or 'everything else'} -> {route.backend}")
     print(f"store:       {store_for(config)!r}")
+    if bot.serves_http:
+        metrics = "" if config.root.metrics.enabled is False else f", {config.root.metrics.path}"
+        print(f"server:      listens on http://{bot.server.host}:{bot.server.port} (/healthz, /readyz{metrics})")
+    else:
+        print("server:      none (nothing needs one; give server: {port: 3000} for /healthz and /metrics)")
+    if args.online:
+        from botkit.online import check_online
+
+        return await check_online(bot)
     return 0
 
 
+def console_backend(config: Config) -> str:
+    """The backend the routes give a question typed in the console."""
+    for route in routes_of(config):
+        if route.adapter in (None, CONSOLE) and route.workspace is None and route.channel is None \
+                and route.direct is not False:
+            return route.backend
+    return next(iter(config.backends))
+
+
 async def cmd_ask(args: argparse.Namespace) -> int:
-    """One turn against a backend, printed as it streams (no adapter, no store)."""
-    config, _ = load_for_cli(args)
-    name = args.backend or next(iter(config.backends))
+    """One question, answered as the console would show it (or the backend's own output with --raw)."""
+    config, plugins = load_for_cli(args)
+    config.require("backends", purpose="botkit ask")
+    name = args.backend or console_backend(config)
     if name not in config.backends:
-        print(f"no backend named {name!r}; configured: {', '.join(config.backends)}", file=sys.stderr)
+        print(f"botkit ask: no backend named {name!r}; configured: {', '.join(config.backends)}", file=sys.stderr)
         return EXIT_CONFIG
-    item = config.backends[name]
-    backend = item.component.load()(name, item.settings, None)
-    question = Question(args.question, "cli")
+    question = printable(args.question, keep_lines=True).strip()
+    if args.raw:
+        return await _ask_raw(Bot(config, plugins), name, question)
+    root = config.root.model_copy(update={
+        "routes": [Route(backend=name)], "schedule": [], "server": ServerConfig(enabled=False),
+        "metrics": MetricsConfig(enabled=False), "store": StoreConfig(url=SecretStr("sqlite:///:memory:"))})
+    config = with_console(dataclasses.replace(config, root=root), plugins, read_input=False,
+                          interactive=sys.stdout.isatty())
+    bot = Bot(config, plugins)
+    await bot.start()
+    try:
+        status = await bot.adapters[CONSOLE].ask(question)  # type: ignore[attr-defined]
+    finally:
+        await bot.stop()
+    return 0 if status in (None, "complete") else 1
+
+
+async def _ask_raw(bot: Bot, name: str, text: str) -> int:
+    """What the backend streams, as it is: text with its [N] markers, then every source it returned."""
+    item = bot.config.backends[name]
+    backend = item.component.load()(name, item.settings, bot)
+    question = Question(text, "cli")
     session = Session(ThreadKey("cli", "local", "ask", "1"), name)
     sources = []
     status = 0
@@ -81,58 +163,144 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         session.session_id = await backend.create_session(session, question)
         async for event in backend.stream(session, question):
             if isinstance(event, TextDelta):
-                sys.stdout.write(event.text)
+                sys.stdout.write(printable(event.text, keep_lines=True))
                 sys.stdout.flush()
             elif isinstance(event, Sources):
                 sources = event.sources
             elif isinstance(event, Failed):
-                print(f"\nerror: {event.message}", file=sys.stderr)
+                print(f"\nerror: {printable(event.message)}", file=sys.stderr)
                 status = 1
                 break
             elif isinstance(event, Done):
                 break
     except BackendError as exc:
-        print(f"\nerror: {exc.message}", file=sys.stderr)
+        print(f"\nerror: {printable(exc.message)}", file=sys.stderr)
         status = 1
     finally:
         await backend.close()
     print()
     for source in sources:
-        print(f"[{source.index}] {source.title}" + (f" — {source.url}" if source.url else ""))
+        print(printable(f"[{source.index}] {source.title}" + (f" — {source.url}" if source.url else "")))
     return status
 
 
 async def cmd_plugins(args: argparse.Namespace) -> int:
-    plugins = load_plugins()
+    plugins = load_for_cli(args)[1] if args.config else load_plugins()
+    tables = (("adapter", plugins.adapters), ("backend", plugins.backends), ("middleware", plugins.middlewares))
+    if args.json:
+        print(json.dumps({
+            "plugins": [{"name": name, "source": source} for name, source in plugins.plugin_versions()],
+            "components": [{"kind": kind, "type": type_name, "plugin": component.plugin}
+                           for kind, table in tables for type_name, component in sorted(table.items())],
+        }, indent=2))
+        return 0
     for name, source in plugins.plugin_versions():
         print(f"{name:<14} {source}")
-    for kind, table in (("adapter", plugins.adapters), ("backend", plugins.backends),
-                        ("middleware", plugins.middlewares)):
+    for kind, table in tables:
         for type_name, component in sorted(table.items()):
             print(f"  {kind:<10} {type_name:<14} from {component.plugin}")
     return 0
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from botkit.completion import script
+
+    sys.stdout.write(script(args.parser, args.shell))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from botkit.scaffold import write_config
+
+    return write_config(load_plugins(), args)
+
+
+def _level(text: str) -> str:
+    level = text.upper()
+    if level not in LEVELS:
+        raise argparse.ArgumentTypeError(f"not a log level: {text!r} (one of {', '.join(LEVELS).lower()})")
+    return level
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """-v/-q/--log-level on `parser`; below the top, unset unless given there."""
+    options = parser._option_string_actions  # noqa: SLF001 - argparse has no public query
+    if "--log-level" in options:
+        return
+    default: Any = None if top else argparse.SUPPRESS
+    parser.add_argument("--log-level", type=_level, metavar="LEVEL", default=default,
+                        help="debug, info, warning or error (default: the config's log.level)")
+    if "-v" not in options:
+        parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS,
+                            help="more log output (repeat for more)")
+    if "-q" not in options:
+        parser.add_argument("-q", "--quiet", action="count", default=0 if top else argparse.SUPPRESS,
+                            help="less log output")
+
+
+def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """`parser` and every subcommand's parser below it."""
+    found = [parser]
+    for action in parser._actions:  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for sub in dict.fromkeys(action.choices.values()):
+                found += parsers(sub)
+    return found
+
+
+def _version() -> str:
+    try:
+        return version("botkit")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="botkit", description="RAG chat backends as bots on chat platforms")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=None)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version",
+                        version=f"botkit {_version()} (Python {sys.version.split()[0]})")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("-c", "--config", help="YAML config (default: ./config.yaml, else the bundled default)")
+        p.add_argument("-c", "--config", help="YAML config (default: $BOTKIT_CONFIG, else ./config.yaml, "
+                                              "else the bundled default)")
         return p
 
     with_config(commands.add_parser("run", help="run the bot")).set_defaults(func=cmd_run)
-    with_config(commands.add_parser("check", help="validate the config and plugins, show what would run")
-                ).set_defaults(func=cmd_check)
-    ask = with_config(commands.add_parser("ask", help="ask one question of a backend"))
-    ask.add_argument("--backend", help="backend name from the config (default: the first)")
+    check = with_config(commands.add_parser("check", help="validate the config and plugins, show what would run"))
+    check.add_argument("--online", action="store_true",
+                       help="also sign in to each platform and backend and say what works")
+    check.set_defaults(func=cmd_check)
+    ask = with_config(commands.add_parser("ask", help="ask one question, answered as the bot would"))
+    ask.add_argument("--backend", help="backend name from the config (default: the one the routes give the console)")
+    ask.add_argument("--raw", action="store_true",
+                     help="the backend's own output: text with [N] markers and every source it returned")
     ask.add_argument("question")
     ask.set_defaults(func=cmd_ask)
-    commands.add_parser("plugins", help="list loaded plugins and what they register").set_defaults(func=cmd_plugins)
+    init = commands.add_parser("init", help="write a commented config for the platforms and backend you choose")
+    init.add_argument("adapters", nargs="*", metavar="ADAPTER",
+                      help=f"platforms to answer on (default: {CONSOLE}); "
+                           + ", ".join(sorted(plugins.adapters) if plugins else []))
+    init.add_argument("--backend", default="local", metavar="TYPE",
+                      help="backend type: " + ", ".join(sorted(plugins.backends) if plugins else []))
+    init.add_argument("-o", "--output", default="config.yaml",
+                      help="file to write (default: config.yaml; - for stdout)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(func=cmd_init)
+    listing = with_config(commands.add_parser("plugins", help="list loaded plugins and what they register"))
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a list")
+    listing.set_defaults(func=cmd_plugins)
+    completion = commands.add_parser("completion", help="print a shell completion script",
+                                     description="bash: `source <(botkit completion bash)`; zsh: "
+                                                 "`source <(botkit completion zsh)`; fish: "
+                                                 "`botkit completion fish | source`")
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"])
+    completion.set_defaults(func=cmd_completion, parser=parser)
     add_admin_commands(commands, with_config)
     if plugins is not None:
         plugins.call_sync("botkit_cli", commands=commands)
+    for i, each in enumerate(parsers(parser)):
+        _add_common(each, top=i == 0)
     return parser
 
 
@@ -154,10 +322,18 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
     except PluginError as exc:
-        print(f"botkit: {exc}", file=sys.stderr)
+        print(f"botkit: {redact(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
+    except StartupError as exc:
+        print(f"botkit: {redact(str(exc))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug or an environment problem: one line, the traceback only with -v
+        if log_level(args, "WARNING") == "DEBUG":
+            print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        print(f"botkit: {redact(describe(exc))} (run with -vv for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

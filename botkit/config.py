@@ -54,7 +54,8 @@ class StoreConfig(Section):
 class ServerConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=0, le=65535)
-    #: None: start only when a plugin added a route (or /metrics etc. were asked for)
+    #: None: start when the config gives this section (host or port), when /metrics is asked
+    #: for, or when a plugin added a route; false: never
     enabled: bool | None = None
 
 
@@ -270,10 +271,22 @@ class Config:
     adapters: dict[str, Configured] = field(default_factory=dict)
     backends: dict[str, Configured] = field(default_factory=dict)
     middlewares: dict[str, Configured] = field(default_factory=dict)
+    lines: dict[tuple, int] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    def require(self, *kinds: str, purpose: str) -> None:
+        """Refuse a config without `kinds` ("adapters", "backends") that `purpose` needs.
+
+        Only what a command uses is required: the history commands read a config that
+        names only a store, `botkit ask` one that names only a backend.
+        """
+        problems = [f"{self.path.name}:{self.lines.get((kind,), 1)}: {kind}: {purpose} needs at least one "
+                    f"{kind[:-1]}, and none is configured" for kind in kinds if not getattr(self, kind)]
+        if problems:
+            raise ConfigError(problems)
 
 
 # -- reading YAML with line numbers --------------------------------------------------------
@@ -284,6 +297,10 @@ class RawConfig:
     path: Path
     data: dict[str, Any]
     lines: dict[tuple, int]  # key path -> 1-based line
+    #: what reading found (unset variables, duplicate keys): reported with validation's problems
+    problems: list[str] = field(default_factory=list)
+    #: key paths whose value named an unset variable (validation's complaint about them is noise)
+    unset: set[tuple] = field(default_factory=set)
 
     def line(self, loc: tuple) -> int:
         """The line of the deepest part of `loc` the file has (a missing key: its parent)."""
@@ -297,6 +314,8 @@ class RawConfig:
 
 
 def _interpolate(text: str, where: str, key: str, problems: list[str]) -> str:
+    """`text` with `${VAR}`s filled in; an unset variable is a problem and becomes ""."""
+
     def sub(m: re.Match[str]) -> str:
         if m.group(0) == "$$":
             return "$"
@@ -314,7 +333,11 @@ def _interpolate(text: str, where: str, key: str, problems: list[str]) -> str:
 
 
 def read_config(path: str | Path) -> RawConfig:
-    """Parse YAML into plain data, fill in `${VAR}`s, and remember each key's line."""
+    """Parse YAML into plain data, fill in `${VAR}`s, and remember each key's line.
+
+    Unset variables and duplicated keys are collected in `problems`, not raised, so that
+    they are reported together with every validation error.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -328,6 +351,7 @@ def read_config(path: str | Path) -> RawConfig:
         raise ConfigError([f"{path.name}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from exc
     lines: dict[tuple, int] = {(): 1}
     problems: list[str] = []
+    unset: set[tuple] = set()
     constructor = yaml.SafeLoader(text)
 
     def build(n: yaml.Node, loc: tuple) -> Any:
@@ -338,22 +362,28 @@ def read_config(path: str | Path) -> RawConfig:
             for key_node, value_node in n.value:
                 key = constructor.construct_object(key_node)
                 key = key if isinstance(key, str) else str(key)
-                lines[loc + (key,)] = key_node.start_mark.line + 1
+                line = key_node.start_mark.line + 1
+                if key in out:  # YAML would keep the last one silently
+                    problems.append(f"{path.name}:{line}: {_dotted(loc + (key,))}: duplicate key "
+                                    f"(also on line {lines[loc + (key,)]}); write it once")
+                    continue
+                lines[loc + (key,)] = line
                 out[key] = build(value_node, loc + (key,))
             return out
         if isinstance(n, yaml.SequenceNode):
             return [build(item, loc + (i,)) for i, item in enumerate(n.value)]
         value = constructor.construct_object(n)
         if isinstance(value, str):
+            before = len(problems)
             value = _interpolate(value, f"{path.name}:{n.start_mark.line + 1}", _dotted(loc), problems)
+            if len(problems) > before:
+                unset.add(loc)
         return value
 
     data = build(node, ()) if node is not None else {}
     if not isinstance(data, dict):
         raise ConfigError([f"{path.name}:1: the config must be a mapping of sections"])
-    if problems:
-        raise ConfigError(problems)
-    return RawConfig(path, data, lines)
+    return RawConfig(path, data, lines, problems, unset)
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -399,6 +429,8 @@ def _problems(exc: ValidationError, model: type[BaseModel], raw: RawConfig, pref
     for err in exc.errors(include_input=False, include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         full = prefix + loc
+        if full in raw.unset:
+            continue  # already reported: the variable it names is not set
         if err["type"] == "extra_forbidden":
             owner = _model_at(model, loc)
             known = list(owner.model_fields) if owner else []
@@ -407,14 +439,15 @@ def _problems(exc: ValidationError, model: type[BaseModel], raw: RawConfig, pref
                                                 (f"; known keys: {', '.join(known)}" if known else ""))
             out.append(f"{raw.where(full)}: {_dotted(full[:-1])}: {msg}")
         else:
-            msg = "field required" if err["type"] == "missing" else err["msg"]
+            msg = "field required" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
             out.append(f"{raw.where(full)}: {_dotted(full)}: {msg}")
     return out
 
 
 def _section(raw: RawConfig, loc: tuple, model: type[BaseModel], data: Any, problems: list[str]) -> BaseModel | None:
+    """`data` validated by `model`; validators see the config's folder as `info.context["base_dir"]`."""
     try:
-        return model.model_validate(data or {})
+        return model.model_validate(data or {}, context={"base_dir": raw.path.parent})
     except ValidationError as exc:
         problems.extend(_problems(exc, model, raw, loc))
         return None
@@ -422,9 +455,9 @@ def _section(raw: RawConfig, loc: tuple, model: type[BaseModel], data: Any, prob
 
 def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
     """Validate the core sections and each plugin's section with the plugin's model."""
-    problems: list[str] = []
+    problems: list[str] = list(raw.problems)
     root = _section(raw, (), RootConfig, raw.data, problems)
-    config = Config(raw.path, root or RootConfig())
+    config = Config(raw.path, root or RootConfig(), lines=raw.lines)
 
     def sections_of(key: str) -> dict[str, Any]:
         """Plugin sections, also when the core sections failed (so every error is reported)."""
@@ -463,37 +496,59 @@ def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
         if settings is not None:
             config.middlewares[name] = Configured(name, component, settings)
 
-    if root is None:
-        raise ConfigError(problems)
-    if not root.adapters:
-        problems.append(f"{raw.where(())}: adapters: at least one adapter must be configured")
-    if not root.backends:
-        problems.append(f"{raw.where(())}: backends: at least one backend must be configured")
-    for i, route in enumerate(root.routes):
-        if route.backend not in root.backends:
-            problems.append(f"{raw.where(('routes', i, 'backend'))}: routes[{i}].backend: "
-                            f"no backend named {route.backend!r}")
-        if route.adapter is not None and route.adapter not in root.adapters:
-            problems.append(f"{raw.where(('routes', i, 'adapter'))}: routes[{i}].adapter: "
-                            f"no adapter named {route.adapter!r}")
+    problems.extend(_cross_references(raw))
+    if problems:
+        raise ConfigError(sorted(problems, key=_line_of))
+    return config
+
+
+def _line_of(problem: str) -> int:
+    """The line a `file:line: ...` problem names, to report them in the file's order."""
+    parts = problem.split(":", 2)
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+
+
+def _names(data: Any) -> set[str]:
+    return {str(k) for k in data} if isinstance(data, dict) else set()
+
+
+def _cross_references(raw: RawConfig) -> list[str]:
+    """Routes and scheduled jobs naming what is not configured; from the raw data, so that they
+    are found beside any other mistake in the same sections."""
+    problems: list[str] = []
+    adapters, backends = _names(raw.data.get("adapters")), _names(raw.data.get("backends"))
+
+    def refer(loc: tuple, value: Any, kind: str, known: set[str]) -> None:
+        if isinstance(value, str) and value not in known:
+            hint = difflib.get_close_matches(value, sorted(known), n=1)
+            problems.append(f"{raw.where(loc)}: {_dotted(loc)}: no {kind} named {value!r}"
+                            + (f" (did you mean {hint[0]!r}?)" if hint else
+                               f"; configured: {', '.join(sorted(known)) or 'none'}"))
+
+    routes = raw.data.get("routes")
+    for i, route in enumerate(routes if isinstance(routes, list) else []):
+        if isinstance(route, dict):
+            refer(("routes", i, "backend"), route.get("backend"), "backend", backends)
+            refer(("routes", i, "adapter"), route.get("adapter"), "adapter", adapters)
     names: set[str] = set()
-    for i, job in enumerate(root.schedule):
-        where = raw.where(("schedule", i))
-        if job.name in names:
-            problems.append(f"{where}: schedule[{i}].name: another job is already named {job.name!r}")
-        names.add(job.name)
-        if job.post.adapter not in root.adapters:
-            problems.append(f"{raw.where(('schedule', i, 'post', 'adapter'))}: schedule[{i}].post.adapter: "
-                            f"no adapter named {job.post.adapter!r}")
-        if job.ask.backend is not None and job.ask.backend not in root.backends:
-            problems.append(f"{raw.where(('schedule', i, 'ask', 'backend'))}: schedule[{i}].ask.backend: "
-                            f"no backend named {job.ask.backend!r}")
-    if not root.routes and len(root.backends) > 1:
+    schedule = raw.data.get("schedule")
+    for i, job in enumerate(schedule if isinstance(schedule, list) else []):
+        if not isinstance(job, dict):
+            continue
+        name = job.get("name")
+        if isinstance(name, str) and name in names:
+            problems.append(f"{raw.where(('schedule', i, 'name'))}: schedule[{i}].name: "
+                            f"another job is already named {name!r}")
+        names.add(name)
+        post, ask = job.get("post"), job.get("ask")
+        if isinstance(post, dict):
+            refer(("schedule", i, "post", "adapter"), post.get("adapter"), "adapter", adapters)
+        if isinstance(ask, dict):
+            refer(("schedule", i, "ask", "backend"), ask.get("backend"), "backend", backends)
+    if not routes and len(backends) > 1:
         problems.append(f"{raw.where(('backends',))}: routes: several backends are configured, "
                         "so routes must say which serves what (the last route is the default)")
-    if problems:
-        raise ConfigError(problems)
-    return config
+    return problems
 
 
 def routes_of(config: Config) -> list[Route]:

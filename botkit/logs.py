@@ -23,11 +23,20 @@ _BODY_LOGGERS = ("aiosqlite", "slack_bolt", "slack_sdk", "discord.http", "discor
                  "aiohttp.client")
 
 _log_content = False
+#: the configured secrets, for `redact`
+_secrets: list[str] = []
 
 
 def content(text: str) -> str:
     """A message text as it may appear in the log: itself if `log.content`, else its length."""
     return text if _log_content else f"<{len(text)} chars>"
+
+
+def redact(text: str) -> str:
+    """`text` with every configured secret replaced (for what the CLI prints beside the log)."""
+    for secret in _secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 class TurnContext(logging.Filter):
@@ -97,8 +106,9 @@ class JsonFormatter(logging.Formatter):
 
 def setup_logging(level: str = "INFO", fmt: str = "text", secrets: list[str] | None = None, *,
                   log_content: bool = False) -> None:
-    global _log_content
+    global _log_content, _secrets
     _log_content = log_content
+    _secrets = sorted(set(secrets or []), key=len, reverse=True)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(TurnContext())

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from botkit import hookspecs
+from botkit.extras import install_hint
 
 if TYPE_CHECKING:
     from botkit.adapters import Surface
@@ -69,10 +70,10 @@ class Component:
             return getattr(importlib.import_module(module_name), attr)
         except ImportError as exc:
             missing = getattr(exc, "name", None) or str(exc)
+            hint = install_hint(self.name)
             raise PluginError(
                 self.plugin,
-                f"{self.kind} {self.name!r} needs {missing!r}, which is not installed "
-                f"(pip install 'botkit[{self.name}]' for a built-in)",
+                f"{self.kind} {self.name!r} needs {missing!r}, which is not installed" + (f" ({hint})" if hint else ""),
             ) from exc
         except AttributeError as exc:
             raise PluginError(self.plugin, f"{self.target!r}: {exc}") from exc

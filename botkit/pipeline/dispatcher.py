@@ -62,6 +62,10 @@ class Dispatcher:
         entry = JournalEntry(turn.inbound, turn.backend, turn.query, "start", raw=turn.adapter.journal_raw(turn.inbound))
         return await self.intake.admit(entry)
 
+    def cancel(self, thread: ThreadKey) -> bool:
+        """Stop the answer streaming in `thread` (see `TurnRunner.cancel`)."""
+        return self.runner.cancel(thread)
+
     def route(self, inbound: Inbound) -> str | None:
         return self.intake.route(inbound)
 

@@ -18,7 +18,7 @@ from botkit.adapters import Adapter, NewThread
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.config import DispatchConfig, RecoveryConfig
 from botkit.deadlines import Deadlines
-from botkit.events import Done, Failed, SessionInfo
+from botkit.events import Done, Failed, SessionInfo, ThreadKey
 from botkit.pipeline.recovery import resume
 from botkit.pipeline.screen import ScreenJournal
 from botkit.pipeline.slots import Slots
@@ -45,6 +45,21 @@ class TurnRunner:
         self.plugins = plugins
         self.settings = settings
         self.recovery = recovery
+        self._asking: dict[str, asyncio.Task] = {}  # thread key -> the task streaming its answer now
+        self._cancelled: set[asyncio.Task] = set()
+
+    def cancel(self, thread: ThreadKey) -> bool:
+        """Stop the answer `thread` is getting now (its asker gave up, e.g. Ctrl-C in the console).
+
+        What was shown stays, with the failure notice; the turn is recorded as interrupted and
+        the thread's next turns run as usual. False if no answer is streaming there.
+        """
+        task = self._asking.pop(thread.key, None)
+        if task is None:
+            return False
+        self._cancelled.add(task)
+        task.cancel()
+        return True
 
     async def run(self, entry: JournalEntry) -> Answer | None:
         """Run `entry` if this process gets it; the answer, or None when there was none to give."""
@@ -126,6 +141,7 @@ class TurnRunner:
         task = asyncio.current_task()
         assert task is not None
         self.deadlines.start(task, self.settings.turn_timeout, task.cancel)
+        self._asking[inbound.thread.key] = task
         try:
             try:
                 if session.session_id is None:
@@ -145,15 +161,22 @@ class TurnRunner:
                         renderer.apply(event)
             finally:
                 timed_out = not self.deadlines.stop(task)
+                self._asking.pop(inbound.thread.key, None)
         except asyncio.CancelledError:
-            if not timed_out:
+            if task in self._cancelled:
+                self._cancelled.discard(task)
+                task.uncancel()
+                failed = "cancelled"
+                answer.status = "interrupted"
+            elif not timed_out:
                 failed = "the bot was stopped while answering"
                 answer.status = "interrupted"
                 await self._finish(turn, entry, renderer, answer, record, session, failed)
                 raise
-            task.uncancel()
-            failed = f"no complete answer within {self.settings.turn_timeout:g} s"
-            answer.status = "timeout"
+            else:
+                task.uncancel()
+                failed = f"no complete answer within {self.settings.turn_timeout:g} s"
+                answer.status = "timeout"
         except BackendError as exc:
             failed = exc.message
         except Exception:

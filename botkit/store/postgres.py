@@ -42,6 +42,7 @@ import orjson
 from pydantic import SecretStr
 
 from botkit.events import ThreadKey
+from botkit.extras import install_hint
 from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord, turn_row
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ if TYPE_CHECKING:
 try:
     import asyncpg
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError("the PostgreSQL store needs asyncpg: pip install 'botkit[postgres]'") from exc
+    hint = install_hint("postgres") or "pip install asyncpg"
+    raise ImportError(f"the PostgreSQL store needs asyncpg: {hint}") from exc
 
 log = logging.getLogger("botkit.store")
 

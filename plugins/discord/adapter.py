@@ -184,6 +184,18 @@ class DiscordAdapter(Adapter):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    async def verify(self) -> str:
+        """GET /users/@me with the bot token: what discord.py's login does first."""
+        import httpx
+
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.get(self.config.api_url.rstrip("/") + "/users/@me",
+                                      headers={"Authorization": f"Bot {self.config.token.get_secret_value()}"})
+        if response.status_code != 200:
+            raise RuntimeError(f"Discord refused the token (HTTP {response.status_code})")
+        me = response.json()
+        return f"signed in as {me.get('username')} ({me.get('id')})"
+
     async def start(self) -> None:
         """Log in, sync the commands, connect to the gateway and wait until it is READY."""
         config = self.config

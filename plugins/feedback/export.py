@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterable
 from typing import IO, Any
 
+from botkit.admin import since
+
 #: the columns of an export, in order (the store's `list_feedback` rows carry these keys)
 COLUMNS = ("at", "event_id", "thread", "adapter", "backend", "user", "value", "comment", "question", "answer",
            "score")
@@ -53,8 +55,10 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("feedback", help="feedback recorded on answers")
     sub = parser.add_subparsers(dest="feedback_command", required=True)
     cmd = sub.add_parser("export", help="write every vote with its turn as CSV or JSON Lines")
-    cmd.add_argument("-c", "--config", default=None, help="YAML config (default: ./config.yaml, else the bundled default)")
+    cmd.add_argument("-c", "--config", default=None,
+                     help="YAML config (default: $BOTKIT_CONFIG, else ./config.yaml, else the bundled default)")
     cmd.add_argument("--format", choices=("csv", "jsonl"), default="csv")
-    cmd.add_argument("--since", type=float, default=None, help="only votes after this Unix time")
+    cmd.add_argument("--since", type=since, default=None,
+                     help="only votes since: a duration back from now (7d, 12h) or a date (2025-01-31)")
     cmd.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     cmd.set_defaults(func=export)

@@ -8,8 +8,9 @@ when a `local` backend is configured.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, ValidationInfo
 
 from botkit import hookimpl
 from botkit.config import Section
@@ -18,12 +19,22 @@ from botkit.config import Section
 KNOWLEDGE = Path(__file__).with_name("knowledge")
 
 
+def _exists(path: Path, info: ValidationInfo) -> Path:
+    """A path that is not there fails `botkit check`, not the bot's start."""
+    base = (info.context or {}).get("base_dir")
+    if base is not None:
+        found = path.expanduser()
+        if not (found if found.is_absolute() else Path(base) / found).exists():
+            raise ValueError(f"no file or folder {str(path)!r} (relative paths start at the config file's folder)")
+    return path
+
+
 class LocalConfig(Section):
     """`backends.<name>` for `type: local`."""
 
     #: folders (searched recursively for .md, .markdown and .txt) and files; relative
     #: paths are relative to the config file's folder
-    paths: list[Path] = Field(default_factory=lambda: [KNOWLEDGE], min_length=1)
+    paths: list[Annotated[Path, AfterValidator(_exists)]] = Field(default_factory=lambda: [KNOWLEDGE], min_length=1)
     #: an SQLite file keeping the index between runs; None: in memory, built at start
     index_path: Path | None = None
     #: seconds between checks for changed files (mtime/size) while running; 0: every question

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 NOTHING_FOUND = ("I couldn't find anything about that in the knowledge base. "
                  "Try asking with the names of the features, settings or commands you mean.")
+NOTHING_MORE = ("The knowledge base says nothing more about that than my answer above. "
+                "Try asking with the names of the features, settings or commands you mean.")
 #: passages ranked before the relevance rules pick the ones to cite
 CANDIDATES = 20
 _PIECE = re.compile(r"\S+\s*|\s+")
@@ -83,6 +85,10 @@ class LocalBackend(Backend):
             log.warning("local backend %s: no .md or .txt files under %s", self.name,
                         ", ".join(map(str, self.roots)))
 
+    async def verify(self) -> str:
+        report = await self.refresh()
+        return f"{report.passages} passages from {report.files} files"
+
     async def close(self) -> None:
         async with self._lock:
             if self._index is not None:
@@ -131,13 +137,14 @@ class LocalBackend(Backend):
     async def stream(self, session: Session, question: Question) -> AsyncIterator[AnswerEvent]:
         if session.session_id is None:
             yield SessionInfo(f"local-{uuid.uuid4().hex[:16]}")
-        earlier = [asked for asked, _ in session.history[-self.history_turns:]] if self.history_turns else []
-        query = build_query(question.text, earlier)
+        history = session.history[-self.history_turns:] if self.history_turns else []
+        query = build_query(question.text, [asked for asked, _ in history])
         hits = await self._find(query, self.config.max_sources, units=True)
-        answer = compose(hits, query, self.config.base_url)
+        answer = compose(hits, query, self.config.base_url, "\n".join(said for _, said in history))
         if answer.sources:
             yield Sources(answer.sources)
-        for piece in pieces(answer.text if answer.sources else NOTHING_FOUND, self.config.chunk_chars):
+        text = answer.text if answer.sources else NOTHING_MORE if hits else NOTHING_FOUND
+        for piece in pieces(text, self.config.chunk_chars):
             yield TextDelta(piece)
             await asyncio.sleep(0)  # let the renderer see the answer grow
         yield Done()

@@ -18,6 +18,8 @@ from .query import Query
 
 #: a passage must contain at least this share of the question's own terms (weighted)
 MIN_TERM_SHARE = 0.3
+#: what a term found only in the passage's file title counts, against one in its heading or body
+TITLE_SHARE = 0.5
 #: passages scoring below this share of the best one are not cited
 RELATIVE_CUT = 0.3
 #: units quoted from the best passage, and from each further one
@@ -36,15 +38,21 @@ class Composed:
 
 
 def coverage(hit: Hit, query: Query) -> float:
-    return sum(query.terms[t] for t in hit.matched)
+    """The question's terms the passage holds, weighted; a term only its file's title has counts less."""
+    return (sum(query.terms[t] for t in hit.matched)
+            + TITLE_SHARE * sum(query.terms[t] for t in hit.in_title))
 
 
 def relevant(hits: list[Hit], query: Query, limit: int) -> list[Hit]:
     """The hits worth citing, best first.
 
-    Each must hold enough of the question's own terms; after the best one, a passage
-    must hold as many of them as the best one does (so "add a Slack adapter" does not
-    cite how to add a Teams adapter) and score not far below it.
+    Each must hold enough of the question's own terms, at least one in its own heading or
+    body. The best is the one whose own text holds the most of them (then: whose heading
+    holds the most; then the score),
+    so "How long do refunds take?" finds the refunds paragraph, not the shipping one that
+    only shares the file's title "Refunds". After it, a passage's own text must hold every
+    one the best one's does (so "add a Slack adapter" does not cite how to add a Teams
+    adapter, nor the shipping paragraph the refunds one) and score not far below it.
     """
     own = {t for t, w in query.terms.items() if w >= 1.0}
     if own:
@@ -54,9 +62,11 @@ def relevant(hits: list[Hit], query: Query, limit: int) -> list[Hit]:
         good = [h for h in hits if h.matched]
     if not good:
         return []
+    # a term in nearly every passage scores about 0 with BM25: then the passage whose heading
+    # names it is the one about it
+    good.sort(key=lambda h: (-len(h.matched & own), -len(h.in_heading & own), -h.score))
     top = good[0]
-    return [h for h in good if h.score >= RELATIVE_CUT * top.score
-            and len(h.matched & own) >= len(top.matched & own)][:limit]
+    return [h for h in good if h.score >= RELATIVE_CUT * top.score and top.matched & own <= h.matched][:limit]
 
 
 def title_of(hit: Hit) -> str:
@@ -100,9 +110,14 @@ def _weight(unit: UnitHit, query: Query) -> float:
     return sum(query.terms[t] for t in unit.matched)
 
 
-def _choose(hit: Hit, query: Query, first: bool) -> list[UnitHit]:
-    """The units of `hit` that answer best, in document order."""
-    prose = [u for u in hit.units if u.kind != "code"]
+def _said(unit: UnitHit, said: str) -> bool:
+    """Whether an earlier answer of the thread already quoted `unit`."""
+    return bool(said) and unit.text.rstrip(".!?:;").strip() in said
+
+
+def _choose(hit: Hit, query: Query, first: bool, said: str = "") -> list[UnitHit]:
+    """The units of `hit` that answer best and were not quoted before, in document order."""
+    prose = [u for u in hit.units if u.kind != "code" and not _said(u, said)]
     scored = sorted((u for u in prose if _weight(u, query) > 0), key=lambda u: (-_weight(u, query), u.position))
     chosen = scored[:FIRST_UNITS if first else OTHER_UNITS]
     if not chosen and first:
@@ -110,7 +125,8 @@ def _choose(hit: Hit, query: Query, first: bool) -> list[UnitHit]:
     if first and any(u.kind == "item" for u in chosen):  # the list is the answer: quote it
         chosen += [u for u in prose if u.kind == "item" and u not in chosen][:MAX_ITEMS - len(chosen)]
     if chosen and first:
-        code = [u for u in hit.units if u.kind == "code" and len(u.text) <= MAX_CODE_CHARS and _weight(u, query) > 0]
+        code = [u for u in hit.units if u.kind == "code" and len(u.text) <= MAX_CODE_CHARS and _weight(u, query) > 0
+                and not _said(u, said)]
         chosen += sorted(code, key=lambda u: -_weight(u, query))[:1]
     return sorted(chosen, key=lambda u: u.position)
 
@@ -132,12 +148,16 @@ def _render(units: list[UnitHit], n: int) -> str:
     return "\n\n".join(blocks)
 
 
-def compose(hits: list[Hit], query: Query, base_url: str | None) -> Composed:
-    """The answer quoting `hits` (best first, units loaded), with the sources it cites."""
+def compose(hits: list[Hit], query: Query, base_url: str | None, said: str = "") -> Composed:
+    """The answer quoting `hits` (best first, units loaded), with the sources it cites.
+
+    `said` is what the thread's earlier answers said: a follow-up quotes what they did not,
+    rather than repeat them.
+    """
     sections: list[str] = []
     sources: list[Source] = []
     for hit in hits:
-        units = _choose(hit, query, first=not sources)
+        units = _choose(hit, query, not sources, said)
         if not units:
             continue
         n = len(sources) + 1

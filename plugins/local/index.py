@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 EXTENSIONS = (".md", ".markdown", ".txt")
 #: changes when the schema or the way files are split changes: the index is then rebuilt
 SCHEMA = f"botkit-local 1 passage={PASSAGE_CHARS}"
-#: BM25 weights of the columns title, heading, body
-_WEIGHTS = (4.0, 4.0, 1.0)
+#: BM25 weights of the columns title, heading, body: the file's title is in every passage of
+#: the file, so it only steers between passages; what a passage says itself decides
+_WEIGHTS = (0.5, 4.0, 1.0)
 _TOKENIZER = "porter unicode61"
 #: borrowed terms add at most this multiple of a passage's own-terms score
 BORROWED_CAP = 2.0
@@ -64,7 +65,9 @@ class UnitHit:
 
 @dataclass(slots=True)
 class Hit:
-    """A ranked passage; `matched` are the query terms it contains (anywhere, stemmed)."""
+    """A ranked passage; `matched` are the query terms its own heading or body contains
+    (stemmed), `in_heading` those of them in its heading, `in_title` those only its file's
+    title has."""
 
     id: int
     path: str
@@ -76,6 +79,8 @@ class Hit:
     score: float
     matched: set[str] = field(default_factory=set)
     units: list[UnitHit] = field(default_factory=list)
+    in_title: set[str] = field(default_factory=set)
+    in_heading: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -215,9 +220,13 @@ class KnowledgeIndex:
             f"SELECT p.id, p.path, f.rel, f.title, p.heading, p.anchor, x.body FROM passages p "
             f"JOIN files f ON f.path = p.path JOIN passage_fts x ON x.rowid = p.id WHERE p.id IN ({marks})", best)}
         for term in query.terms:
-            for (rowid,) in self.db.execute(f"SELECT rowid FROM passage_fts WHERE passage_fts MATCH ? "
-                                            f"AND rowid IN ({marks})", (match_expression([term]), *best)):
-                hits[rowid].matched.add(term)
+            for column, found in (("{heading body}", "matched"), ("title", "in_title"), ("heading", "in_heading")):
+                for (rowid,) in self.db.execute(f"SELECT rowid FROM passage_fts WHERE passage_fts MATCH ? "
+                                                f"AND rowid IN ({marks})", (f"{column} : ({match_expression([term])})",
+                                                                            *best)):
+                    getattr(hits[rowid], found).add(term)
+        for hit in hits.values():
+            hit.in_title -= hit.matched
         return [hits[pid] for pid in best if pid in hits]
 
     def _bm25(self, terms: list[str], limit: int) -> dict[int, float]:

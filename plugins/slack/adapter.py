@@ -122,6 +122,10 @@ class SlackAdapter(Adapter):
         if self.config.transport == "http":
             server.add_route("POST", self.config.events_path, self.handle_http)
 
+    async def verify(self) -> str:
+        auth = await slack_call(self.client.auth_test)
+        return f"signed in as {auth.get('user')} ({auth.get('user_id')}) to {auth.get('team')} ({auth.get('team_id')})"
+
     async def start(self) -> None:
         auth = await slack_call(self.client.auth_test)
         self._me = (auth.get("user_id"), auth.get("bot_id"))

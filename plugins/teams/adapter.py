@@ -85,10 +85,9 @@ class TeamsAdapter(Adapter):
             http=self._http, metadata_url=config.openid_metadata_url, app_id=config.app_id,
             issuers=config.issuers, min_refresh=config.jwks_min_refresh, max_age=config.jwks_max_age)
         tenant = config.tenant_id or "botframework.com"
-        self._connector = Connector(
-            http=self._http, max_retries=config.max_retries,
-            tokens=TokenProvider(http=self._http, url=config.token_url.replace("{tenant}", tenant),
-                                 client_id=config.app_id, secret=config.app_password, scope=config.token_scope))
+        self._tokens = TokenProvider(http=self._http, url=config.token_url.replace("{tenant}", tenant),
+                                     client_id=config.app_id, secret=config.app_password, scope=config.token_scope)
+        self._connector = Connector(http=self._http, max_retries=config.max_retries, tokens=self._tokens)
         allowed = config.allowed_tenants or ([config.tenant_id] if config.tenant_id else [])
         self._allowed_tenants = frozenset(allowed)
         self._conversations: dict[ThreadKey, Conversation] = {}
@@ -103,6 +102,10 @@ class TeamsAdapter(Adapter):
     @hookimpl
     def botkit_routes(self, server: Any) -> None:
         server.add_route("POST", self.config.path, self.handle)
+
+    async def verify(self) -> str:
+        await self._tokens.token()  # the client-credentials grant the connector uses for every post
+        return f"app {self.config.app_id} got a Bot Framework token"
 
     async def start(self) -> None:
         self._running = True

@@ -1,10 +1,10 @@
 """`botkit vectara ...`: Vectara chat history and administration from the command line.
 
-    botkit vectara -c config.yaml chats [--limit N]
-    botkit vectara -c config.yaml chat CHAT_ID
-    botkit vectara -c config.yaml turns CHAT_ID
-    botkit vectara -c config.yaml delete CHAT_ID
-    botkit vectara -c config.yaml disable-turn CHAT_ID TURN_ID
+    botkit vectara chats [--limit N] [-c config.yaml]
+    botkit vectara chat CHAT_ID [-c config.yaml]
+    botkit vectara turns CHAT_ID [-c config.yaml]
+    botkit vectara delete CHAT_ID [-c config.yaml]
+    botkit vectara disable-turn CHAT_ID TURN_ID [-c config.yaml]
 
 Output is JSON (one document per command) so it can be piped to jq.
 """
@@ -21,27 +21,34 @@ from botkit.backends import BackendError
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("vectara", help="list, show, delete Vectara chats and disable turns")
-    parser.add_argument("-c", "--config", help="YAML config (default: ./config.yaml, else the bundled default)")
-    parser.add_argument("--backend", help="which vectara backend (needed when several are configured)")
     actions = parser.add_subparsers(dest="vectara_action", required=True)
-    chats = actions.add_parser("chats", help="list chats (newest pages first, as Vectara lists them)")
-    chats.add_argument("--limit", type=int, default=50)
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        """A subcommand taking `-c` and `--backend` after it, like every other botkit command."""
+        sub = actions.add_parser(name, help=help_text)
+        sub.add_argument("-c", "--config", help="YAML config (default: $BOTKIT_CONFIG, else ./config.yaml, "
+                                                "else the bundled default)")
+        sub.add_argument("--backend", help="which vectara backend (needed when several are configured)")
+        return sub
+
+    action("chats", "list chats (newest pages first, as Vectara lists them)").add_argument(
+        "--limit", type=int, default=50)
     for name, help_text in (("chat", "show one chat"), ("turns", "list a chat's turns"),
                             ("delete", "delete a chat upstream")):
-        actions.add_parser(name, help=help_text).add_argument("chat_id")
-    disable = actions.add_parser("disable-turn", help="disable a turn and every later one")
+        action(name, help_text).add_argument("chat_id")
+    disable = action("disable-turn", "disable a turn and every later one")
     disable.add_argument("chat_id")
     disable.add_argument("turn_id")
     parser.set_defaults(func=run)
 
 
 async def run(args: argparse.Namespace) -> int:
-    from botkit.bot import load
-    from botkit.cli import config_path
+    from botkit.bot import Bot
+    from botkit.cli import load_for_cli
 
     from .backend import VectaraBackend
 
-    config, _ = load(config_path(args.config))
+    config, plugins = load_for_cli(args)
     candidates = {name: c for name, c in config.backends.items() if c.component.name == "vectara"}
     if args.backend:
         candidates = {k: v for k, v in candidates.items() if k == args.backend}
@@ -50,7 +57,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"botkit vectara: name one vectara backend with --backend (configured: {known})", file=sys.stderr)
         return 2
     name, configured = next(iter(candidates.items()))
-    backend = VectaraBackend(name, configured.settings, None)
+    backend = VectaraBackend(name, configured.settings, Bot(config, plugins))
     await backend.start()
     try:
         result: Any

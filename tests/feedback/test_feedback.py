@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,8 +179,10 @@ def test_export_command_is_registered_with_the_cli() -> None:
 
     from botkit_plugins.feedback.export import export
 
-    args = build_parser(load_plugins()).parse_args(["feedback", "export", "--format", "jsonl", "--since", "5"])
-    assert (args.func, args.format, args.since, args.output) == (export, "jsonl", 5.0, "-")
+    before = time.time()
+    args = build_parser(load_plugins()).parse_args(["feedback", "export", "--format", "jsonl", "--since", "7d"])
+    assert (args.func, args.format, args.output) == (export, "jsonl", "-")
+    assert before - 7 * 86400 - 1 <= args.since <= time.time() - 7 * 86400  # a duration, like sessions --since
 
 
 async def test_a_reaction_from_any_adapter_lands_in_the_store(tmp_path) -> None:

@@ -39,7 +39,7 @@ async def test_botkit_ask_process(tmp_path):
     async with FakeLlamaCloud() as fake:
         path = write_config(deployment(fake), tmp_path)
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "botkit.cli", "ask", "-c", str(path), "What were the main findings in Q3?",
+            sys.executable, "-m", "botkit.cli", "ask", "--raw", "-c", str(path), "What were the main findings in Q3?",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path)
         out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()

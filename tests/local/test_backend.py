@@ -135,3 +135,52 @@ def test_pieces_cut_after_whitespace() -> None:
     out = pieces(text, 8)
     assert "".join(out) == text and len(out) > 3
     assert all(p.endswith((" ", "\n")) for p in out[:-1])
+
+
+async def test_the_passage_that_says_it_outranks_one_sharing_only_the_file_title(tmp_path: Path) -> None:
+    (tmp_path / "refunds.md").write_text(
+        "# Refunds\n\nRefunds are processed within 14 days of the return arriving at our warehouse.\n\n"
+        "## Shipping\n\nStandard delivery takes 3-5 business days within the country.\n")
+    backend = await started(tmp_path, paths=[tmp_path])
+    text, sources = answer_of(await ask(backend, "How long do refunds take?"))
+    assert "14 days" in text and "3-5 business days" not in text
+    assert [s.title for s in sources] == ["Refunds"]
+    text, sources = answer_of(await ask(backend, "How long does shipping take?"))
+    assert "3-5 business days" in text and sources[0].title == "Refunds — Shipping"
+    await backend.close()
+
+
+async def test_a_follow_up_that_adds_little_answers_it_instead_of_repeating(tmp_path: Path) -> None:
+    (tmp_path / "vectara.md").write_text(
+        "# Vectara backend\n\nThe Vectara backend answers with citations from your corpora. "
+        "Give it an API key with `api_key` to sign in.\n\n"
+        "It can also sign in with OAuth2 when you set `client_id` and `client_secret`.\n")
+    backend = await started(tmp_path, paths=[tmp_path])
+    first, _ = answer_of(await ask(backend, "How do I give Vectara an API key?"))
+    assert "api_key" in first and "client_secret" not in first
+    follow_up, sources = answer_of(await ask(backend, "and what about OAuth2 for it?",
+                                             history=[("How do I give Vectara an API key?", first)]))
+    assert "client_secret" in follow_up and follow_up != first and sources
+    for sentence in re.split(r"(?<=\.)\s+", first):
+        assert sentence.split(" [")[0] not in follow_up  # nothing said before is said again
+    again, sources = answer_of(await ask(backend, "and what about OAuth2 for it?", history=[
+        ("How do I give Vectara an API key?", first), ("and what about OAuth2 for it?", follow_up)]))
+    assert again.startswith("The knowledge base says nothing more about that") and not sources
+    await backend.close()
+
+
+def _readme_sections() -> list[str]:
+    """The README's sections: its `##` headings and the bold leads of the Operations paragraphs."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    headings = re.findall(r"^## (.+)$", readme, re.M)
+    leads = re.findall(r"^\*\*([A-Z][^*]+?)\.\*\*", readme, re.M)
+    return headings + leads
+
+
+@pytest.mark.parametrize("section", _readme_sections())
+async def test_the_bundled_knowledge_covers_every_readme_section(kb: LocalBackend, section: str) -> None:
+    words = {w for w in re.findall(r"[a-z]+", section.lower()) if len(w) > 3} - {"what", "minutes", "does"}
+    text, sources = answer_of(await ask(kb, f"Tell me about {section} in botkit"))
+    assert sources, f"nothing in the bundled knowledge answers {section!r}"
+    found = " ".join(f"{s.title} {s.snippet}" for s in sources).lower()
+    assert not words or any(w[:5] in found for w in words), (section, [s.title for s in sources])

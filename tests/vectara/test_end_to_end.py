@@ -110,7 +110,7 @@ async def test_botkit_ask_streams_an_answer_with_citations_as_a_process(fake, tm
         "kb": {"type": "vectara", **settings(fake)}}}), encoding="utf-8")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "botkit.cli", "ask", "-c", str(config), "What are Robot Utility Models?",
+        sys.executable, "-m", "botkit.cli", "ask", "--raw", "-c", str(config), "What are Robot Utility Models?",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path)
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     stdout = out.decode()

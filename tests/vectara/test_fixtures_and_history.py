@@ -140,7 +140,7 @@ async def test_admin_cli_lists_shows_and_deletes(fake, make_backend, tmp_path, c
     cli.add_parser(parser.add_subparsers())
 
     async def run(*argv: str) -> tuple[int, str]:
-        args = parser.parse_args(["vectara", "-c", str(config), *argv])
+        args = parser.parse_args(["vectara", *argv, "-c", str(config)])
         status = await args.func(args)
         return status, capsys.readouterr().out
 
