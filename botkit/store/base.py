@@ -115,6 +115,11 @@ class JournalEntry:
                    json.loads(messages) if isinstance(messages, str) else messages, admitted_at, owner, raw)
 
 
+class StoreUnusable(RuntimeError):
+    """The store cannot be used as it is (a damaged file, not a botkit store, a schema
+    newer than this botkit): the message says which and what to do; botkit does not start."""
+
+
 class Store(ABC):
     """What the pipeline needs from persistence: the turn journal, claims, leases, sessions.
 

@@ -43,7 +43,7 @@ from pydantic import SecretStr
 
 from botkit.events import ThreadKey
 from botkit.extras import install_hint
-from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord, turn_row
+from botkit.store.base import JournalEntry, SessionRecord, Store, StoreUnusable, TurnRecord, turn_row
 
 if TYPE_CHECKING:
     from botkit.turn import Answer
@@ -439,7 +439,7 @@ class PostgresStore(Store):
                                    " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
                 version = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM botkit_schema")
                 if version > len(MIGRATIONS):
-                    raise RuntimeError(f"{self!r}: schema version {version} is newer than this botkit knows")
+                    raise StoreUnusable(f"{self!r}: schema version {version} is newer than this botkit knows")
                 if version == len(MIGRATIONS):
                     return
                 await conn.execute(MIGRATIONS[version])

@@ -29,7 +29,7 @@ import aiosqlite
 import orjson
 
 from botkit.events import ThreadKey
-from botkit.store.base import JournalEntry, SessionRecord, Store, TurnRecord, turn_row
+from botkit.store.base import JournalEntry, SessionRecord, Store, StoreUnusable, TurnRecord, turn_row
 
 if TYPE_CHECKING:
     from botkit.turn import Answer
@@ -275,10 +275,36 @@ class SQLiteStore(Store):
     # -- lifecycle ------------------------------------------------------------------
 
     async def open(self) -> None:
+        """Open, check and migrate the file, load what the hot path answers from memory. A file
+        that is not a sound botkit store fails here, with its path, and leaves nothing open."""
         self._db = await aiosqlite.connect(self._target[0], uri=self._target[1], isolation_level=None)
+        try:
+            await self._load()
+            writer_db = await asyncio.to_thread(self._connect_writer)
+        except BaseException as exc:
+            await self._db.close()
+            self._db = None
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreUnusable(f"{self.path}: {exc}") from exc
+            raise
+        self._loop = asyncio.get_running_loop()
+        self._closing = False
+        self._writer = threading.Thread(target=self._write_loop, args=(writer_db,), name="botkit-store-writer",
+                                        daemon=True)
+        self._writer.start()
+        self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="botkit-store-checkpoint")
+
+    async def _load(self) -> None:
+        assert self._db is not None
         await self._db.execute("PRAGMA journal_mode=WAL")
         for pragma in _PRAGMAS:
             await self._db.execute(pragma)
+        async with self._db.execute("PRAGMA quick_check") as cur:  # reads every page once: seconds per GB
+            problems = [line for (row,) in await cur.fetchall() for line in row.splitlines()
+                        if line != "ok" and not line.startswith("***")]
+        if problems:
+            raise StoreUnusable(f"{self.path} is damaged ({'; '.join(problems[:2])}); restore a backup, or move it"
+                                " away to start with an empty store")
         await self._migrate()
         now = time.time()
         async with self._db.execute("SELECT event_id, expires_at FROM events WHERE expires_at > ? ORDER BY expires_at",
@@ -293,13 +319,6 @@ class SQLiteStore(Store):
                                     " FROM sessions WHERE ended_at IS NULL") as cur:
             async for row in cur:
                 self._sessions[row[1]] = SessionRecord(row[0], ThreadKey.parse(row[1]), *row[2:])
-        self._loop = asyncio.get_running_loop()
-        self._closing = False
-        writer_db = await asyncio.to_thread(self._connect_writer)
-        self._writer = threading.Thread(target=self._write_loop, args=(writer_db,), name="botkit-store-writer",
-                                        daemon=True)
-        self._writer.start()
-        self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="botkit-store-checkpoint")
 
     async def _checkpoint_loop(self) -> None:
         """Move the WAL into the database file once a second when something was written.
@@ -338,7 +357,7 @@ class SQLiteStore(Store):
         async with self._db.execute("PRAGMA user_version") as cur:
             (version,) = await cur.fetchone()
         if version > len(MIGRATIONS):
-            raise RuntimeError(f"{self.path}: schema version {version} is newer than this botkit knows")
+            raise StoreUnusable(f"{self.path}: schema version {version} is newer than this botkit knows")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             await self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
             log.info("store %s migrated to schema version %d", self.path, number)

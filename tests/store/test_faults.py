@@ -13,6 +13,9 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -102,3 +105,36 @@ async def test_closing_while_the_store_cannot_write_gives_up_after_its_timeout(t
     other.close()
     assert turns_in_db(tmp_path) == [("E1", "complete")]
     assert any("writes not committed" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
+def damaged_copy_of_a_store(path: Path) -> None:
+    """A real store whose table pages were overwritten (a bad disk, a botched copy)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE padding (x)")
+        db.executemany("INSERT INTO padding VALUES (?)", [("x" * 500,) for _ in range(200)])
+        db.commit()
+    data = bytearray(path.read_bytes())
+    data[4096 * 3 + 100:4096 * 3 + 900] = b"\xff" * 800
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize("damage", ["not a database", "damaged pages"])
+def test_a_store_that_cannot_be_used_stops_the_start_in_one_line(tmp_path, damage):
+    store = tmp_path / "store.db"
+    if damage == "not a database":
+        store.write_bytes(bytes(range(256)) * 20)
+    else:
+        damaged_copy_of_a_store(store)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\nSomething to index.\n")
+    (tmp_path / "c.yaml").write_text('store: {url: "sqlite:///store.db"}\n'
+                                     "backends: {kb: {type: local, paths: [./docs]}}\nadapters: {console: {}}\n")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "botkit.cli", "run", "-c", "c.yaml"], cwd=tmp_path,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 15  # not hung on a thread left open
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("botkit:")]
+    assert len(errors) == 1 and "store.db" in errors[0], done.stderr
+    assert ("file is not a database" if damage == "not a database" else "is damaged") in errors[0]
+    assert "Traceback" not in done.stderr
