@@ -2,6 +2,7 @@
 
     python bench/chaos.py crash --runs 10                  # kill the bot, restart it on the same SQLite store
     python bench/chaos.py replicas --replicas 3 --runs 10  # 3 bots on one PostgreSQL; kill one, no restart
+    python bench/chaos.py diskfull --runs 10               # the SQLite store's disk is full for a while
     python bench/chaos.py crash --botkit-python /tmp/venv-before/bin/python   # another install of botkit
 
 Each run starts `botkit run` (the console script of `--botkit-python`) against two loopback
@@ -12,7 +13,10 @@ their own thread, one after another, each once the previous delivery got its HTT
 a delivery that is refused or not answered 200 is retried the way Slack does (same
 event_id, `X-Slack-Retry-Num`) until `--ack-timeout`. In replicas mode every delivery goes
 to two replicas at once. At a random moment under load one process gets SIGKILL; crash
-mode restarts it, replicas mode leaves the others to take over. Once every acked question
+mode restarts it, replicas mode leaves the others to take over. Diskfull mode kills nothing:
+for `--fault-seconds` the bot cannot write a byte to any file (its file-size limit is set to
+one byte from outside, `prlimit`: SQLite's commits fail as on a full disk), then it can
+again; `refused` counts the deliveries it answered 503 meanwhile. Once every acked question
 is answered, marked or told to ask again (or `--settle` seconds passed), the bots are
 stopped and the run is judged from what the fakes saw (bench/chaos_eval.py):
 
@@ -43,6 +47,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -87,6 +92,7 @@ class Settings:
     seed: int
     settle: float
     ack_timeout: float
+    fault_seconds: float
     python: str
     extra: dict[str, Any]
     logs: Path | None
@@ -103,6 +109,7 @@ class RunResult:
     seconds: float
     counts: Counts
     findings: list[str]
+    refused: int  # deliveries answered 503 (diskfull: while the store could not write)
 
 
 # -- the bot processes ---------------------------------------------------------------------
@@ -119,6 +126,7 @@ class BotProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.log = config.parent / f"{name}.log"
         self.proc: asyncio.subprocess.Process | None = None
+        self._output: asyncio.Task | None = None
 
     @property
     def alive(self) -> bool:
@@ -128,11 +136,26 @@ class BotProcess:
         env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARIABLES}
         env.update(NO_PROXY="127.0.0.1", no_proxy="127.0.0.1", CHAOS_SLACK_TOKEN=TOKEN_PREFIX + self.name,
                    CHAOS_API_KEY=API_KEY_PREFIX + self.name)
+        self.proc = await asyncio.create_subprocess_exec(
+            self.python, "-c", LAUNCH, "run", "-c", str(self.config), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env, cwd=self.config.parent,
+            start_new_session=True)
+        self._output = asyncio.create_task(self._keep_output())
+
+    async def _keep_output(self) -> None:
+        """The bot's output into its log file, written by this process: in diskfull mode the
+        bot itself cannot write to a file."""
+        assert self.proc is not None and self.proc.stdout is not None
         with self.log.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                self.python, "-c", LAUNCH, "run", "-c", str(self.config), stdin=asyncio.subprocess.DEVNULL,
-                stdout=log, stderr=asyncio.subprocess.STDOUT, env=env, cwd=self.config.parent,
-                start_new_session=True)
+            while line := await self.proc.stdout.readline():
+                log.write(line)
+                log.flush()
+
+    def output(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
 
     async def wait_ready(self, session: aiohttp.ClientSession, timeout: float) -> None:
         """Until /readyz answers 200; ToolError if the process exits or the time is up."""
@@ -155,6 +178,8 @@ class BotProcess:
     async def wait(self) -> None:
         assert self.proc is not None
         await self.proc.wait()
+        if self._output is not None:
+            await self._output
 
     async def stop(self, grace: float = 30.0) -> None:
         """SIGTERM (the bot drains), SIGKILL if it is still there after `grace` seconds."""
@@ -163,16 +188,13 @@ class BotProcess:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(self.proc.wait(), grace)
+            await asyncio.wait_for(self.wait(), grace)
         except TimeoutError:
             self.proc.send_signal(signal.SIGKILL)
-            await self.proc.wait()
+            await self.wait()
 
     def tail(self, lines: int = 25) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return "\n".join(self.output().splitlines()[-lines:]) or "(no log)"
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -227,6 +249,7 @@ class People:
         self.copies = copies
         self.ack_timeout = ack_timeout
         self.killed = False
+        self.refused = 0  # deliveries answered 503: not taken, to be delivered again
 
     async def ask(self, questions: list[Question], rng: random.Random) -> None:
         """One person's thread; stops at a question that is never acked (nothing to follow up on)."""
@@ -254,6 +277,7 @@ class People:
                 headers |= {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": reason}
             targets = rng.sample(self.targets, min(self.copies, len(self.targets)))
             statuses = await asyncio.gather(*(self._post(url, body, headers) for url in targets))
+            self.refused += statuses.count(503)
             if 200 in statuses:
                 question.acked = True
                 question.acked_before_kill = not self.killed
@@ -325,14 +349,18 @@ async def running(bots: list[BotProcess]) -> AsyncIterator[list[BotProcess]]:
 
 async def strike(settings: Settings, rng: random.Random, bots: list[BotProcess], backend: ChaosBackend,
                  people: People, session: aiohttp.ClientSession) -> tuple[BotProcess, int]:
-    """SIGKILL one bot at a random moment under load: after a random number of backend
-    requests, plus a random fraction of a second. Replicas mode picks a replica that is
+    """SIGKILL one bot (diskfull: fill its disk for a while) at a random moment under load:
+    after a random number of backend requests, plus a random fraction of a second. Replicas mode picks a replica that is
     streaming an answer; crash mode restarts the bot on the same config and store.
     Returns the victim and how many backend requests had been made."""
     target = rng.randint(1, max(1, int(settings.threads * settings.questions * 0.7)))
     with contextlib.suppress(TimeoutError):
         await backend.wait_requests(target, timeout=settings.ack_timeout)
     await asyncio.sleep(rng.uniform(0, 0.4))
+    if settings.mode == "diskfull":
+        asks = len(backend.asks)
+        await fill_the_disk(bots[0], settings.fault_seconds)
+        return bots[0], asks
     answering = [bot for bot in bots if backend.streaming[bot.name] > 0]
     victim = bots[0] if settings.mode == "crash" else rng.choice(answering or bots)
     victim.kill()
@@ -346,21 +374,36 @@ async def strike(settings: Settings, rng: random.Random, bots: list[BotProcess],
     return victim, asks
 
 
+async def fill_the_disk(bot: BotProcess, seconds: float) -> None:
+    """For `seconds`, `bot` cannot write past the first byte of any file, as on a full disk
+    (its RLIMIT_FSIZE, set from outside; Python ignores SIGXFSZ, so writes fail with EFBIG)."""
+    assert bot.proc is not None
+    pid = bot.proc.pid
+    before = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, before[1]))
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        if bot.alive:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, before)
+
+
 async def one_run(settings: Settings, run: int, pg: PostgresServer | None) -> RunResult:
     """Start the bots, load them, kill one, let the rest settle, judge."""
     started = time.monotonic()
     questions, roots = questions_of(run, settings.threads, settings.questions)
     crash = settings.mode == "crash"
+    single = settings.mode in ("crash", "diskfull")  # one bot on SQLite
     with workdir(settings, run) as folder:
         async with FakeSlack() as fake, ChaosBackend(random.Random(f"{settings.seed}:{run}:backend")) as backend, \
                 aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session, \
                 running([]) as bots:
-            if crash:
+            if single:
                 store = f"sqlite:///{folder / 'store.db'}"
             else:
                 assert pg is not None
                 store = pg.create_database(f"chaos_{run}")
-            for name in ["p0"] if crash else [f"r{n}" for n in range(settings.replicas)]:
+            for name in ["p0"] if single else [f"r{n}" for n in range(settings.replicas)]:
                 port = free_port()
                 config = folder / f"config-{name}.yaml"
                 config.write_text(yaml.safe_dump(bot_config(fake, backend, store, port, settings.extra)))
@@ -369,7 +412,7 @@ async def one_run(settings: Settings, run: int, pg: PostgresServer | None) -> Ru
             for bot in bots:  # they start side by side; one at a time is only how they are waited for
                 await bot.wait_ready(session, 60)
 
-            people = People(fake, session, [bot.url for bot in bots], 1 if crash else 2, settings.ack_timeout)
+            people = People(fake, session, [bot.url for bot in bots], 1 if single else 2, settings.ack_timeout)
             load = asyncio.gather(*(people.ask([q for q in questions if q.thread == t],
                                                random.Random(f"{settings.seed}:{run}:{t}"))
                                     for t in range(settings.threads)))
@@ -383,8 +426,10 @@ async def one_run(settings: Settings, run: int, pg: PostgresServer | None) -> Ru
             settled = await settle(fake, screen, questions, roots, settings.settle)
             await asyncio.gather(*(bot.stop() for bot in bots))
             screen.update(fake.calls)
-            counts, findings = evaluate(screen, questions, roots, backend.asks, killed=victim.name, crash=crash)
-    return RunResult(run, victim.name, asks_at_kill, settled, time.monotonic() - started, counts, findings)
+            killed = "" if settings.mode == "diskfull" else victim.name
+            counts, findings = evaluate(screen, questions, roots, backend.asks, killed=killed, crash=crash)
+    return RunResult(run, killed or "disk full", asks_at_kill, settled, time.monotonic() - started, counts, findings,
+                     people.refused)
 
 
 # -- reporting -------------------------------------------------------------------------------
@@ -423,6 +468,8 @@ async def chaos(settings: Settings) -> list[RunResult]:
             note = "" if result.settled else f"  (not settled in {settings.settle:g} s)"
             print(row(str(run), f"{result.killed}@{result.asks_at_kill}", result.counts, result.seconds) + note,
                   flush=True)
+            if settings.mode == "diskfull":
+                print(f"      refused {result.refused} deliveries (503) while the disk was full", flush=True)
             for finding in result.findings[:settings.details]:
                 print(f"      {finding}")
     return results
@@ -431,8 +478,9 @@ async def chaos(settings: Settings) -> list[RunResult]:
 def parse_args(argv: list[str] | None) -> Settings:
     """The command line; errors exit with status 2 (argparse's)."""
     parser = argparse.ArgumentParser(description="Kill the bot under load and count what people would notice.")
-    parser.add_argument("mode", choices=["crash", "replicas"],
-                        help="crash: kill the bot and restart it; replicas: kill one of --replicas bots for good")
+    parser.add_argument("mode", choices=["crash", "replicas", "diskfull"],
+                        help="crash: kill the bot and restart it; replicas: kill one of --replicas bots for good;"
+                             " diskfull: the bot cannot write files for --fault-seconds")
     parser.add_argument("--runs", type=int, default=10, help="runs, each with fresh fakes, store and bots")
     parser.add_argument("--threads", type=int, default=50, help="threads asking at the same time")
     parser.add_argument("--questions", type=int, default=4, help="questions per thread, one after another")
@@ -442,6 +490,7 @@ def parse_args(argv: list[str] | None) -> Settings:
                         help="seconds to wait, after the load, for every acked question to be resolved")
     parser.add_argument("--ack-timeout", type=float, default=30.0,
                         help="seconds a delivery is retried before Slack would give up on it")
+    parser.add_argument("--fault-seconds", type=float, default=5.0, help="diskfull: how long the disk is full")
     parser.add_argument("--botkit-python", default=sys.executable,
                         help="the Python whose botkit runs (e.g. another virtualenv's)")
     parser.add_argument("--bot-config-extra", default="",
@@ -460,7 +509,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     if not isinstance(extra, dict):
         parser.error("--bot-config-extra must be a mapping")
     return Settings(args.mode, args.runs, args.threads, args.questions, args.replicas, args.seed, args.settle,
-                    args.ack_timeout, args.botkit_python, extra, args.logs, args.json, args.details)
+                    args.ack_timeout, args.fault_seconds, args.botkit_python, extra, args.logs, args.json, args.details)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -480,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": settings.mode, "threads": settings.threads, "questions": settings.questions,
             "replicas": settings.replicas if settings.mode == "replicas" else 1, "seed": settings.seed,
             "runs": [{"run": r.run, "killed": r.killed, "asks_at_kill": r.asks_at_kill, "settled": r.settled,
+                      "refused": r.refused,
                       "seconds": round(r.seconds, 1), **r.counts.as_dict(), "findings": r.findings}
                      for r in results],
             "total": total.as_dict()}, indent=1))

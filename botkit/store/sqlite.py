@@ -336,8 +336,8 @@ class SQLiteStore(Store):
             checkpointed = self._committed
             try:
                 await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception:
-                log.warning("store checkpoint failed; the next one tries again", exc_info=True)
+            except sqlite3.Error as exc:  # the writer reports the store's faults; this is the same one
+                log.warning("store checkpoint failed (%s); the next one tries again", exc)
 
     async def _load_journal(self) -> None:
         """Turns an earlier process accepted and did not finish: recovery answers them."""

@@ -1,5 +1,5 @@
-"""bench/chaos.py, short: SIGKILL the real bot under load; nothing may be lost, stuck,
-erased, duplicated or answered out of order.
+"""bench/chaos.py, short: SIGKILL the real bot under load, or fill its disk; nothing may be
+lost, stuck, erased, duplicated or answered out of order.
 
 Crash mode restarts the bot on its SQLite store; replicas mode kills one of three bots
 sharing PostgreSQL and leaves the others to take over (with a short recovery lease, so
@@ -52,3 +52,15 @@ def test_replicas_take_over_a_killed_replica(tmp_path: Path) -> None:
     figures = run_chaos(tmp_path, "replicas", "--replicas", "3", "--runs", "1", "--threads", "10",
                         "--questions", "3", "--bot-config-extra", FAST_RECOVERY)
     assert_nothing_failed(figures)
+
+
+def test_a_full_disk_loses_nothing_and_the_bot_carries_on_without_a_restart(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    figures = run_chaos(tmp_path, "diskfull", "--runs", "1", "--threads", "10", "--questions", "3",
+                        "--fault-seconds", "4", "--logs", str(logs))
+    assert_nothing_failed(figures)
+    assert figures["total"]["answered"] == figures["total"]["acked"] == 30
+    log = (logs / "run-01" / "p0.log").read_text()
+    # the fault was real, said once, and over by itself
+    assert log.count("cannot write") == 1 and log.count("writes again") == 1, log
+    assert "Traceback" not in log
