@@ -120,3 +120,27 @@ def setup_logging(level: str = "INFO", fmt: str = "text", secrets: list[str] | N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+class Refusals:
+    """Requests an endpoint refused (bad signature, malformed body): one WARNING line per
+    `every` seconds at most, with how many were refused meanwhile, so that a flood of
+    garbage costs a few log lines rather than one (or a traceback) per request."""
+
+    def __init__(self, logger: logging.Logger, what: str, every: float = 60.0) -> None:
+        self.logger = logger
+        self.what = what
+        self.every = every
+        self.count = 0  # refused since the last line
+        self._next_at = 0.0
+
+    def refused(self, status: int, reason: str) -> int:
+        """Note one refusal; returns `status` (the response to send)."""
+        self.count += 1
+        now = time.monotonic()
+        if now >= self._next_at:
+            self.logger.warning("%s: %d request(s) refused since the last report; the latest with %d: %s",
+                                self.what, self.count, status, reason)
+            self.count = 0
+            self._next_at = now + self.every
+        return status
