@@ -64,8 +64,9 @@ class Spawned:
             self._changed.wait_for(lambda: found() or not self._reader.is_alive(), timeout)
             match = found()
         if match is None:
+            status = "still running" if self._reader.is_alive() else f"exit status {self.process.wait(20)}"
             raise AssertionError(f"{self.command[0]} did not print {pattern!r} within {timeout} s "
-                                 f"(exit status {self.process.poll()}):\n{self.output[-4000:]}")
+                                 f"({status}):\n{self.output[-4000:]}")
         return match
 
     @property
