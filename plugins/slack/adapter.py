@@ -158,10 +158,17 @@ class SlackAdapter(Adapter):
 
     async def handle_http(self, request: web.Request) -> web.Response:
         """One Events API request: bolt verifies it and runs the listener; the 200 follows once
-        the listener returned (the turn is journaled), within Slack's 3 s."""
+        the listener returned (the turn is journaled), within Slack's 3 s.
+
+        What no listener takes (app_home_opened, assistant_thread_*, other apps' buttons) is
+        acknowledged too: bolt's 404 would make Slack retry it, and disable the app's events
+        when such failures pile up."""
         if not self.bot.accepting:  # stopping: Slack retries, to this bot once it is back or to another
             return web.Response(status=503)
-        return await to_aiohttp_response(await self.app.async_dispatch(await to_bolt_request(request)))
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        if response.status == 404:  # bolt's "unhandled request"
+            return web.Response(status=200)
+        return await to_aiohttp_response(response)
 
     # -- events ---------------------------------------------------------------------------
 
