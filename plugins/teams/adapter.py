@@ -149,6 +149,10 @@ class TeamsAdapter(Adapter):
         except AuthError as exc:
             log.warning("teams: refused activity %s (%d): %s", activity.get("id"), exc.status, exc.reason)
             return web.Response(status=exc.status)
+        if activity.get("type") == "invoke":
+            # botkit sends no card that invokes it; Teams awaits an invoke's answer, a 200, and
+            # shows the user an error for anything else
+            return web.Response(status=200)
         reaction = parse_reaction(activity)
         if reaction is not None:
             await self._react(reaction)
