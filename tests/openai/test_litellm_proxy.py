@@ -62,26 +62,27 @@ def deployment(url: str, *, model: str = "mock-gpt") -> dict:
                                  "system_prompt": "Be brief.", "retry": {"attempts": 3, "backoff": 0.2}}}}
 
 
-async def test_streamed_answers_carry_the_threads_history(proxy_url, tmp_path):
-    async with running_bot(deployment(proxy_url), tmp_path) as bot:
+async def answers(config: dict, tmp_path: Path, *questions: str, thread_of: dict[str, str] | None = None) -> list[str]:
+    """Ask each question in turn through a running bot (thread "t1" unless `thread_of` says
+    otherwise), each answered before the next; every message as it reads at the end."""
+    async with running_bot(config, tmp_path) as bot:
         rec = bot.adapters["rec"]
-        await rec.inject("What is botkit?")
-        await bot.idle(30)
-        await rec.inject("Does it stream?")
-        await bot.idle(30)
-        await rec.inject("A new thread?", thread="t2")
-        await bot.idle(30)
-        assert rec.texts() == ["Heard 1: What is botkit?",
-                               "Heard 2: What is botkit? | Does it stream?",
-                               "Heard 1: A new thread?"]
+        for question in questions:
+            await rec.inject(question, thread=(thread_of or {}).get(question, "t1"))
+            await bot.idle(30)
+        return rec.texts()
+
+
+async def test_streamed_answers_carry_the_threads_history(proxy_url, tmp_path):
+    texts = await answers(deployment(proxy_url), tmp_path, "What is botkit?", "Does it stream?", "A new thread?",
+                          thread_of={"A new thread?": "t2"})
+    assert texts == ["Heard 1: What is botkit?", "Heard 2: What is botkit? | Does it stream?",
+                     "Heard 1: A new thread?"]
 
 
 async def test_a_rate_limit_is_retried_and_then_answered(proxy_url, tmp_path):
-    async with running_bot(deployment(proxy_url), tmp_path) as bot:
-        rec = bot.adapters["rec"]
-        await rec.inject("[429 once] still there?")
-        await bot.idle(30)
-        assert rec.texts() == ["Heard 1: [429 once] still there? (request 2)"]
+    texts = await answers(deployment(proxy_url), tmp_path, "[429 once] still there?")
+    assert texts == ["Heard 1: [429 once] still there? (request 2)"]
 
 
 @pytest.mark.parametrize(("question", "notice"), [
@@ -89,19 +90,12 @@ async def test_a_rate_limit_is_retried_and_then_answered(proxy_url, tmp_path):
     ("[500] broken?", "the OpenAI-compatible server is unavailable right now (HTTP 500); please try again"),
 ])
 async def test_persistent_errors_end_in_a_readable_notice(proxy_url, tmp_path, question, notice):
-    async with running_bot(deployment(proxy_url), tmp_path) as bot:
-        rec = bot.adapters["rec"]
-        await rec.inject(question)
-        await bot.idle(30)
-        assert rec.texts() == [f"Sorry, I couldn't finish this answer: {notice}"]
+    texts = await answers(deployment(proxy_url), tmp_path, question)
+    assert texts == [f"Sorry, I couldn't finish this answer: {notice}"]
 
 
 async def test_an_unknown_model_is_named_in_the_notice(proxy_url, tmp_path):
-    async with running_bot(deployment(proxy_url, model="no-such-model"), tmp_path) as bot:
-        rec = bot.adapters["rec"]
-        await rec.inject("Hello?")
-        await bot.idle(30)
-        [text] = rec.texts()
+    [text] = await answers(deployment(proxy_url, model="no-such-model"), tmp_path, "Hello?")
     assert text.startswith("Sorry, I couldn't finish this answer: the OpenAI-compatible server refused the "
                            "request (HTTP 400): /chat/completions: Invalid model name passed in model=no-such-model")
     assert MASTER_KEY not in text
