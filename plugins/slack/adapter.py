@@ -28,7 +28,11 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.listener.async_listener_error_handler import AsyncDefaultListenerErrorHandler
 from slack_bolt.middleware.authorization.async_single_team_authorization import AsyncSingleTeamAuthorization
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -92,7 +96,8 @@ class SlackAdapter(Adapter):
         secret = config.signing_secret.get_secret_value() if config.signing_secret else None
         self.app = AsyncApp(client=self.client, signing_secret=secret or "",
                             request_verification_enabled=config.transport == "http",
-                            process_before_response=True, logger=log)
+                            process_before_response=True, logger=log, raise_error_for_unhandled_request=True)
+        self.app.error(self._on_bolt_error)
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
         # not questions: acked at once, handled after (lazy), so the 3 s never depend on them
@@ -158,17 +163,22 @@ class SlackAdapter(Adapter):
 
     async def handle_http(self, request: web.Request) -> web.Response:
         """One Events API request: bolt verifies it and runs the listener; the 200 follows once
-        the listener returned (the turn is journaled), within Slack's 3 s.
-
-        What no listener takes (app_home_opened, assistant_thread_*, other apps' buttons) is
-        acknowledged too: bolt's 404 would make Slack retry it, and disable the app's events
-        when such failures pile up."""
+        the listener returned (the turn is journaled), within Slack's 3 s; what no listener
+        takes gets its 200 from `_on_bolt_error`."""
         if not self.bot.accepting:  # stopping: Slack retries, to this bot once it is back or to another
             return web.Response(status=503)
-        response = await self.app.async_dispatch(await to_bolt_request(request))
-        if response.status == 404:  # bolt's "unhandled request"
-            return web.Response(status=200)
-        return await to_aiohttp_response(response)
+        return await to_aiohttp_response(await self.app.async_dispatch(await to_bolt_request(request)))
+
+    async def _on_bolt_error(self, error: Exception, request: AsyncBoltRequest,
+                             response: BoltResponse | None) -> BoltResponse | None:
+        """A delivery no listener takes (app_home_opened, assistant_thread_*, other apps' buttons)
+        is acknowledged, quietly: bolt's 404 would make Slack retry it and count toward disabling
+        the app's events. Any other error is logged as bolt would."""
+        if isinstance(error, BoltUnhandledRequestError):
+            log.debug("slack %s: acknowledged a delivery botkit does not use", self.name)
+            return BoltResponse(status=200, body="")
+        await AsyncDefaultListenerErrorHandler(log).handle(error, request, response)
+        return None
 
     # -- events ---------------------------------------------------------------------------
 
