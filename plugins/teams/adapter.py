@@ -143,7 +143,7 @@ class TeamsAdapter(Adapter):
             if identity is None:  # local mode
                 check_local_activity(activity)
             else:
-                self._verifier.check_activity(identity, activity)
+                InboundVerifier.check_activity(identity, activity)
             if self._allowed_tenants and tenant_of(activity) not in self._allowed_tenants:
                 raise AuthError(403, "tenant not allowed")
         except AuthError as exc:
