@@ -50,7 +50,7 @@ def test_check_accepts_local_mode_on_loopback(tmp_path, capsys, host):
     assert "teams (teams)" in capsys.readouterr().out
 
 
-def test_run_refuses_it_too_before_binding_anything(tmp_path):
+def test_run_refuses_it_too(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "botkit.cli", "run", "-c", str(_config(tmp_path, "0.0.0.0"))],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 2
