@@ -2,7 +2,7 @@
 
 `botkit run` serves the Teams adapter in local mode; the playground (npm, pinned in
 playground/package.json) is pointed at it; headless Chromium, driven by Playwright, types into
-the playground's page like a person. Everything stays on 127.0.0.1: the page's requests to
+the playground's page like a person, in a 1:1 chat, a group chat and a channel. Everything stays on 127.0.0.1: the page's requests to
 anywhere else (web fonts) are aborted. .ci/run installs Chromium and the npm package; here the
 test is skipped when one is missing.
 """
@@ -44,8 +44,8 @@ def _playground(tools) -> Path:
 
 
 @pytest.fixture(scope="module")
-def playground_url(tools, tmp_path_factory):
-    """botkit (a process, Teams in local mode) and the playground pointed at it."""
+def playground(tools, tmp_path_factory):
+    """botkit (a process, Teams in local mode) and the playground pointed at it: (page URL, botkit)."""
     if not CHROMIUM.exists():
         tools.missing("Chromium is needed to drive the Agents Playground (apt-get install chromium)")
     try:
@@ -70,14 +70,14 @@ def playground_url(tools, tmp_path_factory):
     playground = tools.spawn([str(cli), "-e", endpoint, "-c", "msteams", "-p", str(free_port()),
                               "--disable-telemetry"], cwd=workdir, env={**os.environ, "BROWSER": "none"})
     port = playground.wait_for(r"Listening on (\d+)", 60).group(1)
-    yield f"http://127.0.0.1:{port}/"
+    yield f"http://127.0.0.1:{port}/", bot
     playground.stop()
     bot.stop()
     assert "Traceback" not in bot.output, bot.output
 
 
 @pytest.fixture
-async def page(playground_url, tmp_path):
+async def page(playground, tmp_path):
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
@@ -86,7 +86,7 @@ async def page(playground_url, tmp_path):
             page = await browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(WAIT_MS)
             await page.route(NOT_LOOPBACK, lambda route: route.abort())
-            await page.goto(playground_url)
+            await page.goto(playground[0])
             try:
                 yield page
             except BaseException:
@@ -97,8 +97,7 @@ async def page(playground_url, tmp_path):
 
 
 async def _send(page, text: str, *, mention: str | None = None) -> None:
-    box = page.locator("[data-lexical-editor=true]")
-    await box.click()
+    await page.locator("[data-lexical-editor=true]").first.click()  # a chat's box, or a channel's new post
     if mention:
         await page.keyboard.type("@")
         await page.get_by_role("menuitem", name=mention).click()
@@ -130,7 +129,24 @@ async def test_a_question_in_a_personal_chat_is_answered_by_native_streaming(pag
     await expect(log.first).to_be_visible()
 
 
+async def _edited(page) -> None:
+    """The playground's log panel shows an answer edited in place: a PUT it answered with 200."""
+    from playwright.async_api import expect
+
+    await expect(page.get_by_text(re.compile(r"message 200")).first).to_be_visible()
+
+
 async def test_a_mention_in_a_group_chat_is_answered_in_the_chat(page):
     await page.get_by_role("treeitem", name="Group Chat").click()
     await _send(page, "can I get a refund?", mention="Test Bot")
     await _answer(page, "can I get a refund?")
+    await _edited(page)
+
+
+async def test_a_mention_in_a_channel_post_is_answered_in_its_thread(page, playground):
+    await page.get_by_role("treeitem", name=re.compile("General")).click()
+    await _send(page, "who approves refunds?", mention="Test Bot")
+    await _answer(page, "who approves refunds?")
+    await _edited(page)
+    # botkit replied into the post's thread: the conversation `<channel>;messageid=<post>`
+    playground[1].wait_for(r"POST \S+/v3/conversations/[^/ ]+%3Bmessageid%3D\d+/activities/", 10)
