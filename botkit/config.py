@@ -444,10 +444,13 @@ def _problems(exc: ValidationError, model: type[BaseModel], raw: RawConfig, pref
     return out
 
 
-def _section(raw: RawConfig, loc: tuple, model: type[BaseModel], data: Any, problems: list[str]) -> BaseModel | None:
-    """`data` validated by `model`; validators see the config's folder as `info.context["base_dir"]`."""
+def _section(raw: RawConfig, loc: tuple, model: type[BaseModel], data: Any, problems: list[str],
+             root: RootConfig | None = None) -> BaseModel | None:
+    """Validate one section. Validators find the config's folder as `info.context["base_dir"]`
+    and the core sections as `info.context["root"]` (None when those failed), for checks
+    that span sections such as "only on a loopback host"."""
     try:
-        return model.model_validate(data or {}, context={"base_dir": raw.path.parent})
+        return model.model_validate(data or {}, context={"base_dir": raw.path.parent, "root": root})
     except ValidationError as exc:
         problems.extend(_problems(exc, model, raw, loc))
         return None
@@ -479,7 +482,7 @@ def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
                                 + (f" (did you mean {hint[0]!r}?)" if hint else
                                    f"; known: {', '.join(sorted(registry)) or 'none'}"))
                 continue
-            settings = _section(raw, loc, component.config_model, data, problems)
+            settings = _section(raw, loc, component.config_model, data, problems, root)
             if settings is not None:
                 target[name] = Configured(name, component, settings)
 
@@ -492,7 +495,7 @@ def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
                             + (f" (did you mean {hint[0]!r}?)" if hint else
                                f"; known: {', '.join(sorted(plugins.middlewares)) or 'none'}"))
             continue
-        settings = _section(raw, loc, component.config_model, data, problems)
+        settings = _section(raw, loc, component.config_model, data, problems, root)
         if settings is not None:
             config.middlewares[name] = Configured(name, component, settings)
 

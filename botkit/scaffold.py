@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import itertools
 import json
 import re
 import sys
@@ -19,11 +20,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from botkit.config import RootConfig
 from botkit.plugins import Plugins
 
 _DOC = re.compile(r"^\s*#:\s?(.*)$")
 _FIELD = re.compile(r"^\s*(\w+)\s*:")
 _VAR = re.compile(r"\$\{(\w+)\}")
+#: the core sections of a deployment, for plugin checks that span sections (Teams' local mode)
+_DEPLOYED = RootConfig.model_validate({"server": {"host": "0.0.0.0"}})
 #: adapters that receive platform requests on botkit's HTTP server
 _NEEDS_SERVER = {"teams"}
 
@@ -83,17 +87,18 @@ def _example(model: type[BaseModel], env: str, indent: str) -> list[str]:
 
 
 def _needed(model: type[BaseModel]) -> set[str]:
-    """The keys to write out: the required ones, plus the first optional one that makes the
-    section valid when the model asks for one of several (an API key or OAuth2, a token or a secret)."""
+    """The keys to write out: the required ones, plus the first optional one (or pair) that
+    makes the section valid when the model asks for one of several (an API key or OAuth2, a
+    token or a secret, an app id with its password)."""
     fields = model.model_fields
     required = {n for n, f in fields.items() if f.is_required() and n != "type"}
     optional = sorted((n for n, f in fields.items() if not f.is_required() and f.default is None),
                       key=lambda n: "SecretStr" not in str(fields[n].annotation))
-    for extra in [None, *optional]:
-        chosen = required | ({extra} if extra else set())
+    for extra in [(), *((n,) for n in optional), *itertools.combinations(optional, 2)]:  # Teams needs a pair
+        chosen = required | set(extra)
         data = {n: yaml.safe_load(_VAR.sub("x1", _required_value(fields[n].annotation, "X"))) for n in chosen}
-        try:
-            model.model_validate(data)
+        try:  # as deployed: behind a public address, where a platform reaches it
+            model.model_validate(data, context={"root": _DEPLOYED})
         except ValidationError:
             continue
         return chosen

@@ -28,8 +28,11 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
-from slack_bolt.response import BoltResponse
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.listener.async_listener_error_handler import AsyncDefaultListenerErrorHandler
 from slack_bolt.middleware.authorization.async_single_team_authorization import AsyncSingleTeamAuthorization
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -97,8 +100,8 @@ class SlackAdapter(Adapter):
         self._refusals = Refusals(log, f"slack adapter {name} /slack/events")
         self.app = AsyncApp(client=self.client, signing_secret=secret or "",
                             request_verification_enabled=config.transport == "http",
-                            process_before_response=True, logger=log)
-        self.app.error(_on_listener_error)
+                            process_before_response=True, logger=log, raise_error_for_unhandled_request=True)
+        self.app.error(self._on_bolt_error)
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
         # not questions: acked at once, handled after (lazy), so the 3 s never depend on them
@@ -184,6 +187,22 @@ class SlackAdapter(Adapter):
         except (ValueError, TypeError, KeyError, RecursionError) as exc:  # signed, yet not what Slack sends
             return web.Response(status=self._refusals.refused(400, f"unreadable body ({type(exc).__name__})"))
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    async def _on_bolt_error(self, error: Exception, request: AsyncBoltRequest,
+                             response: BoltResponse | None) -> BoltResponse | None:
+        """A delivery no listener takes (app_home_opened, assistant_thread_*, other apps' buttons)
+        is acknowledged, quietly: bolt's 404 would make Slack retry it and count toward disabling
+        the app's events. One the core could not take (`Unavailable`: stopping, or the store
+        cannot write) is a 503 without a traceback, so Slack sends it again. Any other error
+        is logged as bolt would (a 500: Slack sends it again too)."""
+        if isinstance(error, BoltUnhandledRequestError):
+            log.debug("slack %s: acknowledged a delivery botkit does not use", self.name)
+            return BoltResponse(status=200, body="")
+        if isinstance(error, Unavailable):
+            log.warning("slack %s: delivery not taken, Slack will send it again: %s", self.name, error)
+            return BoltResponse(status=503, body="")
+        await AsyncDefaultListenerErrorHandler(log).handle(error, request, response)
+        return None
 
     # -- events ---------------------------------------------------------------------------
 
@@ -506,16 +525,6 @@ async def _ack(ack: Any) -> None:
     """The whole synchronous part of a listener that does its work lazily (after the ack)."""
     await ack()
 
-
-async def _on_listener_error(error: Exception, response: BoltResponse | None) -> BoltResponse | None:
-    """A delivery the core could not take (`Unavailable`: stopping, or the store cannot
-    write) is answered 503 without a traceback, so Slack delivers it again; anything else
-    is logged as bolt would and answered 500."""
-    if isinstance(error, Unavailable):
-        log.warning("delivery not taken, Slack will send it again: %s", error)
-        return BoltResponse(status=503, body="")
-    log.error("a Slack listener failed", exc_info=error)
-    return None
 
 
 def _edited_ref(thread: ThreadKey, channel: str, ts: str) -> MessageRef:

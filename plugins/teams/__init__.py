@@ -6,9 +6,11 @@ adapter itself are imported when a `teams` adapter is configured.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
 
 from botkit import hookimpl
 from botkit.config import Section
@@ -23,10 +25,15 @@ class TeamsConfig(Section):
     `tenant_id` makes the bot single-tenant (its token comes from that tenant and only
     that tenant may talk to it unless `allowed_tenants` says otherwise); without it the
     bot is multi-tenant and `allowed_tenants` (empty: any) limits who may use it.
+
+    Without `app_id` and `app_password` the adapter runs in local mode, the Bot Framework
+    convention for the Agents Playground and the Emulator: requests are not authenticated and
+    replies carry no token. That is allowed only while botkit's server binds to a loopback
+    address, so nothing but this machine can reach the unauthenticated endpoint.
     """
 
-    app_id: str
-    app_password: SecretStr
+    app_id: str | None = Field(None, min_length=1)
+    app_password: SecretStr | None = Field(None, min_length=1)
     tenant_id: str | None = None
     allowed_tenants: list[str] = []
     path: str = "/api/messages"
@@ -52,6 +59,35 @@ class TeamsConfig(Section):
     #: signing keys are refetched at most this often when a token names an unknown key id
     jwks_min_refresh: float = Field(60.0, ge=0)
     jwks_max_age: float = Field(24 * 3600.0, gt=0)
+
+    @property
+    def local(self) -> bool:
+        """No credentials: unauthenticated requests in, no token out (loopback only)."""
+        return self.app_id is None
+
+    @model_validator(mode="after")
+    def _local_mode_only_on_loopback(self, info: ValidationInfo) -> TeamsConfig:
+        if (self.app_id is None) != (self.app_password is None):
+            raise PydanticCustomError("credentials", "give both app_id and app_password, or neither for local "
+                                      "mode (no authentication)")
+        root = (info.context or {}).get("root")
+        if self.local and root is not None and not is_loopback(root.server.host):
+            raise PydanticCustomError(
+                "local_mode", "no app_id/app_password means local mode, which accepts unauthenticated requests, "
+                "so it is allowed only when server.host is a loopback address (127.0.0.1, ::1, localhost), not "
+                "'{host}': set app_id and app_password, or bind server.host to 127.0.0.1", {"host": root.server.host})
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, as in `server.host` or a URL) is this machine only."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @hookimpl

@@ -50,7 +50,7 @@ from botkit_plugins.teams.activity import (
     stream_activity,
     tenant_of,
 )
-from botkit_plugins.teams.auth import AuthError, InboundVerifier
+from botkit_plugins.teams.auth import AuthError, InboundVerifier, check_local_activity
 from botkit_plugins.teams.connector import Connector, TeamsError, TokenProvider, activities_url, conversations_url
 
 if TYPE_CHECKING:
@@ -81,13 +81,17 @@ class TeamsAdapter(Adapter):
                                          markup="teams", can_edit=True, native_streaming=config.streaming)
         self.placeholder = config.progress_text
         self._http = httpx.AsyncClient(timeout=config.request_timeout)
-        self._verifier = InboundVerifier(
-            http=self._http, metadata_url=config.openid_metadata_url, app_id=config.app_id,
-            issuers=config.issuers, min_refresh=config.jwks_min_refresh, max_age=config.jwks_max_age)
-        tenant = config.tenant_id or "botframework.com"
-        self._tokens = TokenProvider(http=self._http, url=config.token_url.replace("{tenant}", tenant),
-                                     client_id=config.app_id, secret=config.app_password, scope=config.token_scope)
-        self._connector = Connector(http=self._http, max_retries=config.max_retries, tokens=self._tokens)
+        self._verifier: InboundVerifier | None = None
+        tokens: TokenProvider | None = None
+        if config.app_id is not None and config.app_password is not None:  # else local mode
+            self._verifier = InboundVerifier(
+                http=self._http, metadata_url=config.openid_metadata_url, app_id=config.app_id,
+                issuers=config.issuers, min_refresh=config.jwks_min_refresh, max_age=config.jwks_max_age)
+            tenant = config.tenant_id or "botframework.com"
+            tokens = TokenProvider(http=self._http, url=config.token_url.replace("{tenant}", tenant),
+                                   client_id=config.app_id, secret=config.app_password, scope=config.token_scope)
+        self._tokens = tokens
+        self._connector = Connector(http=self._http, max_retries=config.max_retries, tokens=tokens)
         allowed = config.allowed_tenants or ([config.tenant_id] if config.tenant_id else [])
         self._allowed_tenants = frozenset(allowed)
         self._conversations: dict[ThreadKey, Conversation] = {}
@@ -104,10 +108,16 @@ class TeamsAdapter(Adapter):
         server.add_route("POST", self.config.path, self.handle)
 
     async def verify(self) -> str:
+        if self._tokens is None:
+            return "local mode: nothing to sign in to"
         await self._tokens.token()  # the client-credentials grant the connector uses for every post
         return f"app {self.config.app_id} got a Bot Framework token"
 
     async def start(self) -> None:
+        if self._verifier is None:
+            log.warning("teams: local mode (no app_id/app_password): requests to %s are NOT authenticated and "
+                        "replies carry no token; only for the Agents Playground or the Emulator on this machine",
+                        self.config.path)
         self._running = True
 
     async def stop(self) -> None:
@@ -123,11 +133,13 @@ class TeamsAdapter(Adapter):
         Teams' timeout; the answer goes out through the connector."""
         if not self._running or not self.bot.accepting:  # stopping: the Bot Service delivers again
             return web.Response(status=503)
-        try:
-            identity = await self._verifier.verify_token(request.headers.get("Authorization"))
-        except AuthError as exc:
-            log.warning("teams: refused a request (%d): %s", exc.status, exc.reason)
-            return web.Response(status=exc.status)
+        identity = None
+        if self._verifier is not None:
+            try:
+                identity = await self._verifier.verify_token(request.headers.get("Authorization"))
+            except AuthError as exc:
+                log.warning("teams: refused a request (%d): %s", exc.status, exc.reason)
+                return web.Response(status=exc.status)
         try:
             activity = await request.json()
         except ValueError:
@@ -135,12 +147,19 @@ class TeamsAdapter(Adapter):
         if not isinstance(activity, dict):
             return web.Response(status=400)
         try:
-            self._verifier.check_activity(identity, activity)
+            if identity is None:  # local mode
+                check_local_activity(activity)
+            else:
+                InboundVerifier.check_activity(identity, activity)
             if self._allowed_tenants and tenant_of(activity) not in self._allowed_tenants:
                 raise AuthError(403, "tenant not allowed")
         except AuthError as exc:
             log.warning("teams: refused activity %s (%d): %s", activity.get("id"), exc.status, exc.reason)
             return web.Response(status=exc.status)
+        if activity.get("type") == "invoke":
+            # botkit sends no card that invokes it; Teams awaits an invoke's answer, a 200, and
+            # shows the user an error for anything else
+            return web.Response(status=200)
         reaction = parse_reaction(activity)
         if reaction is not None:
             await self._react(reaction)
@@ -310,7 +329,7 @@ class TeamsAdapter(Adapter):
         known = self._targets.get(channel)
         if known is not None:
             return known
-        return Conversation(self.config.service_url, channel, guess_type(channel), f"28:{self.config.app_id}")
+        return Conversation(self.config.service_url, channel, guess_type(channel), f"28:{self.config.app_id or ''}")
 
     def _conversation(self, thread: ThreadKey, inbound: Inbound | None) -> Conversation:
         """Where to post in `thread`: as last heard, else as the activity of `inbound` says

@@ -5,6 +5,11 @@ botkit does it itself with PyJWT: RS256 against the JWKS named by the OpenID met
 (cached, refetched when a token names an unknown key), issuer, audience = app id,
 expiry with 5 minutes of skew, `serviceurl` claim = the activity's `serviceUrl`, and the
 signing key endorsed for the activity's channel (`msteams`).
+
+In local mode (no credentials, loopback only) there is no token to check; the activity's
+`serviceUrl` must then be on this machine too, so an unauthenticated request can never make
+the bot post to a host elsewhere (and a real Teams activity, relayed by a proxy on this host to
+a bot left without credentials, is refused rather than answered without a token).
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
+
+from botkit_plugins.teams import is_loopback
 
 log = logging.getLogger("botkit.teams.auth")
 
@@ -150,3 +158,14 @@ class InboundVerifier:
         if not isinstance(data, dict):
             raise ValueError(f"{url} did not answer a JSON object")
         return data
+
+
+def check_local_activity(activity: dict[str, Any]) -> None:
+    """Local mode: the activity's `serviceUrl`, where the answer goes, must be on this machine."""
+    service_url = activity.get("serviceUrl")
+    try:
+        host = urlsplit(service_url).hostname if isinstance(service_url, str) else None
+    except ValueError:
+        host = None
+    if not host or not is_loopback(host):
+        raise AuthError(403, "local mode answers only activities whose serviceUrl is on this machine")

@@ -93,9 +93,9 @@ def activities_url(service_url: str, conversation_id: str, activity_id: str | No
 
 
 class Connector:
-    """POST and PUT activities with the bot's token, retrying what Teams says to retry."""
+    """POST and PUT activities with the bot's token (none in local mode), retrying what Teams says to retry."""
 
-    def __init__(self, *, http: httpx.AsyncClient, tokens: TokenProvider, max_retries: int,
+    def __init__(self, *, http: httpx.AsyncClient, tokens: TokenProvider | None, max_retries: int,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
                  jitter: Callable[[], float] = random.random) -> None:
         self._http = http
@@ -110,11 +110,12 @@ class Connector:
         attempt = 0
         reauthorized = False
         while True:
-            token = await self._tokens.token()
-            response = await self._http.request(method, url, content=body, headers={
-                "Authorization": f"Bearer {token}", "Content-Type": "application/json; charset=utf-8"})
+            headers = {"Content-Type": "application/json; charset=utf-8"}
+            if self._tokens is not None:
+                headers["Authorization"] = f"Bearer {await self._tokens.token()}"
+            response = await self._http.request(method, url, content=body, headers=headers)
             status = response.status_code
-            if status == 401 and not reauthorized:
+            if status == 401 and self._tokens is not None and not reauthorized:
                 self._tokens.invalidate()
                 reauthorized = True
                 continue

@@ -8,6 +8,8 @@ the Bot Framework connector: 201 {"id"} for a new message or a stream's first ch
 it refuses streaming outside personal chats (405) and out-of-order stream sequences.
 `POST /v3/conversations` starts a thread in a channel (the bot speaking first): 201
 {"id": "<channel>;messageid=<activityId>", "activityId"}; it refuses group-chat creation (400).
+`FakeBotFramework(local=True)` is the connector of a local client (the Agents Playground, the
+Emulator): it expects no token, and `adapter_config()` then leaves the credentials out.
 """
 
 from __future__ import annotations
@@ -77,8 +79,9 @@ class Scripted:
 class FakeBotFramework:
     """Start with `await fake.start()`; `fake.url` is the serviceUrl and the login base."""
 
-    def __init__(self, app_id: str = APP_ID) -> None:
+    def __init__(self, app_id: str = APP_ID, *, local: bool = False) -> None:
         self.app_id = app_id
+        self.local = local
         self.keys: dict[str, tuple[rsa.RSAPrivateKey, list[str]]] = {"k1": (rsa_key(0), ["msteams"])}
         self.calls: list[Call] = []
         self.token_requests: list[dict[str, str]] = []
@@ -118,11 +121,13 @@ class FakeBotFramework:
 
     def adapter_config(self, **overrides: Any) -> dict[str, Any]:
         """The `adapters.teams` section pointing at this fake."""
-        config = {
-            "type": "teams", "app_id": self.app_id, "app_password": "s3cret-password",
-            "openid_metadata_url": f"{self.url}/v1/.well-known/openidconfiguration",
-            "token_url": self.url + "/{tenant}/oauth2/v2.0/token", "tenant_id": TENANT,
-        }
+        config: dict[str, Any] = {"type": "teams", "tenant_id": TENANT}
+        if not self.local:
+            config.update({
+                "app_id": self.app_id, "app_password": "s3cret-password",
+                "openid_metadata_url": f"{self.url}/v1/.well-known/openidconfiguration",
+                "token_url": self.url + "/{tenant}/oauth2/v2.0/token",
+            })
         config.update(overrides)
         return config
 
@@ -231,6 +236,8 @@ class FakeBotFramework:
         return None
 
     def _authorized(self, call: Call) -> bool:
+        if self.local:
+            return call.authorization is None
         return bool(call.authorization and call.authorization.startswith("Bearer fake-token-"))
 
     async def _post(self, request: web.Request) -> web.Response:
