@@ -87,8 +87,8 @@ class TurnRunner:
                 await adapter.tell(turn.inbound, self.settings.shutdown_notice)
             await store.close_turn(entry)
             return None
-        # not waited for: the renderer's write-ahead commits it before anything is shown
-        if not await store.start_turn(entry, durable=False):
+        # durable before the backend is asked: a crash from here on is recovered without asking twice
+        if not await store.start_turn(entry):
             return None
         return await self.answer(turn, entry)
 

@@ -180,10 +180,9 @@ class Store(ABC):
         process, or cut off by a crash)."""
 
     @abstractmethod
-    async def start_turn(self, entry: JournalEntry, *, durable: bool = True) -> bool:
-        """Mark `entry` running under this process; durable on return unless `durable` is
-        False, which a turn that shows nothing before its first durable `journal_screen`
-        may ask for (that write commits this one, and the admission, first).
+    async def start_turn(self, entry: JournalEntry) -> bool:
+        """Mark `entry` running under this process; durable on return (recovery then knows
+        the backend may have been asked, and does not ask it again).
 
         False when it is no longer journaled (closed, superseded) or another live process
         runs it. An entry left running by a process that is gone is adopted: the caller tells

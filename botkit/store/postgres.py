@@ -636,8 +636,7 @@ class PostgresStore(Store):
                 rows.append(row)
         return [found.get(key, (0, [])) for key in keys]
 
-    async def start_turn(self, entry: JournalEntry, *, durable: bool = True) -> bool:
-        # always a round trip: whether this replica may run it is the database's answer
+    async def start_turn(self, entry: JournalEntry) -> bool:
         await self._settle(entry.thread.key)  # a turn this replica closed (superseded) is not started
         if not await self._starts((entry.event_id, entry.state, entry.owner, _json(entry.messages))):
             return False

@@ -182,7 +182,7 @@ class _Ready:
         yield  # a generator, never suspended
 
 
-_DONE, _ACCEPTED, _REFUSED = _Ready(None), _Ready(True), _Ready(False)
+_DONE, _REFUSED = _Ready(None), _Ready(False)
 
 
 def _group(ops: list[tuple[str, Any]]) -> dict[str, list[tuple]]:
@@ -623,16 +623,12 @@ class SQLiteStore(Store):
         entries = self._journal.get(thread.key)
         return list(entries) if entries else []
 
-    def start_turn(self, entry: JournalEntry, *,  # type: ignore[override]
-                   durable: bool = True) -> Awaitable[bool]:
+    def start_turn(self, entry: JournalEntry) -> Awaitable[bool]:  # type: ignore[override]
         if entry not in self._journal.get(entry.thread.key, ()):
             return _REFUSED  # closed meanwhile (superseded by a newer question)
         entry.state = "running"
         entry.owner = self.owner
-        if durable:
-            return self._queue_durable(_UPDATE_JOURNAL, entry)
-        self._queue(_UPDATE_JOURNAL, entry)
-        return _ACCEPTED
+        return self._queue_durable(_UPDATE_JOURNAL, entry)
 
     def journal_screen(self, entry: JournalEntry, *,  # type: ignore[override]
                        durable: bool) -> Awaitable[object]:
