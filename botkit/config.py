@@ -78,6 +78,9 @@ class DispatchConfig(Section):
     #: post the adapter's progress placeholder only if no answer text arrived within this
     #: many seconds: a fast answer is then one post instead of a post and an edit (0: at once)
     progress_delay: float = Field(0.5, ge=0)
+    #: an answer longer than this is cut there, with the failure notice (a runaway backend
+    #: must not fill a thread; platforms split long answers into several messages)
+    max_answer_chars: int = Field(100_000, ge=1_000)
     busy_message: str = "I'm busy with other questions right now, please try again in a moment."
     #: told where a refused message is not delivered again (Discord, the console) while the
     #: store cannot write; Slack and Teams get a 503 and send it again later

@@ -44,10 +44,11 @@ class AnswerRenderer:
 
     __slots__ = ("adapter", "plugins", "inbound", "backend", "caps", "surface", "messages", "screen",
                  "_parts", "sources", "score", "status", "warnings", "_shown", "_dirty", "_next_at", "edits",
-                 "first_text_at", "_flusher", "_wake", "_delivering", "_closing", "_text_cache", "_progress")
+                 "first_text_at", "_flusher", "_wake", "_delivering", "_closing", "_text_cache", "_progress",
+                 "max_chars", "_size", "cut")
 
     def __init__(self, adapter: Adapter, plugins: Plugins, inbound: Inbound, backend: str,
-                 screen: ScreenLog | None = None) -> None:
+                 screen: ScreenLog | None = None, max_chars: int = 100_000) -> None:
         self.adapter = adapter
         self.plugins = plugins
         self.inbound = inbound
@@ -72,6 +73,9 @@ class AnswerRenderer:
         self._delivering = False
         self._closing = False
         self._progress: Deadlines | asyncio.Task | None = None  # the timer, or the post on its way
+        self.max_chars = max_chars
+        self._size = 0
+        self.cut = False  # the answer reached `max_chars`: what came after was dropped
 
     @property
     def text(self) -> str:
@@ -129,9 +133,14 @@ class AnswerRenderer:
     def apply(self, event: object) -> None:
         """Take one answer event; schedule an edit if it changes what is shown."""
         if isinstance(event, TextDelta):
-            if not event.text:
+            text = event.text
+            if not text or self.cut:
                 return
-            self._parts.append(event.text)
+            self._size += len(text)
+            if self._size > self.max_chars:  # a runaway backend must not fill the thread
+                text = text[:len(text) - (self._size - self.max_chars)]
+                self.cut = True
+            self._parts.append(text)
             self.status = None
             if self.first_text_at is None:
                 self.first_text_at = time.monotonic()
@@ -239,12 +248,25 @@ class AnswerRenderer:
             self.edits += 1
         self._next_at = time.monotonic() + self.caps.edit_interval
 
-    async def finish(self, failed: str | None = None) -> bool:
+    async def finish(self, failed: str | None = None, deadline: float | None = None) -> bool:
         """Deliver the final state (with a failure notice if given); True if it landed.
 
         An edit in flight is allowed to complete (cancelling a request half-way leaves
-        its outcome unknown); a wait before the next edit is cut short.
+        its outcome unknown); a wait before the next edit is cut short. A `deadline`
+        (`time.monotonic()`; a stop) bounds it all, in-flight edit included: what was
+        written ahead and not delivered by then is recovery's to finish.
         """
+        if deadline is None:
+            return await self._finish(failed)
+        try:
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+                return await self._finish(failed)
+        except TimeoutError:
+            log.warning("final edit on %s not delivered before the stop deadline; the next start finishes it",
+                        self.adapter.name)
+            return False
+
+    async def _finish(self, failed: str | None) -> bool:
         self._closing = True
         flusher = self._flusher
         if flusher is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -13,6 +14,17 @@ from typing import NoReturn
 import pytest
 
 from botkit import http
+
+
+@pytest.fixture(autouse=True)
+def _log_levels_restored() -> Iterator[None]:
+    """A test that runs the CLI in this process sets up logging (`log: {level: ERROR}` raises
+    the root logger's level): later tests must still see the WARNINGs they look for."""
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict))]
+    levels = [(logger, logger.level) for logger in loggers if isinstance(logger, logging.Logger)]
+    yield
+    for logger, level in levels:
+        logger.setLevel(level)
 
 
 @pytest.fixture

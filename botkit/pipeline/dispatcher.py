@@ -9,6 +9,7 @@ order; threads run concurrently, at most `dispatch.max_in_flight` turns asking t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,10 @@ from botkit.pipeline.runner import TurnRunner
 from botkit.pipeline.workers import ThreadWorkers
 from botkit.store import JournalEntry, Store
 from botkit.turn import Turn
+
+#: seconds after the grace time that the final edits of turns cut off by a stop may take;
+#: what is not delivered by then stays journaled for the next start
+FINAL_EDIT_MARGIN = 5.0
 
 if TYPE_CHECKING:
     from botkit.plugins import Plugins
@@ -97,4 +102,5 @@ class Dispatcher:
         """Stop accepting; let running turns finish for `grace` seconds, then cut them off.
         Turns still queued stay journaled for the next start or another replica."""
         self.intake.accepting = False
+        self.runner.stop_deadline = time.monotonic() + grace + FINAL_EDIT_MARGIN
         await self.workers.stop(grace)

@@ -66,8 +66,11 @@ async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins
         if landed is not ref:  # posted anew: remember where, so a second recovery edits it
             entry.messages[i]["message_id"], entry.messages[i]["data"] = landed.message_id, landed.data
             await store.journal_screen(entry, durable=False)
-    answer = Answer("".join(m.text for m in messages), status="complete" if complete else "interrupted",
-                    error=None if complete else "interrupted by a restart",
+    # a final edit that was to carry a failure notice (a stop's, a backend's) was no complete answer
+    notices = [note.text for m in messages for note in m.notes if note.kind == "error"]
+    whole = complete and not notices
+    answer = Answer("".join(m.text for m in messages), status="complete" if whole else "interrupted",
+                    error=None if whole else notices[-1] if complete else "interrupted by a restart",
                     message_ids=[ref.message_id for ref in delivered], edits=len(delivered),
                     flags={"recovered": True} if len(delivered) == len(messages)
                     else {"recovered": True, "undelivered": True})

@@ -45,6 +45,8 @@ class TurnRunner:
         self.plugins = plugins
         self.settings = settings
         self.recovery = recovery
+        #: set by a stop: when final edits of turns cut off must have landed (`time.monotonic()`)
+        self.stop_deadline: float | None = None
         self._asking: dict[str, asyncio.Task] = {}  # thread key -> the task streaming its answer now
         self._cancelled: set[asyncio.Task] = set()
 
@@ -116,7 +118,8 @@ class TurnRunner:
         inbound, adapter = turn.inbound, turn.adapter
         backend = self.backends[turn.backend]
         store = self.store
-        renderer = AnswerRenderer(adapter, self.plugins, inbound, turn.backend, ScreenJournal(store, entry))
+        renderer = AnswerRenderer(adapter, self.plugins, inbound, turn.backend, ScreenJournal(store, entry),
+                                  self.settings.max_answer_chars)
         if self.settings.progress_delay:
             renderer.show_progress_after(self.settings.progress_delay, self.progress_timers)
         else:
@@ -159,6 +162,9 @@ class TurnRunner:
                         break
                     else:
                         renderer.apply(event)
+                        if renderer.cut:
+                            failed = f"the answer was longer than {renderer.max_chars:,} characters and was cut there"
+                            break
             finally:
                 timed_out = not self.deadlines.stop(task)
                 self._asking.pop(inbound.thread.key, None)
@@ -171,7 +177,7 @@ class TurnRunner:
             elif not timed_out:
                 failed = "the bot was stopped while answering"
                 answer.status = "interrupted"
-                await self._finish(turn, entry, renderer, answer, record, session, failed)
+                await self._finish(turn, entry, renderer, answer, record, session, failed, self.stop_deadline)
                 raise
             else:
                 task.uncancel()
@@ -188,9 +194,12 @@ class TurnRunner:
         return answer, renderer, record, session, failed
 
     async def _finish(self, turn: Turn, entry: JournalEntry, renderer: AnswerRenderer, answer: Answer,
-                      record: SessionRecord, session: Session, failed: str | None) -> None:
+                      record: SessionRecord, session: Session, failed: str | None,
+                      deadline: float | None = None) -> None:
         notice = self.settings.failure_notice.format(reason=failed) if failed else None
-        delivered = await renderer.finish(failed=notice)
+        delivered = await renderer.finish(failed=notice, deadline=deadline)
+        if not delivered and deadline is not None:
+            return  # stopping: the journal keeps the turn, and the next start finishes or marks it
         received_at = turn.inbound.received_at
         answer.text = renderer.text
         answer.sources = renderer.sources

@@ -85,6 +85,11 @@ class AnswerFolder:
             self.chunks = reference["chunks"]
         if data.get("start_to_think"):
             self.thinking = True
+        if data.get("end_to_think"):
+            self.thinking = False
+            return ""
+        if self.thinking and "final" in data and not data["final"]:
+            return ""  # reasoning (between the markers of an incremental stream): progress, not the answer
         if "final" in data:
             delta = "" if data["final"] and self.latest else answer
             self.latest += delta

@@ -35,6 +35,7 @@ from aiohttp import web
 from botkit import hookimpl
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Unavailable, starts_new_thread
 from botkit.events import Inbound, ThreadKey
+from botkit.logs import Refusals
 from botkit_plugins.teams import TeamsConfig
 from botkit_plugins.teams.activity import (
     PLATFORM,
@@ -92,6 +93,7 @@ class TeamsAdapter(Adapter):
                                    client_id=config.app_id, secret=config.app_password, scope=config.token_scope)
         self._tokens = tokens
         self._connector = Connector(http=self._http, max_retries=config.max_retries, tokens=tokens)
+        self._refusals = Refusals(log, f"teams adapter {name} {config.path}")
         allowed = config.allowed_tenants or ([config.tenant_id] if config.tenant_id else [])
         self._allowed_tenants = frozenset(allowed)
         self._conversations: dict[ThreadKey, Conversation] = {}
@@ -138,14 +140,13 @@ class TeamsAdapter(Adapter):
             try:
                 identity = await self._verifier.verify_token(request.headers.get("Authorization"))
             except AuthError as exc:
-                log.warning("teams: refused a request (%d): %s", exc.status, exc.reason)
-                return web.Response(status=exc.status)
+                return web.Response(status=self._refusals.refused(exc.status, exc.reason))
         try:
             activity = await request.json()
-        except ValueError:
-            return web.Response(status=400)
+        except (ValueError, RecursionError):
+            return web.Response(status=self._refusals.refused(400, "a body that is not JSON"))
         if not isinstance(activity, dict):
-            return web.Response(status=400)
+            return web.Response(status=self._refusals.refused(400, "a body that is not an activity"))
         try:
             if identity is None:  # local mode
                 check_local_activity(activity)
@@ -153,18 +154,19 @@ class TeamsAdapter(Adapter):
                 InboundVerifier.check_activity(identity, activity)
             if self._allowed_tenants and tenant_of(activity) not in self._allowed_tenants:
                 raise AuthError(403, "tenant not allowed")
+            if activity.get("type") == "invoke":
+                # botkit sends no card that invokes it; Teams awaits an invoke's answer, a 200, and
+                # shows the user an error for anything else
+                return web.Response(status=200)
+            reaction = parse_reaction(activity)
+            message = parse_message(activity) if reaction is None else None
         except AuthError as exc:
-            log.warning("teams: refused activity %s (%d): %s", activity.get("id"), exc.status, exc.reason)
-            return web.Response(status=exc.status)
-        if activity.get("type") == "invoke":
-            # botkit sends no card that invokes it; Teams awaits an invoke's answer, a 200, and
-            # shows the user an error for anything else
-            return web.Response(status=200)
-        reaction = parse_reaction(activity)
+            return web.Response(status=self._refusals.refused(exc.status, exc.reason))
+        except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:  # fields of other types
+            return web.Response(status=self._refusals.refused(400, f"an activity of another shape ({exc!r:.80})"))
         if reaction is not None:
             await self._react(reaction)
             return web.Response(status=202)
-        message = parse_message(activity)
         if message is not None:
             self._heard(message.thread, message.conversation)
             try:

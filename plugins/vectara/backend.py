@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from typing import Any
 from urllib.parse import quote
@@ -146,6 +146,10 @@ class VectaraBackend(Backend):
             log.warning("vectara backend %r: error event in the answer stream: %s", self.name, state.error)
             yield Failed(f"the knowledge base reported an error: {state.error}")
             return
+        if not state.ended:  # the stream stopped without its `end` event: not a complete answer
+            log.warning("vectara backend %r: the answer stream on %s ended without its end event", self.name, path)
+            yield Failed("the answer from the knowledge base was cut off; please try again", retryable=True)
+            return
         yield Done(state.usage() or None)
 
     async def _exchange(self, path: str, body: dict[str, Any], state: TurnState,
@@ -160,7 +164,7 @@ class VectaraBackend(Backend):
                 raise _Status(response)
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 await response.aread()
-                for event in self._mapper.response(_json(response), state):
+                for event in self._read("response", self._mapper.response(_json(response), state)):
                     yield event
                 return
             loop = asyncio.get_running_loop()
@@ -172,13 +176,23 @@ class VectaraBackend(Backend):
                 if not isinstance(payload, dict):
                     log.debug("vectara backend %r: skipping a non-JSON event %r", self.name, sse.event)
                     continue
-                for event in self._mapper.event(payload, state):
+                for event in self._read(str(payload.get("type")), self._mapper.event(payload, state)):
                     yield event
                 if state.ended or state.error is not None:
                     return
                 if loop.time() > deadline:
                     log.warning("vectara backend %r: answer not finished within request_timeout", self.name)
                     raise BackendError("the knowledge base took too long to answer", retryable=True)
+
+    def _read(self, kind: str, events: Iterator[AnswerEvent]) -> list[AnswerEvent]:
+        """`events` of one payload, or a readable failure when a field has another type than
+        the API's (a TypeError deep in the mapper would end the turn with no notice)."""
+        try:
+            return list(events)
+        except (TypeError, AttributeError, ValueError) as exc:
+            log.warning("vectara backend %r: unreadable %r payload (%s: %s)", self.name, kind[:40],
+                        type(exc).__name__, exc)
+            raise BackendError("the knowledge base sent an answer botkit cannot read") from None
 
     async def _headers(self) -> dict[str, str]:
         try:

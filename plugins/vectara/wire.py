@@ -57,13 +57,13 @@ class Mapper:
         for index, result in enumerate(results[: self.max_sources], start=1):
             doc_meta = result.get("document_metadata") or {}
             part_meta = result.get("part_metadata") or {}
-            doc_id = result.get("document_id")
+            doc_id = _text(result, "document_id") or None
             title = _first(self.keys.title, doc_meta, part_meta) or doc_id or f"Source {index}"
             out.append(Source(
                 index=index,
                 title=str(title),
                 url=_first(self.keys.url, doc_meta, part_meta),
-                snippet=result.get("text"),
+                snippet=_text(result, "text") or None,
                 doc_id=doc_id,
                 score=result.get("score"),
                 metadata={"document": doc_meta, "part": part_meta, "corpus_key": result.get("corpus_key")},
@@ -74,7 +74,7 @@ class Mapper:
         """The events of one streamed payload; `error` and `end` only change `state`."""
         kind = payload.get("type")
         if kind == "generation_chunk":
-            chunk = payload.get("generation_chunk") or ""
+            chunk = _text(payload, "generation_chunk")
             if chunk:
                 state.text_chars += len(chunk)
                 yield TextDelta(chunk)
@@ -87,7 +87,7 @@ class Mapper:
             if isinstance(score, (int, float)):
                 yield Score(float(score))
         elif kind == "generation_info":
-            state.rephrased_query = payload.get("rephrased_query") or state.rephrased_query
+            state.rephrased_query = _text(payload, "rephrased_query") or state.rephrased_query
         elif kind == "error":
             state.error = "; ".join(payload.get("messages") or []) or "unknown error"
         elif kind == "end":
@@ -99,11 +99,11 @@ class Mapper:
         if body.get("search_results"):
             yield self.sources(body["search_results"])
         yield from self._chat_info(body, state)
-        answer = body.get("answer") or ""
+        answer = _text(body, "answer")
         if answer:
             state.text_chars += len(answer)
             yield TextDelta(answer)
-        state.rephrased_query = body.get("rephrased_query") or None
+        state.rephrased_query = _text(body, "rephrased_query") or None
         score = body.get("factual_consistency_score")
         if isinstance(score, (int, float)):
             yield Score(float(score))
@@ -112,11 +112,22 @@ class Mapper:
 
     @staticmethod
     def _chat_info(payload: dict[str, Any], state: TurnState) -> Iterator[AnswerEvent]:
-        chat_id = payload.get("chat_id")
+        chat_id = _text(payload, "chat_id")
         if chat_id:
             state.chat_id = chat_id
-            state.turn_id = payload.get("turn_id")
+            state.turn_id = _text(payload, "turn_id") or None
             yield SessionInfo(chat_id, state.turn_id)
+
+
+def _text(payload: dict[str, Any], key: str) -> str:
+    """A text field ("" when absent); a value of another type is an error (the caller's
+    `BackendError`), not something to pass on to the renderer or the store."""
+    value = payload.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is a {type(value).__name__}, not text")
+    return value
 
 
 def warnings(codes: Any) -> Iterator[Warning]:

@@ -361,3 +361,19 @@ async def test_progress_is_shown_only_when_no_text_arrived_within_the_delay(tmp_
         kinds = [(kind, message_id) for kind, message_id, _ in rec.calls[1:]]
         assert kinds == [("send", rec.calls[1][1]), ("edit", rec.calls[1][1])]  # the placeholder grew into the answer
         assert rec.texts() == ["Answer to fast.", "Answer to slow."]
+
+
+async def test_an_answer_longer_than_the_cap_is_cut_there_with_a_notice(tmp_path):
+    """A runaway backend must not fill the thread: past `dispatch.max_answer_chars` the stream
+    is left, what fits is shown with the failure notice, and the turn is recorded as failed."""
+    runaway = {**config(answer="0123456789" * 250, chunks=5), "dispatch": {"max_answer_chars": 1_000}}
+    async with running_bot(runaway, tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        assert await rec.inject("say everything", event_id="E1")
+        await bot.idle(5)
+        (message,) = rec.messages.values()
+        assert message.text == "0123456789" * 100
+        assert "longer than 1,000 characters" in message.plain() and message.final
+        assert len(bot.backends["b"].calls) == 1
+        [turn] = [t async for t in bot.store.iter_turns()]
+        assert turn["status"] == "failed" and len(turn["answer"]) == 1_000

@@ -12,11 +12,13 @@ import contextlib
 import random
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from botkit import hookimpl
 from botkit.bot import Bot
+from botkit.pipeline.dispatcher import FINAL_EDIT_MARGIN
 from botkit.testing import copy_world, running_bot
 from botkit.turn import Turn
 
@@ -263,3 +265,31 @@ async def test_concurrent_threads_with_random_latencies_answer_each_question_onc
             assert [q for q in asked if q.startswith(f"t{t} ")] == [f"t{t} q{n}" for n in range(4)]
         finals = [m.text for m in rec.messages.values() if m.final]
         assert sorted(finals) == sorted(f"Answer to {q}." for q in asked)
+
+
+async def test_a_stop_with_the_platform_unreachable_is_bounded_and_leaves_the_turn_to_recovery(tmp_path):
+    """SIGTERM while the platform cannot be reached: the final edit is not retried past the
+    grace time plus the margin, and the turn stays journaled; the next start marks it."""
+    async with running_bot(config("unreachable", chunks=3), tmp_path, grace=0.5) as bot:
+        rec, backend = bot.adapters["rec"], bot.backends["b"]
+        backend.midway = asyncio.Event()  # the answer stops after its first chunk
+        await rec.inject("what is shown", event_id="E1")
+        await rec.wait_for(lambda: any(m.text for m in rec.messages.values()))
+
+        async def unreachable(*args, **kwargs):
+            raise ConnectionError("the platform cannot be reached")
+
+        rec.edit = rec.send = unreachable
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 0.5 + FINAL_EDIT_MARGIN + 2
+    assert journal_in_db(tmp_path) == [("E1", "running")]  # nothing recorded as if it had been shown
+    assert turns_in_db(tmp_path) == []
+    async with running_bot(config("unreachable"), tmp_path) as bot:  # the platform is back
+        rec = bot.adapters["rec"]
+        await rec.wait_for(lambda: any(m.final for m in rec.messages.values()))
+        await bot.idle(5)
+        (message,) = rec.messages.values()  # the final edit the stop could not deliver, delivered now
+        assert message.text == "Answer t" and "the bot was stopped while answering" in message.plain()
+        assert bot.backends["b"].calls == []
+    assert journal_in_db(tmp_path) == []
+    assert [(s, a) for _, s, a in turns_in_db(tmp_path)] == [("interrupted", "Answer t")]

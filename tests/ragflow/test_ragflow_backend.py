@@ -140,6 +140,22 @@ async def test_thinking_markers_of_v024_show_progress(fake, backend):
     assert text_of(events) == "Yes [1]." and sources_of(events)[0].title == "a.pdf"
 
 
+async def test_reasoning_between_the_thinking_markers_is_progress_not_answer_text(fake, backend):
+    fake.streams.append(
+        b'data:{"code": 0, "data": {"answer": "", "reference": {}, "start_to_think": true, "final": false}}\n\n'
+        b'data:{"code": 0, "data": {"answer": "The user asks about robots; ", "reference": {}, "final": false}}\n\n'
+        b'data:{"code": 0, "data": {"answer": "check the manual.", "reference": {}, "final": false}}\n\n'
+        b'data:{"code": 0, "data": {"answer": "", "reference": {}, "end_to_think": true, "final": false}}\n\n'
+        b'data:{"code": 0, "data": {"answer": "Robots need oil [ID:0].", "reference": {}, "final": false}}\n\n'
+        b'data:{"code": 0, "data": {"answer": "", "reference": {"chunks": [{"document_name": "a.pdf"}]},'
+        b' "final": true}}\n\n'
+        b'data:{"code": 0, "data": true}\n\n')
+    events = await ask(backend, Session(THREAD, "robots", session_id=fake_session(fake)[0]))
+    assert events[0] == Status("Thinking…")
+    assert text_of(events) == "Robots need oil [1]."  # the reasoning is not part of the answer
+    assert sources_of(events)[0].title == "a.pdf"
+
+
 async def test_in_stream_error_is_a_failure_and_a_log_line(fake, backend, caplog):
     fake.streams.append(fixture("ragflow_completion_stream_error.sse"))
     with caplog.at_level(logging.WARNING, "botkit.backends.http"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
+
 from botkit.backends import Question, Session
 from botkit.events import Done, Failed, Score, SessionInfo, Sources, TextDelta, Warning
 from botkit_plugins.vectara.fake import Reply, Stream
@@ -151,13 +153,6 @@ async def test_connection_dropped_before_any_event_is_retried(fake, make_backend
     assert len(fake.posts()) == 2 and len(backend.sleeps) == 1
 
 
-async def test_eof_without_end_event_is_done(fake, make_backend):
-    fake.script(Stream([{"type": "chat_info"}, {"type": "generation_chunk", "generation_chunk": "All of it."}]))
-    backend = await make_backend()
-    events = await ask(backend, "q")
-    assert text_of(events) == "All of it." and isinstance(events[-1], Done)
-
-
 async def test_crlf_comments_unknown_types_and_any_order_after_chat_info(fake, make_backend):
     fake.script(Stream([
         ": keep-alive comment\r\n\r\n",
@@ -239,3 +234,33 @@ async def test_turn_deadline_is_enforced_client_side(fake, make_backend):
     assert isinstance(events[-1], Failed) and events[-1].retryable
     assert "too long" in events[-1].message
     assert 0 < len(text_of(events)) < 50
+
+
+async def test_a_stream_that_ends_without_its_end_event_is_cut_off_not_complete(fake, make_backend, caplog):
+    fake.script(Stream([{"type": "chat_info"}, {"type": "generation_chunk", "generation_chunk": "The first half"}]))
+    backend = await make_backend()
+    with caplog.at_level(logging.WARNING, logger="botkit.backends.vectara"):
+        events = await ask(backend, "q")
+    assert text_of(events) == "The first half"  # what arrived is kept
+    assert isinstance(events[-1], Failed) and "cut off" in events[-1].message and events[-1].retryable
+    assert not any(isinstance(e, Done) for e in events)
+    assert "without its end event" in caplog.text
+
+
+@pytest.mark.parametrize("payload", [
+    {"type": "generation_chunk", "generation_chunk": 5},
+    {"type": "generation_chunk", "generation_chunk": ["a", "list"]},
+    {"type": "search_results", "search_results": "not a list"},
+    {"type": "search_results", "search_results": [3]},
+    {"type": "error", "messages": [1, 2]},
+    {"type": "chat_info", "chat_id": {"a": "dict"}},
+])
+async def test_a_payload_of_the_wrong_types_ends_the_turn_with_a_readable_notice(fake, make_backend, caplog, payload):
+    fake.script(Stream([{"type": "chat_info"}, {"type": "generation_chunk", "generation_chunk": "Before. "},
+                        payload, {"type": "end"}]))
+    backend = await make_backend()
+    with caplog.at_level(logging.WARNING, logger="botkit.backends.vectara"):
+        events = await ask(backend, "q")
+    assert text_of(events).startswith("Before. ")
+    assert isinstance(events[-1], Failed) and events[-1].message == "the knowledge base sent an answer botkit cannot read"
+    assert "unreadable" in caplog.text and "Traceback" not in caplog.text

@@ -1,0 +1,92 @@
+"""Activities of the wrong shape (issue 13): refused with 400 after the token, never a 500
+or a traceback. Local mode (no token) so that anything can be posted; the shape check is
+the same with Bot Framework authentication on.
+
+A valid activity has one of its fields replaced by a value of another JSON type: every
+field the adapter reads is tried with every kind of value, by hypothesis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from botkit.testing import running_bot
+from botkit_plugins.teams.testing import FakeBotFramework
+
+#: the fields the adapter reads, as paths into an activity
+FIELDS = [("id",), ("type",), ("text",), ("entities",), ("entities", 0), ("from",), ("from", "id"), ("from", "name"),
+          ("recipient",), ("recipient", "id"), ("conversation",), ("conversation", "id"),
+          ("conversation", "conversationType"), ("conversation", "tenantId"), ("channelData",), ("value",),
+          ("replyToId",), ("reactionsAdded",), ("serviceUrl",), ("channelId",)]
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                    max_leaves=6)
+
+
+def replaced(activity: dict, path: tuple, value: object) -> dict:
+    out = copy.deepcopy(activity)
+    parent = out
+    for key in path[:-1]:
+        parent = parent[key] if isinstance(parent, dict) else parent[key]
+    if isinstance(parent, list) and not parent:
+        parent.append(value)
+    else:
+        parent[path[-1]] = value
+    return out
+
+
+@pytest.fixture
+def teams_bot(tmp_path) -> Iterator[tuple[str, dict, asyncio.AbstractEventLoop]]:
+    """A local-mode Teams bot on a loop of its own thread: (its URL, a valid activity, its loop)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    held: list = []
+
+    async def start() -> tuple[str, dict]:
+        fake = await FakeBotFramework(local=True).start()
+        config = {"server": {"host": "127.0.0.1", "port": 0}, "adapters": {"teams": {"type": "teams"}},
+                  "backends": {"b": {"type": "fake"}}}
+        context = running_bot(config, tmp_path)
+        bot = await context.__aenter__()
+        held.extend([fake, context])
+        return bot.server.url, fake.activity("hello", kind="groupChat", mention_bot=True)
+
+    async def stop() -> None:
+        fake, context = held
+        await context.__aexit__(None, None, None)
+        await fake.close()
+
+    url, activity = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
+    try:
+        yield url, activity, loop
+    finally:
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(FIELDS), value=JSON)
+def test_an_activity_with_a_field_of_another_type_is_never_a_5xx(teams_bot, caplog, path, value):
+    url, activity, loop = teams_bot
+    caplog.set_level(logging.WARNING)
+    body = replaced(activity, path, value)
+
+    async def post() -> int:
+        async with httpx.AsyncClient() as client:
+            return (await client.post(url + "/api/messages", json=body)).status_code
+
+    status = asyncio.run_coroutine_threadsafe(post(), loop).result(10)
+    assert status in (200, 202, 400, 403), (path, value, status)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], (path, value)
