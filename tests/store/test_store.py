@@ -372,7 +372,7 @@ async def test_the_sqlite_wal_is_checkpointed_beside_the_writer(tmp_path, monkey
     the WAL into the database file on its own, so the WAL does not grow without bound."""
     import botkit.store.sqlite as sqlite_store
 
-    monkeypatch.setattr(sqlite_store, "_CHECKPOINT_EVERY", 0.01)
+    monkeypatch.setattr(sqlite_store, "_CHECKPOINT_TICK", 0.01)
     store = SQLiteStore(str(tmp_path / "wal.db"))
     await store.open()
     try:
