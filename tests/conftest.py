@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -25,6 +26,33 @@ def _log_levels_restored() -> Iterator[None]:
     yield
     for logger, level in levels:
         logger.setLevel(level)
+
+
+class LoopThread:
+    """An event loop on a thread of its own, for synchronous code (a hypothesis test) that
+    drives a bot running on it example after example."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro, timeout: float = 30):  # noqa: ANN001, ANN201 (any coroutine, its result)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    running = LoopThread()
+    try:
+        yield running
+    finally:
+        running.close()
 
 
 @pytest.fixture

@@ -127,20 +127,7 @@ def test_markers_become_one_based_even_when_split_across_deltas():
     assert rewriter.feed("see [note] and C# ") == "see [note] and C# "
 
 
-async def test_thinking_markers_of_v024_show_progress(fake, backend):
-    fake.streams.append(
-        b'data:{"code": 0, "data": {"answer": "", "reference": {}, "start_to_think": true, "final": false}}\n\n'
-        b'data:{"code": 0, "data": {"answer": "", "reference": {}, "end_to_think": true, "final": false}}\n\n'
-        b'data:{"code": 0, "data": {"answer": "Yes [ID:0].", "reference": {}, "final": false}}\n\n'
-        b'data:{"code": 0, "data": {"answer": "", "reference": {"chunks": [{"document_name": "a.pdf"}]},'
-        b' "final": true}}\n\n'
-        b'data:{"code": 0, "data": true}\n\n')
-    events = await ask(backend, Session(THREAD, "robots", session_id=fake_session(fake)[0]))
-    assert events[0] == Status("Thinking…")
-    assert text_of(events) == "Yes [1]." and sources_of(events)[0].title == "a.pdf"
-
-
-async def test_reasoning_between_the_thinking_markers_is_progress_not_answer_text(fake, backend):
+async def test_thinking_markers_of_v024_show_progress_and_the_reasoning_between_them_is_not_answer_text(fake, backend):
     fake.streams.append(
         b'data:{"code": 0, "data": {"answer": "", "reference": {}, "start_to_think": true, "final": false}}\n\n'
         b'data:{"code": 0, "data": {"answer": "The user asks about robots; ", "reference": {}, "final": false}}\n\n'

@@ -7,9 +7,8 @@ the secret (only Slack has it) that is still not what Slack sends is a 400.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
-import threading
 import time
 from collections.abc import Iterator
 
@@ -55,45 +54,29 @@ async def test_unsigned_and_malformed_bodies_get_4xx_without_tracebacks(fake, tm
 
 
 @pytest.fixture
-def bot_on_a_thread(tmp_path) -> Iterator[tuple[str, asyncio.AbstractEventLoop, aiohttp.ClientSession]]:
-    """A running bot on an event loop of its own thread, so that hypothesis (synchronous)
-    can post to it example after example: (its URL, its loop, a session on that loop)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    stack: list = []
+def bot_on_a_thread(loop_thread, tmp_path) -> Iterator[tuple[str, aiohttp.ClientSession]]:
+    """A running bot on a loop of its own thread, so that hypothesis (synchronous) can post
+    to it example after example: its URL and a session on that loop."""
+    stack = contextlib.AsyncExitStack()
 
     async def start() -> tuple[str, aiohttp.ClientSession]:
-        fake = FakeSlack()
-        await fake.__aenter__()
-        context = running_bot(bot_config(fake, server={"host": "127.0.0.1", "port": 0}), tmp_path)
-        bot = await context.__aenter__()
-        session = aiohttp.ClientSession()
-        stack.extend([fake, context, session])
-        return bot.server.url, session
+        fake = await stack.enter_async_context(FakeSlack())
+        bot = await stack.enter_async_context(
+            running_bot(bot_config(fake, server={"host": "127.0.0.1", "port": 0}), tmp_path))
+        return bot.server.url, await stack.enter_async_context(aiohttp.ClientSession())
 
-    async def stop() -> None:
-        fake, context, session = stack
-        await session.close()
-        await context.__aexit__(None, None, None)
-        await fake.__aexit__(None, None, None)
-
-    url, session = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
     try:
-        yield url, loop, session
+        yield loop_thread.run(start())
     finally:
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        loop_thread.run(stack.aclose())
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.binary(max_size=2_000), timestamp=st.text(max_size=20), signature=st.text(max_size=80),
        content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain", ""]))
-def test_no_body_or_headers_a_stranger_can_send_get_anything_but_401(bot_on_a_thread, body, timestamp, signature,
-                                                                     content_type):
-    url, loop, session = bot_on_a_thread
+def test_no_body_or_headers_a_stranger_can_send_get_anything_but_401(bot_on_a_thread, loop_thread, body, timestamp,
+                                                                     signature, content_type):
+    url, session = bot_on_a_thread
     headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature, "Content-Type": content_type}
     headers = {k: v for k, v in headers.items() if v and v.isascii() and v.isprintable()}
-    assert asyncio.run_coroutine_threadsafe(post(session, url, body, headers), loop).result(10) == 401
+    assert loop_thread.run(post(session, url, body, headers), 10) == 401

@@ -8,10 +8,9 @@ field the adapter reads is tried with every kind of value, by hypothesis.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import copy
 import logging
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -45,41 +44,28 @@ def replaced(activity: dict, path: tuple, value: object) -> dict:
 
 
 @pytest.fixture
-def teams_bot(tmp_path) -> Iterator[tuple[str, dict, asyncio.AbstractEventLoop]]:
-    """A local-mode Teams bot on a loop of its own thread: (its URL, a valid activity, its loop)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    held: list = []
+def teams_bot(loop_thread, tmp_path) -> Iterator[tuple[str, dict]]:
+    """A local-mode Teams bot on a loop of its own thread: its URL and a valid activity."""
+    stack = contextlib.AsyncExitStack()
 
     async def start() -> tuple[str, dict]:
         fake = await FakeBotFramework(local=True).start()
+        stack.push_async_callback(fake.close)
         config = {"server": {"host": "127.0.0.1", "port": 0}, "adapters": {"teams": {"type": "teams"}},
                   "backends": {"b": {"type": "fake"}}}
-        context = running_bot(config, tmp_path)
-        bot = await context.__aenter__()
-        held.extend([fake, context])
+        bot = await stack.enter_async_context(running_bot(config, tmp_path))
         return bot.server.url, fake.activity("hello", kind="groupChat", mention_bot=True)
 
-    async def stop() -> None:
-        fake, context = held
-        await context.__aexit__(None, None, None)
-        await fake.close()
-
-    url, activity = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
     try:
-        yield url, activity, loop
+        yield loop_thread.run(start())
     finally:
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        loop_thread.run(stack.aclose())
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(FIELDS), value=JSON)
-def test_an_activity_with_a_field_of_another_type_is_never_a_5xx(teams_bot, caplog, path, value):
-    url, activity, loop = teams_bot
+def test_an_activity_with_a_field_of_another_type_is_never_a_5xx(teams_bot, loop_thread, caplog, path, value):
+    url, activity = teams_bot
     caplog.set_level(logging.WARNING)
     body = replaced(activity, path, value)
 
@@ -87,6 +73,6 @@ def test_an_activity_with_a_field_of_another_type_is_never_a_5xx(teams_bot, capl
         async with httpx.AsyncClient() as client:
             return (await client.post(url + "/api/messages", json=body)).status_code
 
-    status = asyncio.run_coroutine_threadsafe(post(), loop).result(10)
+    status = loop_thread.run(post(), 10)
     assert status in (200, 202, 400, 403), (path, value, status)
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], (path, value)
