@@ -444,6 +444,8 @@ class SlackAdapter(Adapter):
             kwargs["thread_ts"] = thread_ts
         resp = await slack_call(self.client.chat_postMessage, **kwargs)
         channel = resp.get("channel") or thread.channel
+        if not isinstance(resp.get("ts"), str) or not resp["ts"]:  # an edit would go to an empty ts later
+            raise SlackApiError("chat.postMessage answered without the message's ts", resp)
         if starts and not thread_ts:
             # the Slack thread this message starts: later sends for the key go into it, and
             # people's replies there (keyed by this ts) count as a thread the bot answers

@@ -138,9 +138,13 @@ class FakeSlack:
 
     # -- scripting ------------------------------------------------------------------------
 
+    def answer(self, method: str, body: dict[str, Any], times: int = 1) -> None:
+        """The next `times` calls of `method` answer `body` (HTTP 200), whatever they asked."""
+        self._scripted.setdefault(method, []).extend(_Scripted(200, body) for _ in range(times))
+
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
-        self._scripted.setdefault(method, []).extend(_Scripted(200, {"ok": False, "error": error}) for _ in range(times))
+        self.answer(method, {"ok": False, "error": error}, times)
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 0) -> None:
         """The next `times` calls of `method` answer HTTP 429 with Retry-After."""

@@ -293,7 +293,10 @@ class TeamsAdapter(Adapter):
         data = {**conversation.as_dict(), "mode": "message", "reply_to": _activity_id(reply_to)}
         activity = message_activity(message, card=self.config.sources == "card")
         answer = await self._post_activity(data, activity, absorb_429=absorb_429)
-        return MessageRef(thread, str(answer.get("id") or ""), data)
+        activity_id = answer.get("id") if isinstance(answer, dict) else None
+        if not isinstance(activity_id, str) or not activity_id:  # an edit would go to an empty id later
+            raise TeamsError(200, "NoActivityId", "the Bot Connector accepted the post but returned no activity id")
+        return MessageRef(thread, activity_id, data)
 
     async def _speak_first(self, thread: ThreadKey, message: Outgoing) -> MessageRef:
         """A message nobody asked for: in a thread people spoke or reacted in (a request for a

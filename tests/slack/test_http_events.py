@@ -217,3 +217,14 @@ async def test_block_actions_reach_listeners_plugins_register_on_the_bolt_app(fa
                                                                       message_ts=TS))
         assert status == 200
     assert pressed == ["U1"]
+
+
+async def test_a_post_answered_without_its_ts_is_not_edited_later_with_an_empty_one(fake, tmp_path):
+    """Slack says ok but gives no ts: that post is a failure to retry, never a message ref
+    whose edits would go to ts "" (the placeholder is posted again, the answer edits that)."""
+    async with running_bot(bot_config(fake, backend={"answer": "Fine."}), tmp_path) as bot:
+        fake.answer("chat.postMessage", {"ok": True, "channel": "C1"})
+        assert (await post_event(bot.server.url, mention()))[0] == 200
+        await fake.wait_for(lambda f: any("Fine." in c.get("text", "") for c in f.of("chat.update") + f.of("chat.postMessage")))
+        await bot.idle(5)
+    assert all(update["ts"] for update in fake.of("chat.update"))

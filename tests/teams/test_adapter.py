@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from botkit_plugins.teams.connector import TeamsError
 from botkit_plugins.teams.testing import TENANT
 
 from botkit.adapters import Outgoing, RateLimited
@@ -173,3 +174,11 @@ async def test_non_message_activities_are_acknowledged_and_ignored(fake, make_ad
     mention_only = fake.activity("", mention_bot=True)
     assert await post(mention_only) == 202
     assert bot.inbound == [] and fake.calls == []
+
+
+async def test_a_post_answered_without_an_activity_id_is_an_error_not_an_empty_id(fake, make_adapter):
+    adapter, bot, post = await make_adapter()
+    inbound = await _inbound(fake, post, bot, kind="groupChat")
+    fake.script(201, {})
+    with pytest.raises(TeamsError, match="no activity id"):
+        await adapter.send(inbound.thread, Outgoing("an answer"), reply_to=inbound)
