@@ -49,6 +49,10 @@ class StoreConfig(Section):
     url: SecretStr = SecretStr("sqlite:///botkit.db")
     #: how long processed event ids are remembered (Slack retries for minutes; keep >= 24 h)
     events_ttl_hours: float = Field(48.0, ge=24.0)
+    #: SQLite only. "normal": a commit survives the process being killed, but the last commits
+    #: before a power cut or an OS crash may be lost (the WAL is synced at checkpoints);
+    #: "full": every commit is synced too (each group commit waits for the disk)
+    synchronous: Literal["normal", "full"] = "normal"
 
 
 class ServerConfig(Section):

@@ -142,7 +142,7 @@ _INSERT_TURN = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
-_PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000")
+_PRAGMAS = ("PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000")
 _CHECKPOINT_TICK = 0.25  # seconds between looks at whether to checkpoint
 #: commits after which a checkpoint runs even while writes go on: the WAL stays within about
 #: this many times a few pages (SQLite's own default is 1,000 pages)
@@ -239,8 +239,9 @@ _WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _INSERT_JOURNAL, _UPDATE_JOURNAL
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str, *, events_ttl: float = 48 * 3600) -> None:
+    def __init__(self, path: str, *, events_ttl: float = 48 * 3600, synchronous: str = "normal") -> None:
         self.path = path
+        self._pragmas = (f"PRAGMA synchronous={synchronous.upper()}", *_PRAGMAS)  # see StoreConfig.synchronous
         # the writer has a connection of its own: an in-memory database must be one both see
         self._target = (f"file:botkit-{uuid.uuid4().hex}?mode=memory&cache=shared", True) if path == ":memory:" \
             else (path, False)
@@ -301,7 +302,7 @@ class SQLiteStore(Store):
     async def _load(self) -> None:
         assert self._db is not None
         await self._db.execute("PRAGMA journal_mode=WAL")
-        for pragma in _PRAGMAS:
+        for pragma in self._pragmas:
             await self._db.execute(pragma)
         async with self._db.execute("PRAGMA quick_check") as cur:  # reads every page once: seconds per GB
             problems = [line for (row,) in await cur.fetchall() for line in row.splitlines()
@@ -373,7 +374,7 @@ class SQLiteStore(Store):
 
     def _connect_writer(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._target[0], uri=self._target[1], isolation_level=None, check_same_thread=False)
-        for pragma in (*_PRAGMAS, "PRAGMA wal_autocheckpoint=0",  # see _checkpoint_loop
+        for pragma in (*self._pragmas, "PRAGMA wal_autocheckpoint=0",  # see _checkpoint_loop
                        f"PRAGMA busy_timeout={_WRITER_BUSY_TIMEOUT_MS}"):
             db.execute(pragma)
         return db

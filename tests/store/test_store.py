@@ -11,8 +11,11 @@ from dataclasses import asdict
 from typing import Any
 from unittest import mock
 
+import pytest
+
+from botkit.bot import load
 from botkit.events import Inbound, Source, ThreadKey
-from botkit.store import JournalEntry, SessionRecord, Store
+from botkit.store import JournalEntry, SessionRecord, Store, store_for
 from botkit.store.sqlite import SQLiteStore
 from botkit.testing import eventually
 from botkit.turn import Answer
@@ -384,5 +387,20 @@ async def test_the_sqlite_wal_is_checkpointed_beside_the_writer(tmp_path, monkey
             await finish_turn(store, session, f"E{n}")
         await store.flush()
         await eventually(lambda: (tmp_path / "wal.db").stat().st_size != before)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("setting, level", [(None, 1), ("normal", 1), ("full", 2)])
+async def test_sqlite_synchronous_is_normal_unless_the_config_asks_for_full(tmp_path, setting, level):
+    """`store.synchronous: full` syncs every commit (a power cut loses nothing committed);
+    the default, normal, syncs at checkpoints."""
+    (tmp_path / "c.yaml").write_text("adapters: {console: {}}\nbackends: {b: {type: local}}\n"
+                                     + (f"store: {{synchronous: {setting}}}\n" if setting else ""))
+    store = store_for(load(tmp_path / "c.yaml")[0])
+    await store.open()
+    try:
+        async with store._db.execute("PRAGMA synchronous") as cur:
+            assert (await cur.fetchone())[0] == level
     finally:
         await store.close()
