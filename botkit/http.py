@@ -133,7 +133,9 @@ class Transport:
             base_url=base_url.rstrip("/") + "/",
             headers=dict(headers or {}),
             params=dict(params or {}),
-            timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
+            # no pool timeout: with more turns in flight than connections, a turn waits inside
+            # its slot for one to come free (the turn's own deadline bounds that wait)
+            timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout, pool=None),
             limits=httpx.Limits(max_connections=settings.max_connections,
                                 max_keepalive_connections=settings.max_connections),
         )

@@ -41,12 +41,15 @@ class Failure:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-async def send_stream(request: web.Request, parts: Iterable[str | bytes], *,
-                      content_type: str = "text/event-stream", gate: asyncio.Event | None = None) -> web.StreamResponse:
-    """Write `parts` as one streamed response; with `gate`, wait for it after the first part."""
+async def send_stream(request: web.Request, parts: Iterable[str | bytes], *, content_type: str = "text/event-stream",
+                      gate: asyncio.Event | None = None, pace: float = 0.0) -> web.StreamResponse:
+    """Write `parts` as one streamed response, `pace` seconds apart; with `gate`, wait for
+    it after the first part."""
     response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
     await response.prepare(request)
     for n, part in enumerate(parts):
+        if pace and n:
+            await asyncio.sleep(pace)  # a model generating, token after token
         await response.write(part.encode() if isinstance(part, str) else part)
         if n == 0 and gate is not None:
             await gate.wait()
@@ -64,6 +67,8 @@ class FakeServer(ABC):
         self.streams: list[bytes] = []
         #: set to hold generated streams after their first event until the test releases them
         self.gate: asyncio.Event | None = None
+        #: seconds between the parts of a generated stream
+        self.pace = 0.0
         self.received = asyncio.Condition()
         self.app = web.Application(middlewares=[self._record])
         self.add_routes(self.app.router)
@@ -179,4 +184,4 @@ class FakeOpenAI(FakeServer):
                               "total_tokens": prompt + completion}
             parts.append(f"data: {json.dumps(chunk)}\n\n")
         parts.append("data: [DONE]\n\n")
-        return await send_stream(request, parts, gate=self.gate)
+        return await send_stream(request, parts, gate=self.gate, pace=self.pace)

@@ -78,7 +78,8 @@ class VectaraBackend(Backend):
         self._client = httpx.AsyncClient(
             base_url=self.config.base_url,
             # bounds each read; a whole turn is also held to request_timeout (see _Retry.deadline)
-            timeout=httpx.Timeout(self.config.request_timeout, connect=min(10.0, self.config.request_timeout)),
+            timeout=httpx.Timeout(self.config.request_timeout, connect=min(10.0, self.config.request_timeout),
+                                  pool=None),  # a turn waits for a connection (see botkit.http.Transport)
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=60.0),
             headers={"User-Agent": f"botkit/{__version__}"},
         )

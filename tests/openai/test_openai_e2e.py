@@ -46,3 +46,18 @@ async def test_botkit_ask_process(tmp_path):
     assert process.returncode == 0, err.decode()
     assert out.decode().strip() == "Streamed over loopback."
     assert fake.requests[0].json["messages"][-1] == {"role": "user", "content": "Hello?"}
+
+
+async def test_a_turn_waits_for_a_pooled_connection_instead_of_timing_out(tmp_path):
+    """More turns in flight than the backend's connections: the others wait inside their
+    slot for one to come free, however long the streams ahead take (bounded by the turn's
+    own deadline), rather than fail after the client's timeout."""
+    async with FakeOpenAI(answer="one two three four five six seven eight", api_key="sk-test") as fake:
+        fake.pace = 0.15  # each answer streams for ~1.5 s, more than the 0.5 s timeout, never silent that long
+        config = deployment(fake)
+        config["backends"]["gpt"] |= {"max_connections": 1, "timeout": 0.5}
+        async with running_bot(config, tmp_path) as bot:
+            rec = bot.adapters["rec"]
+            await asyncio.gather(rec.inject("first?", thread="t1"), rec.inject("second?", thread="t2"))
+            await bot.idle(10)
+            assert rec.texts() == ["one two three four five six seven eight"] * 2
