@@ -2,11 +2,11 @@
 
 This store assumes it is the only process writing its file (one replica), which lets
 it answer the per-message questions (was this event seen? which session does this
-thread have?) from memory (loaded at open: the event ids within their TTL and the
-active sessions, a few hundred bytes each; idle sessions are ended by the scheduler)
-and write behind: every write is queued and a single writer
-task commits whatever has queued in one transaction (group commit). Several replicas
-need a shared store (PostgreSQL) instead.
+thread have?) from memory, loaded at open: a filter of the event ids within their TTL in
+fixed memory (`botkit.store.seen`; its rare "maybe" is settled by one indexed read), and
+the active sessions, a few hundred bytes each (idle ones are ended by the scheduler). It
+writes behind: every write is queued and a writer thread commits whatever has queued in
+one transaction (group commit). Several replicas need a shared store (PostgreSQL) instead.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ import orjson
 
 from botkit.events import ThreadKey
 from botkit.store.base import JournalEntry, SessionRecord, Store, StoreUnusable, TurnRecord, turn_row
+from botkit.store.seen import SeenIds
 
 if TYPE_CHECKING:
     from botkit.turn import Answer
@@ -247,7 +248,10 @@ class SQLiteStore(Store):
             else (path, False)
         self.events_ttl = events_ttl
         self._db: aiosqlite.Connection | None = None
-        self._events: OrderedDict[str, float] = OrderedDict()  # event id -> expiry, oldest first
+        self._seen = SeenIds(events_ttl)  # event ids claimed within the TTL: "certainly not", or "maybe"
+        self._claiming: dict[str, float] = {}  # event ids claimed and not yet committed -> expiry
+        self._claimed_at: deque[tuple[int, str]] = deque()  # (op number, event id) of `_claiming`
+        self._lookup: sqlite3.Connection | None = None  # the event loop's own, for a "maybe" (one indexed read)
         self._sessions: dict[str, SessionRecord] = {}  # every active session, by thread
         self._next_session_id = 1
         # Writes go to the writer in order through `_ops`, a deque (appends and pops are atomic
@@ -286,6 +290,7 @@ class SQLiteStore(Store):
         try:
             await self._load()
             writer_db = await asyncio.to_thread(self._connect_writer)
+            self._lookup = await asyncio.to_thread(self._connect_lookup)
         except BaseException as exc:
             await self._db.close()
             self._db = None
@@ -312,10 +317,9 @@ class SQLiteStore(Store):
                                 " away to start with an empty store")
         await self._migrate()
         now = time.time()
-        async with self._db.execute("SELECT event_id, expires_at FROM events WHERE expires_at > ? ORDER BY expires_at",
-                                    (now,)) as cur:
-            async for event_id, expires in cur:
-                self._events[event_id] = expires
+        async with self._db.execute("SELECT event_id FROM events WHERE expires_at > ?", (now,)) as cur:
+            async for (event_id,) in cur:
+                self._seen.add(event_id, now)
         await self._load_journal()
         async with self._db.execute("SELECT COALESCE(MAX(id), 0) FROM sessions") as cur:
             (max_id,) = await cur.fetchone()
@@ -372,6 +376,11 @@ class SQLiteStore(Store):
             await self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
             log.info("store %s migrated to schema version %d", self.path, number)
 
+    def _connect_lookup(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._target[0], uri=self._target[1], isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA query_only=ON")
+        return db
+
     def _connect_writer(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._target[0], uri=self._target[1], isolation_level=None, check_same_thread=False)
         for pragma in (*self._pragmas, "PRAGMA wal_autocheckpoint=0",  # see _checkpoint_loop
@@ -398,6 +407,9 @@ class SQLiteStore(Store):
             self._wake.set()
             await asyncio.to_thread(self._writer.join)
             self._writer = None
+        if self._lookup is not None:
+            self._lookup.close()
+            self._lookup = None
         await self._db.close()
         self._db = None
 
@@ -440,6 +452,9 @@ class SQLiteStore(Store):
     def _now_committed(self, op: int) -> None:
         """The writer committed every op through `op` (called on the event loop's thread)."""
         self._committed = op
+        claimed, claiming = self._claimed_at, self._claiming
+        while claimed and claimed[0][0] <= op:  # committed claims: the database answers for them now
+            claiming.pop(claimed.popleft()[1], None)
         waiters = self._waiters
         while waiters and waiters[0][0] <= op:
             future = waiters.popleft()[1]
@@ -554,19 +569,23 @@ class SQLiteStore(Store):
         return self._claim(event_id, time.time())
 
     def _claim(self, event_id: str, now: float) -> bool:
-        events = self._events
-        expiry = events.get(event_id)
+        expiry = self._claiming.get(event_id)
+        if expiry is None and self._seen.add(event_id, now):  # rare: a redelivery, or a filter's false alarm
+            expiry = self._stored_expiry(event_id)
         if expiry is not None and expiry > now:
             return False
-        while events:  # drop expired ids from the front; expiries grow with insertion order
-            oldest_id, oldest_expiry = next(iter(events.items()))
-            if oldest_expiry > now:
-                break
-            del events[oldest_id]
         expires = now + self.events_ttl
-        events[event_id] = expires
+        self._claiming[event_id] = expires
         self._queue(_INSERT_EVENT, (event_id, expires))
+        self._claimed_at.append((self._queued, event_id))
         return True
+
+    def _stored_expiry(self, event_id: str) -> float | None:
+        """The committed expiry of `event_id`: a read on the event loop's thread (the primary
+        key, ~10 µs), rare enough not to be worth a hop to the reader's thread."""
+        assert self._lookup is not None
+        row = self._lookup.execute("SELECT expires_at FROM events WHERE event_id = ?", (event_id,)).fetchone()
+        return row[0] if row else None
 
     # -- sessions -----------------------------------------------------------------------------
 
