@@ -95,6 +95,7 @@ async def test_closing_while_the_store_cannot_write_gives_up_after_its_timeout(t
         rec = bot.adapters["rec"]
         assert await rec.inject("committed", event_id="E1")
         await bot.idle(5)
+        await bot.store.flush()  # the turn's record is written behind: committed before the lock
         other = sqlite3.connect(tmp_path / "botkit-test.db", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         admitting = asyncio.create_task(rec.inject("never committed", event_id="E2"))
