@@ -299,14 +299,7 @@ class DiscordAdapter(Adapter):
         inbound = Inbound(str(message.id), target.thread, str(message.author.id), text, self.name,
                           message.author.display_name, tuple(str(i) for i in message.raw_mentions),
                           target.is_direct, raw=message)
-        try:
-            taken = await self.bot.submit(inbound)
-        except Unavailable as exc:  # the gateway cannot deliver it again: say so, if there is something to say
-            log.warning("message %s not taken: %s", inbound.event_id, exc)
-            if exc.notice:
-                await self.tell(inbound, exc.notice)
-            return
-        if taken:
+        if await self._submit(inbound):
             self.conversations.remember(target.thread, None if target.open_thread else message.channel.id)
 
     async def _on_reaction(self, event: discord.RawReactionActionEvent) -> None:
@@ -337,17 +330,21 @@ class DiscordAdapter(Adapter):
         inbound = Inbound(pending.id, pending.thread, str(interaction.user.id), text, self.name,
                           interaction.user.display_name, (), interaction.guild_id is None, command=command,
                           raw=interaction)
-        try:
-            taken = await self.bot.submit(inbound)
-        except Unavailable as exc:
-            log.warning("command %s not taken: %s", inbound.event_id, exc)
-            if exc.notice:
-                await self.tell(inbound, exc.notice)
-            taken = False
-        if taken:
+        if await self._submit(inbound):
             await pending.defer()  # a no-op if the turn already responded
         else:
             self._commands.pop(pending.id, None)
+
+    async def _submit(self, inbound: Inbound) -> bool:
+        """`bot.submit`; a delivery not taken (`Unavailable`) is said so to the person, if there
+        is something to say: the gateway never delivers it again."""
+        try:
+            return await self.bot.submit(inbound)
+        except Unavailable as exc:
+            log.warning("%s not taken: %s", inbound.event_id, exc)
+            if exc.notice:
+                await self.tell(inbound, exc.notice)
+            return False
 
     def _remember_command(self, command: _Command) -> None:
         now = time.monotonic()

@@ -99,7 +99,7 @@ class SlackAdapter(Adapter):
         self._verifier = SignatureVerifier(secret) if secret else None  # HTTP only (config requires it there)
         self._refusals = Refusals(log, f"slack adapter {name} /slack/events")
         self.app = AsyncApp(client=self.client, signing_secret=secret or "",
-                            request_verification_enabled=config.transport == "http",
+                            request_verification_enabled=False,  # `handle_http` verifies, before any parsing
                             process_before_response=True, logger=log, raise_error_for_unhandled_request=True)
         self.app.error(self._on_bolt_error)
         self.app.event("app_mention")(self._on_mention)
