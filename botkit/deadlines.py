@@ -30,9 +30,9 @@ class Deadlines:
         if self._watchdog is None:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch(), name="botkit-deadlines")
 
-    def stop(self, key: Hashable) -> bool:
-        """Forget `key`'s timer; False if its action already ran (or it was never started)."""
-        return self._due.pop(key, None) is not None
+    def stop(self, key: Hashable) -> None:
+        """Forget `key`'s timer (if its action has not run yet)."""
+        self._due.pop(key, None)
 
     async def _watch(self) -> None:
         try:

@@ -48,7 +48,8 @@ class TurnRunner:
         #: set by a stop: when final edits of turns cut off must have landed (`time.monotonic()`)
         self.stop_deadline: float | None = None
         self._asking: dict[str, asyncio.Task] = {}  # thread key -> the task streaming its answer now
-        self._cancelled: set[asyncio.Task] = set()
+        #: why a turn's task was cancelled by the runner ("timeout", "cancelled"); absent: a stop
+        self._cut_short: dict[asyncio.Task, str] = {}
 
     def cancel(self, thread: ThreadKey) -> bool:
         """Stop the answer `thread` is getting now (its asker gave up, e.g. Ctrl-C in the console).
@@ -59,9 +60,12 @@ class TurnRunner:
         task = self._asking.pop(thread.key, None)
         if task is None:
             return False
-        self._cancelled.add(task)
-        task.cancel()
+        self._cut(task, "cancelled")
         return True
+
+    def _cut(self, task: asyncio.Task, why: str) -> None:
+        self._cut_short[task] = why
+        task.cancel()
 
     async def run(self, entry: JournalEntry) -> Answer | None:
         """Run `entry` if this process gets it; the answer, or None when there was none to give."""
@@ -143,7 +147,7 @@ class TurnRunner:
         stream = None
         task = asyncio.current_task()
         assert task is not None
-        self.deadlines.start(task, self.settings.turn_timeout, task.cancel)
+        self.deadlines.start(task, self.settings.turn_timeout, lambda: self._cut(task, "timeout"))
         self._asking[inbound.thread.key] = task
         try:
             try:
@@ -166,23 +170,20 @@ class TurnRunner:
                             failed = f"the answer was longer than {renderer.max_chars:,} characters and was cut there"
                             break
             finally:
-                timed_out = not self.deadlines.stop(task)
+                self.deadlines.stop(task)
                 self._asking.pop(inbound.thread.key, None)
         except asyncio.CancelledError:
-            if task in self._cancelled:
-                self._cancelled.discard(task)
-                task.uncancel()
-                failed = "cancelled"
-                answer.status = "interrupted"
-            elif not timed_out:
+            why = self._cut_short.pop(task, None)
+            if why is None:  # the bot is stopping
                 failed = "the bot was stopped while answering"
                 answer.status = "interrupted"
                 await self._finish(turn, entry, renderer, answer, record, session, failed, self.stop_deadline)
                 raise
+            task.uncancel()
+            if why == "cancelled":
+                failed, answer.status = "cancelled", "interrupted"
             else:
-                task.uncancel()
-                failed = f"no complete answer within {self.settings.turn_timeout:g} s"
-                answer.status = "timeout"
+                failed, answer.status = f"no complete answer within {self.settings.turn_timeout:g} s", "timeout"
         except BackendError as exc:
             failed = exc.message
         except Exception:
