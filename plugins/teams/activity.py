@@ -159,7 +159,7 @@ def _place(activity: dict[str, Any], root: str) -> tuple[ThreadKey, Conversation
     sender = activity.get("from") or {}
     recipient = activity.get("recipient") or {}
     conversation_id = conversation.get("id")
-    if not isinstance(conversation_id, str) or not sender.get("id") or not activity.get("serviceUrl"):
+    if not _is_path_segment(conversation_id) or not sender.get("id") or not activity.get("serviceUrl"):
         return None
     if recipient.get("id") and sender.get("id") == recipient.get("id"):
         return None  # our own activity echoed back
@@ -173,6 +173,11 @@ def _place(activity: dict[str, Any], root: str) -> tuple[ThreadKey, Conversation
         thread = ThreadKey(PLATFORM, tenant_of(activity), conversation_id, "")
         reply_conversation = conversation_id
     return thread, Conversation(str(activity["serviceUrl"]), reply_conversation, kind, str(recipient.get("id") or ""))
+
+
+def _is_path_segment(conversation_id: object) -> bool:
+    """Replies go to `v3/conversations/{id}/…`: an empty or dot-only id would name another URL."""
+    return isinstance(conversation_id, str) and conversation_id.strip(".") != ""
 
 
 def _user(activity: dict[str, Any]) -> str:

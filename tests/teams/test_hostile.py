@@ -15,9 +15,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from botkit.bot import Bot
 from botkit.testing import running_bot
 from botkit_plugins.teams.testing import FakeBotFramework
 
@@ -44,17 +45,17 @@ def replaced(activity: dict, path: tuple, value: object) -> dict:
 
 
 @pytest.fixture
-def teams_bot(loop_thread, tmp_path) -> Iterator[tuple[str, dict]]:
-    """A local-mode Teams bot on a loop of its own thread: its URL and a valid activity."""
+def teams_bot(loop_thread, tmp_path) -> Iterator[tuple[Bot, dict]]:
+    """A local-mode Teams bot on a loop of its own thread, and a valid activity."""
     stack = contextlib.AsyncExitStack()
 
-    async def start() -> tuple[str, dict]:
+    async def start() -> tuple[Bot, dict]:
         fake = await FakeBotFramework(local=True).start()
         stack.push_async_callback(fake.close)
         config = {"server": {"host": "127.0.0.1", "port": 0}, "adapters": {"teams": {"type": "teams"}},
                   "backends": {"b": {"type": "fake"}}}
         bot = await stack.enter_async_context(running_bot(config, tmp_path))
-        return bot.server.url, fake.activity("hello", kind="groupChat", mention_bot=True)
+        return bot, fake.activity("hello", kind="groupChat", mention_bot=True)
 
     try:
         yield loop_thread.run(start())
@@ -64,14 +65,20 @@ def teams_bot(loop_thread, tmp_path) -> Iterator[tuple[str, dict]]:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(FIELDS), value=JSON)
+@example(path=("conversation", "id"), value="")
+@example(path=("conversation", "id"), value="..")
+@example(path=("conversation", "id"), value="a/b")
+@example(path=("conversation", "id"), value="a?b#c")
 def test_an_activity_with_a_field_of_another_type_is_never_a_5xx(teams_bot, loop_thread, caplog, path, value):
-    url, activity = teams_bot
+    bot, activity = teams_bot
     caplog.set_level(logging.WARNING)
     body = replaced(activity, path, value)
 
     async def post() -> int:
         async with httpx.AsyncClient() as client:
-            return (await client.post(url + "/api/messages", json=body)).status_code
+            status = (await client.post(bot.server.url + "/api/messages", json=body)).status_code
+        await bot.idle(8)  # what the activity started is logged within this example
+        return status
 
     status = loop_thread.run(post(), 10)
     assert status in (200, 202, 400, 403), (path, value, status)
