@@ -20,11 +20,12 @@ def store_for(config: Config) -> Store:
     root = config.root
     events_hours = root.retention.events_hours or root.store.events_ttl_hours
     return open_store(root.store.url.get_secret_value(), base_dir=config.base_dir, events_ttl=events_hours * 3600,
-                      lease_ttl=root.recovery.lease_ttl, synchronous=root.store.synchronous)
+                      lease_ttl=root.recovery.lease_ttl, synchronous=root.store.synchronous,
+                      exclusive=root.store.exclusive)
 
 
 def open_store(url: str, *, base_dir: Path | None = None, events_ttl: float = 48 * 3600,
-               lease_ttl: float = 20.0, synchronous: str = "normal") -> Store:
+               lease_ttl: float = 20.0, synchronous: str = "normal", exclusive: bool = True) -> Store:
     """The store for `url`: sqlite:///relative/path.db, sqlite:////abs/path.db, sqlite:///:memory:,
     or postgresql://user:password@host:port/database (shared by several replicas)."""
     if url.startswith("sqlite://"):
@@ -33,7 +34,7 @@ def open_store(url: str, *, base_dir: Path | None = None, events_ttl: float = 48
         path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url.removeprefix("sqlite://")
         if path != ":memory:" and not Path(path).is_absolute() and base_dir is not None:
             path = str(base_dir / path)
-        return SQLiteStore(path, events_ttl=events_ttl, synchronous=synchronous)
+        return SQLiteStore(path, events_ttl=events_ttl, synchronous=synchronous, exclusive=exclusive)
     if url.startswith(("postgresql://", "postgres://")):
         from botkit.store.postgres import PostgresStore
 

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
@@ -239,13 +240,24 @@ def _json(value: list | dict) -> str:
 _WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _INSERT_JOURNAL, _UPDATE_JOURNAL, _INSERT_TURN, _DELETE_JOURNAL)
 
 
+def _target(path: str, exclusive: bool) -> tuple[str, bool]:
+    """What every connection of this process opens, and whether it is a URI. The writer has a
+    connection of its own: an in-memory database must be one all see. SQLite's `unix-excl`
+    VFS locks the file against other processes and keeps the WAL index on the heap, shared by
+    this process's connections (see StoreConfig.exclusive)."""
+    if path == ":memory:":
+        return f"file:botkit-{uuid.uuid4().hex}?mode=memory&cache=shared", True
+    if exclusive:
+        return f"{Path(path).absolute().as_uri()}?vfs=unix-excl", True
+    return path, False
+
+
 class SQLiteStore(Store):
-    def __init__(self, path: str, *, events_ttl: float = 48 * 3600, synchronous: str = "normal") -> None:
+    def __init__(self, path: str, *, events_ttl: float = 48 * 3600, synchronous: str = "normal",
+                 exclusive: bool = True) -> None:
         self.path = path
         self._pragmas = (f"PRAGMA synchronous={synchronous.upper()}", *_PRAGMAS)  # see StoreConfig.synchronous
-        # the writer has a connection of its own: an in-memory database must be one both see
-        self._target = (f"file:botkit-{uuid.uuid4().hex}?mode=memory&cache=shared", True) if path == ":memory:" \
-            else (path, False)
+        self._target = _target(path, exclusive)
         self.events_ttl = events_ttl
         self._db: aiosqlite.Connection | None = None
         self._seen = SeenIds(events_ttl)  # event ids claimed within the TTL: "certainly not", or "maybe"
@@ -294,6 +306,9 @@ class SQLiteStore(Store):
         except BaseException as exc:
             await self._db.close()
             self._db = None
+            if isinstance(exc, sqlite3.Error) and _is_lock(exc):
+                raise StoreUnusable(f"{self.path} is in use by another process (a running bot holds its store for"
+                                    " itself: stop it first, or see store.exclusive)") from exc
             if isinstance(exc, sqlite3.DatabaseError):
                 raise StoreUnusable(f"{self.path}: {exc}") from exc
             raise

@@ -10,6 +10,7 @@ limit, is in bench/chaos.py's `diskfull` mode and tests/chaos.)
 from __future__ import annotations
 
 import asyncio
+import signal
 import contextlib
 import logging
 import sqlite3
@@ -141,3 +142,70 @@ def test_a_store_that_cannot_be_used_stops_the_start_in_one_line(tmp_path, damag
     assert len(errors) == 1 and "store.db" in errors[0], done.stderr
     assert ("file is not a database" if damage == "not a database" else "is damaged") in errors[0]
     assert "Traceback" not in done.stderr
+
+
+#: a process writing to a store until its stdin closes: prints "ready" once it has written
+WRITER = """
+import asyncio, sys, threading
+from botkit.store import open_store
+
+async def main(path, exclusive):
+    store = open_store("sqlite:///" + path, exclusive=exclusive)
+    await store.open()
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(done.set)), daemon=True).start()
+    n = 0
+    while not done.is_set():
+        n += 1
+        await store.claim_event(f"E{n}")
+        await store.flush()
+        if n == 50:
+            print("ready", flush=True)
+    await store.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2] == "exclusive"))
+"""
+
+
+def writing_store(path: Path, mode: str) -> subprocess.Popen:
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), mode], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "ready\n"
+    return writer
+
+
+@pytest.mark.parametrize("mode", ["exclusive", "shared"])
+def test_a_running_store_maps_no_shared_memory_that_can_kill_it(tmp_path, mode):
+    """WAL's index is a mapped `-shm` file unless the store is exclusive: truncated under a
+    running process (or on a disk gone read-only), touching it is SIGBUS, no log line."""
+    path = tmp_path / "store.db"
+    writer = writing_store(path, mode)
+    shm = Path(f"{path}-shm")
+    assert shm.exists() == (mode == "shared")
+    if shm.exists():
+        shm.write_bytes(b"")
+    writer.stdin.close()
+    returncode = writer.wait(30)
+    if mode == "exclusive":
+        assert returncode == 0
+        assert not shm.exists()
+    else:
+        assert returncode == -signal.SIGBUS  # the hazard the exclusive store removes
+
+
+def test_another_process_is_told_the_store_is_in_use_by_the_bot(tmp_path):
+    (tmp_path / "c.yaml").write_text('store: {url: "sqlite:///store.db"}\n')
+    writer = writing_store(tmp_path / "store.db", "exclusive")
+    try:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "botkit.cli", "sessions", "list", "-c", "c.yaml"],
+                              cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert time.monotonic() - started < 15
+    finally:
+        writer.stdin.close()
+        assert writer.wait(30) == 0
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("botkit: store.db is in use by another process (a running bot"
+                                                   " holds its store for itself: stop it first"), done.stderr
