@@ -200,7 +200,7 @@ class ConsoleAdapter(Adapter):
                 path.touch()
                 history = FileHistory(str(path))
             except OSError as exc:
-                logging.getLogger(__name__).warning("console history not kept: %s: %s", path, exc.strerror)
+                logging.getLogger("botkit.console").warning("console history not kept: %s: %s", path, exc.strerror)
         session: PromptSession[str] = PromptSession(history=history)
         self._write("botkit console — ask a question; /new starts a new thread; Ctrl-C stops an answer; "
                     "Ctrl-D or /quit leaves.\n")

@@ -28,7 +28,7 @@ from .query import Query, build_query
 if TYPE_CHECKING:
     from botkit.bot import Bot
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("botkit.local")
 
 NOTHING_FOUND = ("I couldn't find anything about that in the knowledge base. "
                  "Try asking with the names of the features, settings or commands you mean.")

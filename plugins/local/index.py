@@ -17,7 +17,7 @@ from pathlib import Path
 from .documents import PASSAGE_CHARS, parse
 from .query import Query, match_expression
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("botkit.local")
 
 EXTENSIONS = (".md", ".markdown", ".txt")
 #: changes when the schema or the way files are split changes: the index is then rebuilt

@@ -135,7 +135,7 @@ def test_a_secret_never_reaches_the_log_even_at_debug(tmp_path, monkeypatch):
     (tmp_path / "leaky.py").write_text(SECRET_PLUGIN)
     (tmp_path / "config.yaml").write_text(textwrap.dedent("""
         plugins: [leaky.py]
-        logging: {level: DEBUG}
+        logging: {level: DEBUG, content: true}  # libraries' DEBUG lines (headers) are logged too
         store: {url: "sqlite:///s.db"}
         adapters: {console: {}}
         backends:
