@@ -356,6 +356,7 @@ class SQLiteStore(Store):
         """
         assert self._db is not None
         checkpointed = seen = 0
+        failing = False  # logged once until a checkpoint succeeds again
         while True:
             await asyncio.sleep(_CHECKPOINT_TICK)
             commits = self._commits
@@ -366,7 +367,11 @@ class SQLiteStore(Store):
             try:
                 await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error as exc:  # the writer reports the store's faults; this is the same one
-                log.warning("store checkpoint failed (%s); the next one tries again", exc)
+                if not failing:
+                    log.warning("store checkpoint failed (%s); retried while commits go on", exc)
+                failing = True
+            else:
+                failing = False
 
     async def _load_journal(self) -> None:
         """Turns an earlier process accepted and did not finish: recovery answers them."""

@@ -10,13 +10,15 @@ limit, is in bench/chaos.py's `diskfull` mode and tests/chaos.)
 from __future__ import annotations
 
 import asyncio
-import signal
 import contextlib
 import logging
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -209,3 +211,72 @@ def test_another_process_is_told_the_store_is_in_use_by_the_bot(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("botkit: store.db is in use by another process (a running bot"
                                                    " holds its store for itself: stop it first"), done.stderr
+
+
+@pytest.fixture
+def disk_that_fails(tmp_path) -> Iterator[tuple[Path, Callable[[], None]]]:
+    """An ext4 file system whose device fails on demand: its image lives on a small tmpfs that
+    `fail()` fills, so the next writes of the loop device fail and ext4 turns itself read-only
+    (errors=remount-ro), as a failing disk or a full volume under a VM does. Needs root (mount)."""
+    outer, inner = tmp_path / "device", tmp_path / "disk"
+    outer.mkdir()
+    inner.mkdir()
+
+    def run(*argv: str) -> None:
+        subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+    try:
+        run("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(outer))
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot mount a tmpfs here (root and CAP_SYS_ADMIN are needed): {exc}")
+    try:
+        image = outer / "image"
+        run("truncate", "-s", "128M", str(image))
+        run("mkfs.ext4", "-q", "-F", str(image))
+        run("mount", "-o", "loop,errors=remount-ro", str(image), str(inner))
+        try:
+            def fail() -> None:
+                free = os.statvfs(outer).f_bavail * os.statvfs(outer).f_frsize
+                run("fallocate", "-l", str(free), str(outer / "filler"))
+
+            yield inner, fail
+        finally:
+            run("umount", "-l", str(inner))
+    finally:
+        run("umount", "-l", str(outer))
+
+
+async def test_a_disk_failing_under_the_bot_is_a_store_fault_not_a_crash(disk_that_fails, tmp_path, caplog):
+    disk, fail = disk_that_fails
+    caplog.set_level(logging.WARNING, logger="botkit")
+    config = {**CONFIG, "store": {"url": f"sqlite:///{disk / 'store.db'}"}}
+    async with running_bot(config, tmp_path) as bot:
+        bot.store.close_timeout = 1.0
+        rec = bot.adapters["rec"]
+        assert await rec.inject("before the failure", event_id="E1")
+        await bot.idle(5)
+        fail()
+        # the writes that follow reach the failing device (checkpoints sync it) until one fails
+        async def settled(task: asyncio.Task) -> None:
+            """Until `task` is done or the store has failed (a write it waits for may never commit)."""
+            while not task.done() and bot.store.fault is None:
+                await asyncio.wait([task], timeout=0.05)
+
+        n = 0
+        async with asyncio.timeout(60):
+            while bot.store.fault is None:
+                n += 1
+                admitting = asyncio.create_task(rec.inject(f"while failing {n}", event_id=f"F{n}"))
+                await settled(admitting)
+                if admitting.done() and admitting.exception() is None:
+                    answering = asyncio.create_task(bot.idle())
+                    await settled(answering)
+                    answering.cancel()
+        assert bot.store.fault is not None and not bot.accepting
+        status, body = await readyz(bot.server.url)
+        assert status == 503 and body["store_fault"]
+        with pytest.raises(Unavailable):  # new deliveries are refused: the platform sends them again
+            await rec.inject("refused", event_id="R1")
+        admitting.cancel()  # if its journal write is still waiting, it was not acked: the platform sends it again
+    store_lines = [r.getMessage() for r in caplog.records if r.name == "botkit.store"]
+    assert any("cannot write" in line for line in store_lines), store_lines
