@@ -252,6 +252,21 @@ def _target(path: str, exclusive: bool) -> tuple[str, bool]:
     return path, False
 
 
+def _why_not_writable(path: str) -> str:
+    """What SQLite's "unable to open database file" does not say, when it is that."""
+    if path == ":memory:":
+        return ""
+    folder = Path(path).absolute().parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f" ({folder} is on a read-only file system)"
+    except OSError:
+        return f" ({folder} cannot be reached)"
+    if not os.access(folder, os.W_OK | os.X_OK) or (Path(path).exists() and not os.access(path, os.W_OK)):
+        return " (not writable by this user: the store writes the file and its -wal beside it)"
+    return ""
+
+
 class SQLiteStore(Store):
     def __init__(self, path: str, *, events_ttl: float = 48 * 3600, synchronous: str = "normal",
                  exclusive: bool = True) -> None:
@@ -310,7 +325,7 @@ class SQLiteStore(Store):
                 raise StoreUnusable(f"{self.path} is in use by another process (a running bot holds its store for"
                                     " itself: stop it first, or see store.exclusive)") from exc
             if isinstance(exc, sqlite3.DatabaseError):
-                raise StoreUnusable(f"{self.path}: {exc}") from exc
+                raise StoreUnusable(f"{self.path}: {exc}{_why_not_writable(self.path)}") from exc
             raise
         self._loop = asyncio.get_running_loop()
         self._closing = False

@@ -213,6 +213,39 @@ def test_another_process_is_told_the_store_is_in_use_by_the_bot(tmp_path):
                                                    " holds its store for itself: stop it first"), done.stderr
 
 
+def mount(*argv: str) -> None:
+    """Run mount (or umount); skip the test where this machine does not allow it."""
+    try:
+        subprocess.run(argv, check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        if argv[0] == "mount" and "remount" not in argv:
+            pytest.skip(f"cannot mount here (root and CAP_SYS_ADMIN are needed): {exc}")
+        raise
+
+
+def test_a_store_on_a_read_only_file_system_stops_the_start_in_one_line(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mount("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder))
+    try:
+        (folder / "docs").mkdir()
+        (folder / "docs" / "a.md").write_text("# A\nSomething to index.\n")
+        (folder / "c.yaml").write_text('store: {url: "sqlite:///store.db"}\n'
+                                       "backends: {kb: {type: local, paths: [./docs]}}\nadapters: {console: {}}\n")
+        first = subprocess.run([sys.executable, "-m", "botkit.cli", "run", "-c", "c.yaml"], cwd=folder,
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert first.returncode == 0 and (folder / "store.db").exists(), first.stderr
+        mount("mount", "-o", "remount,ro", str(folder))
+        done = subprocess.run([sys.executable, "-m", "botkit.cli", "run", "-c", "c.yaml"], cwd=folder,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    finally:
+        mount("umount", "-l", str(folder))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"botkit: the store could not start: store.db: unable to open database file ({folder} is on a read-only"
+        " file system)"], done.stderr
+
+
 @pytest.fixture
 def disk_that_fails(tmp_path) -> Iterator[tuple[Path, Callable[[], None]]]:
     """An ext4 file system whose device fails on demand: its image lives on a small tmpfs that
@@ -225,15 +258,12 @@ def disk_that_fails(tmp_path) -> Iterator[tuple[Path, Callable[[], None]]]:
     def run(*argv: str) -> None:
         subprocess.run(argv, check=True, capture_output=True, timeout=30)
 
-    try:
-        run("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(outer))
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"cannot mount a tmpfs here (root and CAP_SYS_ADMIN are needed): {exc}")
+    mount("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(outer))
     try:
         image = outer / "image"
         run("truncate", "-s", "128M", str(image))
         run("mkfs.ext4", "-q", "-F", str(image))
-        run("mount", "-o", "loop,errors=remount-ro", str(image), str(inner))
+        mount("mount", "-o", "loop,errors=remount-ro", str(image), str(inner))
         try:
             def fail() -> None:
                 free = os.statvfs(outer).f_bavail * os.statvfs(outer).f_frsize
@@ -241,9 +271,9 @@ def disk_that_fails(tmp_path) -> Iterator[tuple[Path, Callable[[], None]]]:
 
             yield inner, fail
         finally:
-            run("umount", "-l", str(inner))
+            mount("umount", "-l", str(inner))
     finally:
-        run("umount", "-l", str(outer))
+        mount("umount", "-l", str(outer))
 
 
 async def test_a_disk_failing_under_the_bot_is_a_store_fault_not_a_crash(disk_that_fails, tmp_path, caplog):
