@@ -2,8 +2,9 @@
 history (and a backend's own, where it keeps one) from the command line.
 
 Tables in a terminal (rich), JSON with `--json`. The commands open the store named by
-the config; with SQLite that works beside a running bot (WAL), though a session deleted
-while the bot runs stays in that bot's memory until it restarts.
+the config: a SQLite store only while no bot holds it (`store.exclusive`, the default),
+PostgreSQL always. A session deleted while a bot runs stays in that bot's memory until it
+restarts. Registered like any plugin (`botkit_cli`, entry point "admin").
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator
@@ -23,14 +23,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from botkit.backends import Backend, BackendError
+from botkit.commands import CONFIG_ENV, load_for_cli, with_config
 from botkit.config import DEFAULT_CONFIG, Config, parse_duration
-from botkit.plugins import Plugins
+from botkit.plugins import Plugins, hookimpl
 from botkit.store import Store, store_for
 from botkit.terminal import printable
 
 
-def add_commands(commands: argparse._SubParsersAction,
-                 with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
+@hookimpl
+def botkit_cli(commands: argparse._SubParsersAction) -> None:
     """Register `sessions` and `backend` on botkit's CLI."""
     sessions = commands.add_parser("sessions", help="list, show, delete and export conversation history")
     actions = sessions.add_subparsers(dest="sessions_action", required=True)
@@ -106,8 +107,6 @@ def _print_json(data: Any) -> None:
 
 @asynccontextmanager
 async def _store(args: argparse.Namespace) -> AsyncIterator[tuple[Config, Plugins, Store]]:
-    from botkit.cli import CONFIG_ENV, load_for_cli
-
     config, plugins = load_for_cli(args)
     if config.path == DEFAULT_CONFIG:  # its store is in memory: an empty history would look like no history
         print(f"botkit: no config given (-c, ${CONFIG_ENV}) and no ./config.yaml: the bundled default "

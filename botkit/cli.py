@@ -13,62 +13,28 @@ import argparse
 import dataclasses
 import inspect
 import json
-import os
 import sys
 import traceback
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from botkit.admin import add_commands as add_admin_commands
 from botkit.backends import BackendError, Question, Session
-from botkit.bot import Bot, StartupError, describe, load, secrets_of
-from botkit.config import (DEFAULT_CONFIG, Config, ConfigError, Configured, MetricsConfig, Route, ServerConfig,
+from botkit.bot import Bot, StartupError, describe
+from botkit.commands import LEVELS, load_for_cli, log_level, with_config
+from botkit.config import (Config, ConfigError, Configured, MetricsConfig, Route, ServerConfig,
                            StoreConfig, routes_of)
 from botkit.events import Done, Failed, Sources, TextDelta, ThreadKey
-from botkit.logs import redact, setup_logging
+from botkit.logs import redact
 from botkit.loop import run as run_loop
 from botkit.plugins import PluginError, Plugins, load_plugins
 from botkit.store import store_for
 from botkit.terminal import printable
 
 EXIT_CONFIG = 2
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: the adapter `botkit run` uses when the config names none, and the one `botkit ask` answers through
 CONSOLE = "console"
-#: where admin commands in a container find the deployment's config (the Dockerfile sets it)
-CONFIG_ENV = "BOTKIT_CONFIG"
-
-
-def config_path(given: str | None) -> Path:
-    """-c if given, else $BOTKIT_CONFIG, else ./config.yaml if present, else the bundled default."""
-    if given:
-        return Path(given)
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV])
-    local = Path("config.yaml")
-    return local if local.is_file() else DEFAULT_CONFIG
-
-
-def log_level(args: argparse.Namespace, configured: str) -> str:
-    """`--log-level` if given, else the config's level moved by each -v (louder) and -q (quieter)."""
-    if getattr(args, "log_level", None):
-        return args.log_level
-    step = getattr(args, "verbose", 0) - getattr(args, "quiet", 0)
-    return LEVELS[min(max(LEVELS.index(configured) - step, 0), len(LEVELS) - 1)]
-
-
-def load_for_cli(args: argparse.Namespace) -> tuple[Config, Plugins]:
-    """The config named by `-c` (validated, plugins loaded) with logging set up from it."""
-    config, plugins = load(config_path(getattr(args, "config", None)))
-    settings = config.root.logging
-    setup_logging(log_level(args, settings.level), settings.format, secrets_of(config),
-                  log_content=settings.content)
-    return config, plugins
-
-
 def with_console(config: Config, plugins: Plugins, **settings: Any) -> Config:
     """`config` with the console as its only adapter, configured with `settings`."""
     component = plugins.adapters[CONSOLE]
@@ -261,11 +227,6 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
                         version=f"botkit {_version()} (Python {sys.version.split()[0]})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("-c", "--config", help="YAML config (default: $BOTKIT_CONFIG, else ./config.yaml, "
-                                              "else the bundled default)")
-        return p
-
     with_config(commands.add_parser("run", help="run the bot")).set_defaults(func=cmd_run)
     check = with_config(commands.add_parser("check", help="validate the config and plugins, show what would run"))
     check.add_argument("--online", action="store_true",
@@ -296,7 +257,6 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
                                                  "`botkit completion fish | source`")
     completion.add_argument("shell", choices=["bash", "zsh", "fish"])
     completion.set_defaults(func=cmd_completion, parser=parser)
-    add_admin_commands(commands, with_config)
     if plugins is not None:
         plugins.call_sync("botkit_cli", commands=commands)
     for i, each in enumerate(parsers(parser)):

@@ -207,7 +207,7 @@ class ScheduledJob(Section):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {self.timezone!r}") from exc
         if self.cron is not None:
-            from botkit.scheduler import cron_trigger
+            from botkit.cron import cron_trigger  # imports APScheduler: only for a config with cron jobs
 
             try:
                 cron_trigger(self.cron, self.timezone)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from botkit.admin import since
+from botkit.commands import load_for_cli, with_config
 
 #: the columns of an export, in order (the store's `list_feedback` rows carry these keys)
 COLUMNS = ("at", "event_id", "thread", "adapter", "backend", "user", "value", "comment", "question", "answer",
@@ -33,7 +34,6 @@ def write(rows: Iterable[dict[str, Any]], out: IO[str], fmt: str) -> int:
 
 
 async def export(args: argparse.Namespace) -> int:
-    from botkit.cli import load_for_cli
     from botkit.store import store_for
 
     config, _ = load_for_cli(args)
@@ -54,9 +54,7 @@ async def export(args: argparse.Namespace) -> int:
 def add_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("feedback", help="feedback recorded on answers")
     sub = parser.add_subparsers(dest="feedback_command", required=True)
-    cmd = sub.add_parser("export", help="write every vote with its turn as CSV or JSON Lines")
-    cmd.add_argument("-c", "--config", default=None,
-                     help="YAML config (default: $BOTKIT_CONFIG, else ./config.yaml, else the bundled default)")
+    cmd = with_config(sub.add_parser("export", help="write every vote with its turn as CSV or JSON Lines"))
     cmd.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     cmd.add_argument("--since", type=since, default=None,
                      help="only votes since: a duration back from now (7d, 12h) or a date (2025-01-31)")

@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from botkit.backends import BackendError
+from botkit.commands import load_for_cli, with_config
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -25,9 +26,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
         """A subcommand taking `-c` and `--backend` after it, like every other botkit command."""
-        sub = actions.add_parser(name, help=help_text)
-        sub.add_argument("-c", "--config", help="YAML config (default: $BOTKIT_CONFIG, else ./config.yaml, "
-                                                "else the bundled default)")
+        sub = with_config(actions.add_parser(name, help=help_text))
         sub.add_argument("--backend", help="which vectara backend (needed when several are configured)")
         return sub
 
@@ -44,7 +43,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     from botkit.bot import Bot
-    from botkit.cli import load_for_cli
 
     from .backend import VectaraBackend
 

@@ -10,7 +10,7 @@ import pytest
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 
 from botkit.config import RootConfig
-from botkit.scheduler import cron_trigger
+from botkit.cron import cron_trigger
 from botkit.testing import running_bot
 
 from .conftest import with_
