@@ -147,7 +147,6 @@ class Bot:
             except Exception as exc:
                 raise PluginError(item.component.plugin, f"middleware {name!r} could not be created: {exc!r}") from exc
             self.plugins.add(instance, f"middleware:{name}", f"middleware {name} ({item.component.plugin})")
-        self.plugins.refresh()
 
     async def start(self) -> None:
         """Open the store, build and start everything; on failure, undo what started."""
@@ -159,9 +158,9 @@ class Bot:
         try:
             for name, backend in self.backends.items():
                 await _starting(f"backend {name!r}", backend.start())
-            await self.plugins.call_all("botkit_routes", server=self.server)
+            await self.plugins.routes(self.server)
             self._add_metrics()
-            await self.plugins.call_all("botkit_startup", bot=self)
+            await self.plugins.startup(self)
             if self.serves_http:
                 await _starting(f"the HTTP server on {self.server.host}:{self.server.port}", self.server.start())
             else:
@@ -228,7 +227,7 @@ class Bot:
             except Exception:
                 log.warning("backend %s did not close cleanly", backend.name, exc_info=True)
         if self._started:
-            await self.plugins.notify("botkit_shutdown", bot=self)
+            await self.plugins.shutdown(self)
             self._started = False
         await self.store.close()
 

@@ -60,7 +60,7 @@ async def cmd_check(args: argparse.Namespace) -> int:
         config = with_console(config, plugins)
     bot = Bot(config, plugins)
     bot.build()  # every component created as `run` would (not started: no network)
-    await plugins.call_all("botkit_routes", server=bot.server)
+    await plugins.routes(bot.server)
     print(f"config {config.path}: ok")
     print("adapters:    " + ", ".join(f"{n} ({c.component.name})" for n, c in config.adapters.items())
           + (" (none configured: the console)" if console_default else ""))
@@ -258,7 +258,7 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
     completion.add_argument("shell", choices=["bash", "zsh", "fish"])
     completion.set_defaults(func=cmd_completion, parser=parser)
     if plugins is not None:
-        plugins.call_sync("botkit_cli", commands=commands)
+        plugins.cli(commands)
     for i, each in enumerate(parsers(parser)):
         _add_common(each, top=i == 0)
     return parser

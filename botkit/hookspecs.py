@@ -4,7 +4,16 @@ A plugin is a module or object with functions named like these, marked with
 `botkit.hookimpl`. Any hook may be implemented as `async def` unless its contract says
 it must be synchronous; botkit awaits what an implementation returns when it is
 awaitable. Arguments may be left out of an implementation's signature (pluggy passes
-only those it names).
+only those it names). Implementations run last registered first; hook wrappers
+(`hookwrapper=True`, `wrapper=True`) are refused when the plugin is registered, since
+botkit awaits each implementation itself. The core calls hooks only through
+`botkit.plugins.Plugins`, one method per hook (`bot.plugins.reaction(...)`).
+
+Besides modules and objects named in entry points or `plugins:`, the adapter, backend and
+middleware instances a config builds are registered as plugins (named "adapter:<name>",
+"backend:<name>", "middleware:<name>"): their `botkit_*` methods marked with `hookimpl`
+run like any other. That is how an adapter mounts its HTTP endpoint (`botkit_routes`)
+and a middleware renders notes (`botkit_render`).
 
 Intake order, the rule every adapter follows: a delivery's place in its thread is fixed
 when the adapter calls `bot.submit(inbound)`, so nothing that waits on the network may
@@ -72,13 +81,15 @@ def botkit_register_middlewares(register: Register) -> None:
 # -- one turn ------------------------------------------------------------------------------
 
 
-@hookspec
+@hookspec(firstresult=True)
 def botkit_message_received(turn: Turn) -> Handled | None:
     """Called for every routed message before the backend is asked, in plugin order.
 
     Return None to let the turn go on (having perhaps rewritten `turn.query`), or a
     `botkit.turn.Handled` to stop it: its `reply` is posted (None: silence). The first
-    implementation that returns a result ends the call; later ones are not run. Runs in
+    implementation that returns a result ends the call; later ones are not run. An
+    implementation that raises, or returns anything else, is logged as its plugin's error
+    and passed over: the message goes on as if it had returned None. Runs in
     `bot.submit`, before the turn is journaled (what it leaves in `turn.query` is what the
     backend is asked), so a rejection never waits behind other turns' answers; it should
     be quick, since the platform is acknowledged only after it.
@@ -112,7 +123,7 @@ def botkit_reaction(adapter: Adapter, thread: ThreadKey, message_id: str, user: 
                     comment: str | None) -> None:
     """A user reacted to, or clicked a button on, one of the bot's messages.
 
-    Adapters call it (through `bot.plugins.notify("botkit_reaction", ...)`) for reactions
+    Adapters call it (through `bot.plugins.reaction(...)`) for reactions
     added by people other than the bot: `reaction` is the platform's name or emoji
     (Slack "+1", Discord "👍", a button's value), `message_id` the id the adapter returned
     for the message, `comment` text the user attached (a modal, a card input) or None.
@@ -125,19 +136,25 @@ def botkit_reaction(adapter: Adapter, thread: ThreadKey, message_id: str, user: 
 
 @hookspec
 def botkit_startup(bot: Bot) -> None:
-    """After the store, backends and HTTP routes are ready, before adapters start."""
+    """After the store, backends and HTTP routes are ready, before adapters start.
+
+    A failure stops the start, named after its plugin (the bot must not run half set up).
+    """
 
 
 @hookspec
 def botkit_shutdown(bot: Bot) -> None:
-    """After adapters stopped and answers in flight finished or were marked interrupted."""
+    """After adapters stopped and answers in flight finished or were marked interrupted.
+
+    Every implementation runs; a failure is logged with its plugin's name.
+    """
 
 
 @hookspec
 def botkit_scheduled_jobs(scheduler: Any) -> None:
     """Add periodic jobs: `scheduler.add_job(func, trigger, **kwargs)` (APScheduler's API).
 
-    `func` may be a coroutine function. Called once at startup.
+    `func` may be a coroutine function. Called once at startup; a failure stops it.
     """
 
 
@@ -146,6 +163,7 @@ def botkit_routes(server: Any) -> None:
     """Add HTTP routes to botkit's one aiohttp server: `server.add_route(method, path, handler)`.
 
     Called once before the server starts; the server only starts when a route exists.
+    A failure stops the start, named after its plugin.
     """
 
 
@@ -154,5 +172,6 @@ def botkit_cli(commands: argparse._SubParsersAction) -> None:
     """Add `botkit` subcommands: `parser = commands.add_parser(name, help=...)`.
 
     Set `parser.set_defaults(func=callable)`; it is called with the parsed args and
-    may return an exit status or a coroutine (awaited).
+    may return an exit status or a coroutine (awaited). Synchronous. `botkit.commands`
+    has what every command shares (`with_config` adds `-c`, `load_for_cli` loads it).
     """

@@ -88,8 +88,6 @@ class Scheduler:
             if sessions.announce_new_session:
                 self.bot.plugins.add(_Announcer(self.expired, sessions.new_session_text), "core:announce-session",
                                      "botkit.scheduler")
-                if self.bot.dispatcher is not None:
-                    self.bot.dispatcher.refresh()
         self.add_job(self.prune, IntervalTrigger(seconds=retention.prune_every), id="botkit:prune",
                      name="prune old turns and event ids")
         for job in root.schedule:
@@ -98,7 +96,7 @@ class Scheduler:
             self.add_job(self.ask, trigger, args=[job], id=f"ask:{job.name}", name=job.name,
                          misfire_grace_time=int(job.misfire_grace))
         self.bot.plugins.add(self, "core:scheduler", "botkit.scheduler")
-        await self.bot.plugins.call_all("botkit_scheduled_jobs", scheduler=self)
+        await self.bot.plugins.scheduled_jobs(self)
         self.aps.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         self.aps.start()
         log.info("scheduler started with %d jobs", len(self.aps.get_jobs()))

@@ -74,10 +74,6 @@ class Dispatcher:
     def route(self, inbound: Inbound) -> str | None:
         return self.intake.route(inbound)
 
-    def refresh(self) -> None:
-        """Recompute hot-path shortcuts after plugins changed (middlewares registered)."""
-        self.intake.refresh()
-
     @property
     def queued(self) -> int:
         """Turns accepted here and not yet finished."""

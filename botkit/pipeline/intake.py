@@ -19,7 +19,7 @@ from botkit.events import Inbound, ThreadKey
 from botkit.ordering import ThreadOrder
 from botkit.pipeline.workers import ThreadWorkers
 from botkit.store import JournalEntry, Store
-from botkit.turn import Handled, Turn
+from botkit.turn import Turn
 
 if TYPE_CHECKING:
     from botkit.plugins import Plugins
@@ -43,12 +43,6 @@ class Intake:
         self._queued = 0
         self._reset_words = frozenset(w.lower() for w in settings.reset_commands)
         self._help_words = frozenset(w.lower() for w in settings.help_commands)
-        self._has_middlewares = False
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Recompute hot-path shortcuts after plugins changed (middlewares registered)."""
-        self._has_middlewares = bool(self.plugins.pm.hook.botkit_message_received.get_hookimpls())
 
     @property
     def queued(self) -> int:
@@ -117,14 +111,15 @@ class Intake:
         if waiting >= self.settings.max_queued_per_thread or self._queued >= self.settings.max_queued:
             log.warning("busy: %d queued in %s, %d in all", waiting, thread, self._queued)
             return await self._answer_now(adapter, inbound, self.settings.busy_message)
-        if not self._has_middlewares and not self._admitting.busy(thread):
+        screened = self.plugins.screens_messages
+        if not screened and not self._admitting.busy(thread):
             if is_help:
                 return await self._answer_now(adapter, inbound, self.settings.help_text)
             return await self.admit(entry)
 
         async def judged() -> bool:  # its place in the thread is taken before the middlewares' awaits
             turn = Turn(inbound, adapter, backend, text, entry.extra)
-            verdict = await self._verdict(turn) if self._has_middlewares else None
+            verdict = await self.plugins.message_received(turn) if screened else None
             if verdict is not None:
                 log.info("turn %s handled by a middleware: %s", inbound.event_id, verdict.reason or "-")
                 return await self._answer_now(adapter, inbound, verdict.reply)
@@ -134,17 +129,6 @@ class Intake:
             return await self.admit(entry)
 
         return await self._admitting.run(thread, judged)
-
-    async def _verdict(self, turn: Turn) -> Handled | None:
-        try:
-            verdict = await self.plugins.message_received(turn)
-        except Exception:
-            log.exception("a botkit_message_received hook failed; the message is answered anyway")
-            return None
-        if verdict is not None and not isinstance(verdict, Handled):
-            log.error("a botkit_message_received hook returned %r, not a Handled or None; ignored", verdict)
-            return None
-        return verdict
 
     async def admit(self, entry: JournalEntry) -> bool:
         """Journal `entry` (claiming its event id) and hand its thread to a worker."""

@@ -75,7 +75,7 @@ async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins
                     flags={"recovered": True} if len(delivered) == len(messages)
                     else {"recovered": True, "undelivered": True})
     log.info("turn %s recovered: %s", entry.event_id, "final edit delivered again" if complete else "marked interrupted")
-    await plugins.notify("botkit_answer_complete", turn=turn, answer=answer)
+    await plugins.answer_complete(turn, answer)
     session = await store.active_session(inbound.thread, entry.backend)
     answer.session_id = session.session_id
     await store.close_turn(entry, session, answer)

@@ -214,7 +214,7 @@ class TurnRunner:
         answer.edits = renderer.edits
         if not delivered:
             answer.flags["undelivered"] = True
-        await self.plugins.notify("botkit_answer_complete", turn=turn, answer=answer)
+        await self.plugins.answer_complete(turn, answer)
         record.session_id = session.session_id
         record.last_active = time.time()
         record.turn_count += 1

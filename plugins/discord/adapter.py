@@ -317,8 +317,8 @@ class DiscordAdapter(Adapter):
             message_id = str(event.message_id)
         else:
             return
-        await self.bot.plugins.notify("botkit_reaction", adapter=self, thread=thread, message_id=message_id,
-                                      user=str(event.user_id), reaction=event.emoji.name, comment=None)
+        await self.bot.plugins.reaction(adapter=self, thread=thread, message_id=message_id,
+                                        user=str(event.user_id), reaction=event.emoji.name, comment=None)
 
     async def _on_command(self, interaction: discord.Interaction, text: str, command: str | None = None) -> None:
         """/ask and /reset: submitted like a message, the response deferred ("thinking…");

@@ -72,7 +72,7 @@ async def submit_feedback(bot: Bot, thread: ThreadKey, message_id: str, user: st
     value). Returns False when feedback is not configured, the value is not a vote, or the
     message is not an answer. Adapters ignore the bot's own reactions.
     """
-    middleware = bot.plugins.pm.get_plugin("middleware:feedback")
+    middleware = bot.plugins.get("middleware:feedback")
     if middleware is None:
         return False
     return await middleware.record(thread, message_id, user, value, comment)

@@ -345,8 +345,8 @@ class SlackAdapter(Adapter):
         await self._notify_reaction(thread, ts, clicker["id"], action.get("value") or "")
 
     async def _notify_reaction(self, thread: ThreadKey, message_id: str, user: str, reaction: str) -> None:
-        await self.bot.plugins.notify("botkit_reaction", adapter=self, thread=thread, message_id=message_id,
-                                      user=user, reaction=reaction, comment=None)
+        await self.bot.plugins.reaction(adapter=self, thread=thread, message_id=message_id,
+                                        user=user, reaction=reaction, comment=None)
 
     async def _thread_of_own(self, team: str, channel: str, ts: str, author: str | None,
                              context: Any) -> ThreadKey | None:

@@ -188,9 +188,9 @@ class TeamsAdapter(Adapter):
     async def _react(self, reaction: Reaction) -> None:
         self._heard(reaction.thread, reaction.conversation)
         for name in reaction.reactions:
-            await self.bot.plugins.notify("botkit_reaction", adapter=self, thread=reaction.thread,
-                                          message_id=reaction.message_id, user=reaction.user, reaction=name,
-                                          comment=None)
+            await self.bot.plugins.reaction(adapter=self, thread=reaction.thread,
+                                            message_id=reaction.message_id, user=reaction.user, reaction=name,
+                                            comment=None)
 
     # -- delivering --------------------------------------------------------------------------
 

@@ -234,7 +234,6 @@ async def test_slow_middlewares_do_not_reorder_a_thread(tmp_path):
     random.seed(7)
     async with running_bot(config("middle", jitter=0.01), tmp_path) as bot:
         bot.plugins.add(SlowMiddleware(), "slow", "test")
-        bot.dispatcher.refresh()
         rec = bot.adapters["rec"]
         # deliveries arrive back to back, each submitted before the previous one's verdict
         results = await asyncio.gather(*(rec.inject(f"t{t} q{n}", thread=f"t{t}")

@@ -46,7 +46,7 @@ class Reactions:
 
 def watch(bot: Bot) -> Reactions:
     spy = Reactions()
-    bot.plugins.pm.register(spy, name="test:reactions")
+    bot.plugins.add(spy, "test:reactions", "test")
     return spy
 
 

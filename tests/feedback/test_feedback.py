@@ -189,9 +189,8 @@ async def test_a_reaction_from_any_adapter_lands_in_the_store(tmp_path) -> None:
     async with running_bot(CONFIG, tmp_path) as bot:
         message_id = await answered(bot)
         rec = bot.adapters["rec"]
-        await bot.plugins.notify("botkit_reaction", adapter=rec, thread=rec.thread(), message_id=message_id,
-                                 user="u3", reaction="+1", comment=None)
-        await bot.plugins.notify("botkit_reaction", adapter=rec, thread=rec.thread(), message_id=message_id,
-                                 user="u4", reaction="tada", comment=None)  # not a vote
+        await bot.plugins.reaction(adapter=rec, thread=rec.thread(), message_id=message_id, user="u3", reaction="+1")
+        await bot.plugins.reaction(adapter=rec, thread=rec.thread(), message_id=message_id, user="u4",
+                                   reaction="tada")  # not a vote
         rows = await bot.store.list_feedback()
     assert [(r["user"], r["value"]) for r in rows] == [("u3", "up")]

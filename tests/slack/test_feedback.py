@@ -75,7 +75,7 @@ async def test_the_final_answer_carries_the_two_buttons_instead_of_the_prompt(fa
 async def test_a_thumbs_up_reaction_on_the_answer_lands_and_others_are_ignored(fake, tmp_path):
     async with running_bot(feedback_config(fake), tmp_path) as bot:
         seen = Reactions()
-        bot.plugins.pm.register(seen, name="test-reactions")
+        bot.plugins.add(seen, "test-reactions", "test")
         answer_ts = await answer(bot, fake)
         await post_event(bot.server.url, reaction(BOT_USER, "+1", answer_ts, BOT_USER, "EvR1"))  # the bot's own
         await post_event(bot.server.url, reaction("U2", "+1", TS, "U1", "EvR2"))  # on the question
@@ -90,7 +90,7 @@ async def test_a_thumbs_up_reaction_on_the_answer_lands_and_others_are_ignored(f
 async def test_a_thumbs_down_click_lands_and_asks_for_a_comment_in_the_thread(fake, tmp_path):
     async with running_bot(feedback_config(fake), tmp_path) as bot:
         seen = Reactions()
-        bot.plugins.pm.register(seen, name="test-reactions")
+        bot.plugins.add(seen, "test-reactions", "test")
         answer_ts = await answer(bot, fake)
         click = block_actions("botkit_feedback_down", "down", channel="C1", message_ts=answer_ts, user="U3",
                               thread_ts=TS)
@@ -107,7 +107,7 @@ async def test_a_thumbs_down_click_lands_and_asks_for_a_comment_in_the_thread(fa
 async def test_reaction_and_click_over_socket_mode(fake, tmp_path):
     async with running_bot(feedback_config(fake, app_token="xapp-test-token", signing_secret=None), tmp_path) as bot:
         seen = Reactions()
-        bot.plugins.pm.register(seen, name="test-reactions")
+        bot.plugins.add(seen, "test-reactions", "test")
         await fake.push(mention(), "env-1")
         await fake.wait_for(lambda f: any(u["text"] == "the answer" for u in f.of("chat.update")))
         await bot.idle(5)
@@ -131,7 +131,7 @@ async def test_after_a_restart_the_thread_is_read_from_slack(fake, tmp_path):
     fake.replies[TS] = [{"type": "message", "user": "U1", "text": "question", "ts": TS}]
     async with running_bot(config, tmp_path) as restarted:  # nothing in the adapter's memory
         seen = Reactions()
-        restarted.plugins.pm.register(seen, name="test-reactions")
+        restarted.plugins.add(seen, "test-reactions", "test")
         # without item_user, whose message it is comes from conversations.replies too
         await post_event(restarted.server.url, reaction("U2", "+1", TS, None, "EvR1"))
         await post_event(restarted.server.url, reaction("U2", "-1", answer_ts, None, "EvR2"))
@@ -152,7 +152,7 @@ async def test_after_a_restart_the_thread_is_read_from_slack(fake, tmp_path):
 async def test_a_native_stream_ends_with_the_buttons_and_takes_reactions(fake, tmp_path):
     async with running_bot(feedback_config(fake, streaming="native"), tmp_path) as bot:
         seen = Reactions()
-        bot.plugins.pm.register(seen, name="test-reactions")
+        bot.plugins.add(seen, "test-reactions", "test")
         await post_event(bot.server.url, mention())
         await fake.wait_for("chat.stopStream")
         await bot.idle(5)

@@ -205,7 +205,7 @@ class SlowObserver:
 async def test_reactions_and_button_clicks_are_acked_before_they_are_handled(fake, tmp_path):
     async with running_bot(bot_config(fake), tmp_path) as bot:
         observer = SlowObserver()
-        bot.plugins.pm.register(observer, name="slow-observer")
+        bot.plugins.add(observer, "slow-observer", "test")
         answer = await bot.adapters["slack"].send(ThreadKey("slack", TEAM, "C1", TS), Outgoing("an answer"))
         reaction = {"type": "reaction_added", "user": "U2", "reaction": "+1", "item_user": BOT_USER,
                     "item": {"type": "message", "channel": "C1", "ts": answer.message_id}, "event_ts": "1.2"}

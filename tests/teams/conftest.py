@@ -38,18 +38,18 @@ class MiniServer:
 
 
 class MiniPlugins:
-    """Records the observer hooks an adapter fires."""
+    """Records the reactions an adapter reports (`Plugins.reaction`)."""
 
     def __init__(self) -> None:
-        self.notified: list[tuple[str, dict[str, Any]]] = []
+        self.reactions: list[dict[str, Any]] = []
 
-    async def notify(self, hook_name: str, **kwargs: Any) -> None:
-        self.notified.append((hook_name, kwargs))
+    async def reaction(self, **kwargs: Any) -> None:
+        self.reactions.append(kwargs)
 
 
 class MiniBot:
     """The part of `Bot` an adapter uses: a server to mount on, `submit`, `accepting` and
-    `plugins.notify`."""
+    `plugins.reaction`."""
 
     def __init__(self) -> None:
         self.server = MiniServer()

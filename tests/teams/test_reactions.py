@@ -15,7 +15,7 @@ CHANNEL_THREAD = "19:chan@thread.tacv2;messageid=1699"
 
 def _reactions(bot) -> list[tuple[ThreadKey, str, str, str, str | None]]:
     return [(kw["thread"], kw["message_id"], kw["user"], kw["reaction"], kw["comment"])
-            for name, kw in bot.plugins.notified if name == "botkit_reaction"]
+            for kw in bot.plugins.reactions]
 
 
 def _buttons(activity: dict) -> list[tuple[str, dict]]:
@@ -31,7 +31,7 @@ async def test_a_like_on_a_message_is_reported_in_the_messages_thread(fake, make
     assert await post(fake.reaction("msg-7", "like", "heart")) == 202
     assert _reactions(bot) == [(thread, "msg-7", "aad-29:alice", "like", None),
                                (thread, "msg-7", "aad-29:alice", "heart", None)]
-    assert all(kw["adapter"] is adapter for _, kw in bot.plugins.notified)
+    assert all(kw["adapter"] is adapter for kw in bot.plugins.reactions)
     assert len(bot.inbound) == 1 and fake.calls == []  # neither a question nor an answer
 
 
