@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,15 @@ def human_size(size: int) -> str:
             return f"{scaled:.1f}".removesuffix(".0") + f" {unit}"
         scaled /= 1000
     return f"{scaled:.1f}".removesuffix(".0") + " GB"
+
+
+def content_type(declared: str | None, name: str) -> str:
+    """A MIME type without parameters ("text/plain; charset=utf-8" -> "text/plain"); guessed
+    from the file name when the platform gave none."""
+    kind = (declared or "").split(";", 1)[0].strip().lower()
+    if "/" in kind:
+        return kind
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def describe(attachment: Attachment) -> str:
