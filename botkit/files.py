@@ -101,15 +101,22 @@ def fetcher(adapter: Adapter, limit: int, timeout: float) -> Fetch:
     return fetch
 
 
-async def download(client: httpx.AsyncClient, url: str, *, limit: int, headers: dict[str, str] | None = None,
-                   timeout: float = 30.0) -> bytes:
+async def download(url: str, *, limit: int, headers: dict[str, str] | None = None, timeout: float = 15.0,
+                   check: Callable[[httpx.Response], None] | None = None) -> bytes:
     """GET `url` and return the body, reading no more than `limit` bytes: a larger file
     (by Content-Length, or once more has arrived) raises `FileNotRead` and is not read
-    further. The shared plumbing of the adapters' `download` methods; HTTP errors raise
-    `httpx.HTTPStatusError` (status only is logged by `fetcher`)."""
+    further. The shared plumbing of the adapters' `download` methods: `timeout` is httpx's
+    (connect, and between bytes), `check` may refuse a response before its body is read
+    (raise `FileNotRead`). HTTP errors raise `httpx.HTTPStatusError` (`fetcher` logs the
+    status only). Redirects are followed; httpx drops `Authorization` on one to another host."""
+    import httpx
+
     too_large = FileNotRead(f"it is larger than the {human_size(limit)} limit")
-    async with client.stream("GET", url, headers=headers, timeout=timeout, follow_redirects=True) as response:
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client, \
+            client.stream("GET", url, headers=headers) as response:
         response.raise_for_status()
+        if check is not None:
+            check(response)
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise too_large

@@ -189,7 +189,6 @@ class DiscordAdapter(Adapter):
         self.capabilities = Capabilities(max_length=2000, edit_interval=config.edit_interval, markup="markdown")
         #: note kinds not in a message's text (the sources note is behind the Sources button)
         self._hidden = frozenset({layout.SOURCES}) if config.sources_button else frozenset()
-        self._http: Any = None  # the httpx client files are downloaded with, opened on first use
         self.conversations = Conversations(config)
         self.client: discord.Client | None = None
         self.tree: app_commands.CommandTree | None = None
@@ -259,9 +258,6 @@ class DiscordAdapter(Adapter):
         if self._endpoints:
             endpoints.release()
             self._endpoints = False
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
 
     def _make_client(self) -> discord.Client:
         config = self.config
@@ -418,9 +414,7 @@ class DiscordAdapter(Adapter):
 
     async def download(self, attachment: Attachment, limit: int) -> bytes:
         """From Discord's CDN: the attachment's URL is signed, so it needs no token."""
-        if self._http is None:
-            self._http = files.client()
-        return await files.download(self._http, attachment, limit)
+        return await files.download(attachment, limit)
 
     async def _on_command(self, interaction: discord.Interaction, text: str, command: str | None = None, *,
                           ephemeral: bool = False) -> None:

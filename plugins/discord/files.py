@@ -7,7 +7,6 @@ no token; it expires after a day or so, long after any turn. The URL is never lo
 from __future__ import annotations
 
 import discord
-import httpx
 
 from botkit.events import Attachment
 from botkit.files import FileNotRead, content_type
@@ -23,11 +22,7 @@ def attachment(file: discord.Attachment) -> Attachment:
                       data={"id": str(file.id)})
 
 
-def client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=TIMEOUT)
-
-
-async def download(http: httpx.AsyncClient, file: Attachment, limit: int) -> bytes:
+async def download(file: Attachment, limit: int) -> bytes:
     if not file.url:
         raise FileNotRead("Discord gave no address for it")
-    return await fetch(http, file.url, limit=limit, timeout=TIMEOUT)
+    return await fetch(file.url, limit=limit, timeout=TIMEOUT)
