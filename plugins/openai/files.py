@@ -44,16 +44,18 @@ async def question_content(question: Question, *, images: bool, max_chars: int) 
         if attachment.is_image:
             if not images:
                 question.skip(attachment, "this backend is set not to send images to its model")
-            elif attachment.content_type not in IMAGE_TYPES:
+            elif attachment.content_type not in IMAGE_TYPES and attachment.content_type != "image/*":
                 question.skip(attachment, f"{attachment.content_type} images are not sent to the model "
                                           "(PNG, JPEG, GIF and WebP are)")
             else:
                 content = await _read(question, attachment)
-                if content is not None:
-                    encoded = base64.b64encode(content).decode("ascii")
-                    parts.append({"type": "image_url",
-                                  "image_url": {"url": f"data:{attachment.content_type};base64,{encoded}"}})
+                kind = image_type(content) if content is not None else None
+                if kind is not None:
+                    encoded = base64.b64encode(content).decode("ascii")  # type: ignore[arg-type]
+                    parts.append({"type": "image_url", "image_url": {"url": f"data:{kind};base64,{encoded}"}})
                     continue
+                if content is not None:
+                    question.skip(attachment, "it is not a PNG, JPEG, GIF or WebP image")
         elif is_text(attachment):
             content = await _read(question, attachment)
             body = _decoded(question, attachment, content, max_chars) if content is not None else None
@@ -71,6 +73,20 @@ async def question_content(question: Question, *, images: bool, max_chars: int) 
     if not parts:
         return text
     return [{"type": "text", "text": text}, *parts]
+
+
+def image_type(content: bytes) -> str | None:
+    """The image's MIME type by its first bytes (platforms may say only "image/*"), if the
+    model takes it."""
+    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if content.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if content.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 async def _read(question: Question, attachment: Attachment) -> bytes | None:
