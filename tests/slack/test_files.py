@@ -116,3 +116,14 @@ async def test_a_partial_file_object_is_looked_up_with_files_info(fake, tmp_path
             await bot.idle(5)
     assert fake.of("files.info") == [{"file": log["id"]}]
     assert LOG.decode() in model.questions()[0]
+
+
+def test_the_app_manifest_asks_for_files_read() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    import botkit_plugins.slack
+
+    manifest = yaml.safe_load((Path(botkit_plugins.slack.__file__).parent / "manifest.yaml").read_text())
+    assert "files:read" in manifest["oauth_config"]["scopes"]["bot"]
