@@ -9,7 +9,8 @@ second thread).
 The journal keeps of a question only ids (`Asked`, see `journal_raw`): a turn the core
 recovers after a restart opens its thread, replies and finds its unrecorded answer
 (`find_orphan`) from those. A recovered /ask is answered as a plain message where it
-was asked: its interaction's token and deferred response did not survive the restart.
+was asked: its interaction's token and deferred response did not survive the restart
+(an ephemeral one in a direct message to the asker, so that nobody else sees it).
 Progress is the typing indicator; answers are a message that the core's renderer edits,
 with notes as Discord markdown (`layout`). Final answers get buttons (message components):
 👍 and 👎 when the feedback middleware asks for votes (or reactions, `feedback`), and
@@ -523,9 +524,9 @@ class DiscordAdapter(Adapter):
         if command is not None:
             return await command.post(content, view)
         asked = Asked.of(reply_to.raw) if reply_to is not None else None
-        if asked is not None and asked.ephemeral:
-            # its interaction is gone (a restart, 15 minutes): a plain message would show everyone
-            raise RuntimeError("an ephemeral /ask can no longer be answered (its interaction expired)")
+        if asked is not None and asked.ephemeral and reply_to is not None:
+            # its interaction is gone (a restart): a message in the channel would show everyone
+            return await self._send_privately(reply_to, content, view)
         if starts_new_thread(thread):  # the bot speaks first, in a thread of its own
             async with self._starting:
                 if thread.key not in self._started:
@@ -540,6 +541,13 @@ class DiscordAdapter(Adapter):
         sent = await _call(channel.send(content, reference=self._reference(reply_to, channel.id),
                                         allowed_mentions=NO_MENTIONS, view=view))
         return MessageRef(thread, str(sent.id), {"channel_id": str(channel.id)}), sent
+
+    async def _send_privately(self, asked: Inbound, content: str,
+                              view: discord.ui.View | None) -> tuple[MessageRef, discord.Message]:
+        """A message of an ephemeral /ask's answer whose interaction is gone, as a direct message."""
+        channel = await _call(self._client().create_dm(discord.Object(int(asked.user))))
+        sent = await _call(channel.send(content, allowed_mentions=NO_MENTIONS, view=view))
+        return MessageRef(asked.thread, str(sent.id), {"channel_id": str(channel.id)}), sent
 
     def _reference(self, reply_to: Inbound | None, channel_id: int) -> discord.MessageReference | None:
         """A reply to the question for the first message answering it, when that message goes

@@ -124,6 +124,7 @@ class FakeDiscord:
         self.downloads: list[str] = []  # attachment ids fetched from the CDN with a valid signature
         self._token_channels: dict[str, str] = {}  # interaction token -> its channel
         self._ephemeral_tokens: set[str] = set()  # interactions whose response is ephemeral
+        self._dms: dict[str, str] = {}  # user id -> the bot's DM channel with them
         self._ids = itertools.count(1_100_000_000_000_000_000)
         self._seq = 0
         self._log: list[tuple[int, str, Any]] = []
@@ -404,6 +405,11 @@ class FakeDiscord:
             return _json({"id": APP_ID, "name": "botkit", "description": "", "icon": None, "bot_public": True,
                           "bot_require_code_grant": False, "owner": _user(OWNER_ID, "owner"),
                           "verify_key": "00", "flags": 0})
+        if method == "POST" and path == "/users/@me/channels":  # a DM channel with `recipient_id`
+            recipient = str(body["recipient_id"])
+            channel_id = self._dms.setdefault(recipient, self.new_id())
+            return _json({"id": channel_id, "type": 1, "last_message_id": None, "flags": 0,
+                          "recipients": [_user(recipient, f"user{recipient[-2:]}")]})
         if method == "GET" and path in ("/gateway", "/gateway/bot"):
             return _json({"url": self.gateway_url, "shards": 1,
                           "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0,
