@@ -31,15 +31,17 @@ _UNREADABLE = {
 
 def attachments(event: dict[str, Any]) -> tuple[Attachment, ...]:
     """The files of a message event (deleted ones, `tombstone`, are gone and left out)."""
+    files = event.get("files")
     found = []
-    for file in event.get("files") or ():
+    for file in files if isinstance(files, list) else ():
         if not isinstance(file, dict) or not file.get("id") or file.get("mode") == "tombstone":
             continue
         name = str(file.get("name") or file.get("title") or file["id"])
-        size = file.get("size")
+        size, url = file.get("size"), file.get("url_private_download") or file.get("url_private")
+        mimetype = file.get("mimetype")
         found.append(Attachment(
-            name, content_type(file.get("mimetype"), name), size if isinstance(size, int) else None,
-            url=file.get("url_private_download") or file.get("url_private"),
+            name, content_type(mimetype if isinstance(mimetype, str) else None, name),
+            size if isinstance(size, int) else None, url=url if isinstance(url, str) else None,
             data={"id": str(file["id"]), "mode": str(file.get("mode") or "")}))
     return tuple(found)
 

@@ -31,8 +31,9 @@ _NOT_FILES = ("text/html", "application/vnd.microsoft.card.", "application/vnd.m
 def attachments(activity: dict[str, Any]) -> tuple[Attachment, ...]:
     """The files and images attached to a message activity."""
     service_host = urlsplit(str(activity.get("serviceUrl") or "")).netloc.lower()
+    items = activity.get("attachments")
     found = []
-    for item in activity.get("attachments") or ():
+    for item in items if isinstance(items, list) else ():
         if not isinstance(item, dict):
             continue
         kind = str(item.get("contentType") or "")
@@ -42,7 +43,8 @@ def attachments(activity: dict[str, Any]) -> tuple[Attachment, ...]:
             file_type = str(content.get("fileType") or "")
             if file_type and "." not in name:
                 name = f"{name}.{file_type}"
-            found.append(Attachment(name, content_type(None, name), None, url=content.get("downloadUrl"),
+            url = content.get("downloadUrl")
+            found.append(Attachment(name, content_type(None, name), None, url=url if isinstance(url, str) else None,
                                     data={"auth": "url"}))
         elif kind.startswith(_NOT_FILES) or not isinstance(item.get("contentUrl"), str):
             continue
