@@ -49,12 +49,12 @@ async def question_content(question: Question, *, images: bool, max_chars: int) 
                                           "(PNG, JPEG, GIF and WebP are)")
             else:
                 content = await _read(question, attachment)
-                kind = image_type(content) if content is not None else None
-                if kind is not None:
-                    encoded = base64.b64encode(content).decode("ascii")  # type: ignore[arg-type]
-                    parts.append({"type": "image_url", "image_url": {"url": f"data:{kind};base64,{encoded}"}})
-                    continue
                 if content is not None:
+                    kind = image_type(content)
+                    if kind is not None:
+                        encoded = base64.b64encode(content).decode("ascii")
+                        parts.append({"type": "image_url", "image_url": {"url": f"data:{kind};base64,{encoded}"}})
+                        continue
                     question.skip(attachment, "it is not a PNG, JPEG, GIF or WebP image")
         elif is_text(attachment):
             content = await _read(question, attachment)

@@ -175,7 +175,7 @@ class FakeBotFramework:
         """A file sent to the bot in a personal chat: its download info, with a pre-authenticated URL."""
         file_id = f"file-{next(self._ids)}"
         self.files[file_id] = (content, "application/octet-stream")
-        stem, _, file_type = name.rpartition(".")
+        file_type = name.rpartition(".")[2]
         return {"contentType": "application/vnd.microsoft.teams.file.download.info",
                 "contentUrl": f"https://contoso.sharepoint.com/personal/alice/Documents/{name}", "name": name,
                 "content": {"downloadUrl": f"{self.url}/sharepoint/download/{file_id}?tempauth={_tempauth(file_id)}",

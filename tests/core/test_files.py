@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 
-from botkit.events import Attachment, ThreadKey
+from botkit.events import Attachment, Inbound, ThreadKey
 from botkit.files import human_size
 from botkit.store.base import JournalEntry
-from botkit.events import Inbound
 from botkit.testing import running_bot
 
 LOG = Attachment("build.log", "text/plain", 11, url="mem://build.log", data={"id": "F1"})
