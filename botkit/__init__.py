@@ -8,6 +8,7 @@ from botkit.adapters import (Adapter, Capabilities, MessageRef, Outgoing, RateLi
                              Unavailable)
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.events import (
+    Attachment,
     Done,
     Draft,
     Failed,
@@ -22,18 +23,21 @@ from botkit.events import (
     ThreadKey,
     Warning,
 )
+from botkit.files import FileNotRead
 from botkit.plugins import hookimpl
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Adapter",
+    "Attachment",
     "Backend",
     "BackendError",
     "Capabilities",
     "Done",
     "Draft",
     "Failed",
+    "FileNotRead",
     "Inbound",
     "MessageRef",
     "Note",

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from botkit.events import Inbound, Note, ThreadKey
+from botkit.events import Attachment, Inbound, Note, ThreadKey
+from botkit.files import FileNotRead
 
 if TYPE_CHECKING:
     from botkit.bot import Bot
@@ -201,6 +202,19 @@ class Adapter(ABC):
         May change `inbound.text` and `inbound.user_name`. Failures are logged and the
         turn goes on with what it has.
         """
+
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        """The content of `attachment` (one this adapter put on an `Inbound`), read from the
+        platform with the credentials it needs, at most `limit` bytes.
+
+        Called only when a backend asks (`Question.read`), inside the turn; the core bounds
+        it in time and refuses files the platform said are over the limit before calling.
+        Raise `botkit.files.FileNotRead` with a reason to show (a file over `limit` as it
+        arrives, one the platform no longer has); other errors are reported as "it could
+        not be downloaded". `botkit.files.download` does the HTTP part. Never log the
+        content, the URL (some carry a signature) or a token. The default cannot download.
+        """
+        raise FileNotRead(f"files on {self.platform or 'this platform'} cannot be downloaded")
 
     async def find_orphan(self, inbound: Inbound, placeholder: Outgoing) -> MessageRef | None:
         """After a crash between posting a message for `inbound` and recording its id:

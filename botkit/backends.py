@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from botkit.events import AnswerEvent, Inbound, ThreadKey
+from botkit.events import AnswerEvent, Attachment, Inbound, ThreadKey
+from botkit.files import NOT_ASKED, Fetch, FileNotRead
 
 if TYPE_CHECKING:
     from botkit.bot import Bot
@@ -39,13 +40,53 @@ class Session:
 
 @dataclass(slots=True)
 class Question:
-    """What the backend is asked: the text after middlewares rewrote it, and who asks."""
+    """What the backend is asked: the text after middlewares rewrote it, and who asks.
+
+    `attachments` are the files and images on the question (name, MIME type, size). A
+    backend that can use one reads it with `await read(attachment)`, and may say why it
+    passed one over with `skip`; the core then shows, above the answer, a short note for
+    every attachment that was not read (a backend that never looks at them needs no code
+    for that). When the message was only files, `text` names them.
+    """
 
     text: str
     user: str
     user_name: str | None = None
     is_direct: bool = False
     inbound: Inbound | None = field(default=None, repr=False)
+    attachments: tuple[Attachment, ...] = ()
+    #: set by the core: downloads through the adapter, within `dispatch.max_file_size`
+    fetch: Fetch | None = field(default=None, repr=False)
+    #: attachment -> None once read, or why it was not read
+    outcomes: dict[Attachment, str | None] = field(default_factory=dict, repr=False)
+
+    async def read(self, attachment: Attachment) -> bytes:
+        """The content of one of `attachments`, downloaded now (authenticated as the platform
+        needs). Raises `FileNotRead` (its `reason` fit to show) when it is over the size
+        limit, cannot be fetched, or there is no way to fetch it here; the note under the
+        answer then says so, whether or not the backend catches it."""
+        try:
+            if self.fetch is None:
+                raise FileNotRead("files cannot be downloaded here")
+            content = await self.fetch(attachment)
+        except FileNotRead as exc:
+            self.outcomes[attachment] = exc.reason
+            raise
+        self.outcomes[attachment] = None
+        return content
+
+    def skip(self, attachment: Attachment, reason: str) -> None:
+        """Say why this backend leaves `attachment` unread ("PDF files are not read"), for the note."""
+        self.outcomes[attachment] = reason
+
+    def unread(self) -> list[tuple[Attachment, str]]:
+        """The attachments not read, each with why (in the order they came)."""
+        unread = []
+        for attachment in self.attachments:
+            reason = self.outcomes.get(attachment, NOT_ASKED)
+            if reason is not None:
+                unread.append((attachment, reason))
+        return unread
 
 
 class BackendError(Exception):
@@ -103,6 +144,9 @@ class Backend(ABC):
     @abstractmethod
     def stream(self, session: Session, question: Question) -> AsyncIterator[AnswerEvent]:
         """Ask `question` in `session` and yield answer events, ending with Done or Failed.
+
+        Files on the question (`question.attachments`) are read with `question.read` when the
+        backend can use them; the core tells the user about those it did not read.
 
         Yield `SessionInfo` when the backend created a session (or replaced one that
         vanished upstream): the core stores the new id for the thread. `Done.usage` is

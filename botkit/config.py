@@ -19,7 +19,8 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, SecretStr, ValidationError,
+                      model_validator)
 
 from botkit.plugins import Component, Plugins
 
@@ -90,6 +91,11 @@ class DispatchConfig(Section):
     #: an answer longer than this is cut there, with the failure notice (a runaway backend
     #: must not fill a thread; platforms split long answers into several messages)
     max_answer_chars: int = Field(100_000, ge=1_000)
+    #: files on questions larger than this ("10MB", "512KB", bytes) are not downloaded; the
+    #: answer says so. Files are downloaded only when the backend reads them
+    max_file_size: ByteSize = ByteSize(10_000_000)
+    #: seconds one file's download may take
+    file_timeout: float = Field(30.0, gt=0)
     busy_message: str = "I'm busy with other questions right now, please try again in a moment."
     #: told where a refused message is not delivered again (Discord, the console) while the
     #: store cannot write; Slack and Teams get a 503 and send it again later

@@ -55,6 +55,37 @@ class ThreadKey:
         return cls(head[0], head[1], channel, thread)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Attachment:
+    """A file or image on a question, as the platform described it.
+
+    `name`, `content_type` (a MIME type; "application/octet-stream" when the platform did
+    not say) and `size` (bytes; None when the platform did not say) are what a backend is
+    told. `url` and `data` are the adapter's own: where and how it downloads the content
+    (`Adapter.download`), which happens only when a backend asks (`Question.read`). JSON
+    types only, since the turn journal keeps them; never shown or logged (a URL may carry
+    a signature).
+    """
+
+    name: str
+    content_type: str = "application/octet-stream"
+    size: int | None = None
+    url: str | None = field(default=None, repr=False)
+    data: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+    def as_json(self) -> list[Any]:
+        return [self.name, self.content_type, self.size, self.url, self.data]
+
+    @classmethod
+    def from_json(cls, value: list[Any]) -> Attachment:
+        name, content_type, size, url, data = value
+        return cls(name, content_type, size, url, data or {})
+
+
 @dataclass(slots=True)
 class Inbound:
     """A message that asks the bot something, normalized by an adapter.
@@ -64,6 +95,9 @@ class Inbound:
     answered once. `adapter` is the configured adapter name, set by the adapter.
     `command` is set by adapters with native commands (a `/reset` slash command):
     "reset" or "help" are handled by the core whatever the configured command words.
+    `attachments` are the files and images on the message (never dropped: a backend
+    that cannot read them makes the core say so under the answer); the text may be
+    empty when the message is only a file.
     """
 
     event_id: str
@@ -77,6 +111,7 @@ class Inbound:
     command: str | None = None
     raw: Any = field(default=None, repr=False)
     received_at: float = field(default_factory=time.monotonic)
+    attachments: tuple[Attachment, ...] = ()
 
 
 # -- answer events: one vocabulary for every backend ------------------------------------

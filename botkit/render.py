@@ -45,7 +45,7 @@ class AnswerRenderer:
     __slots__ = ("adapter", "plugins", "inbound", "backend", "caps", "surface", "messages", "screen",
                  "_parts", "sources", "score", "status", "warnings", "_shown", "_dirty", "_next_at", "edits",
                  "first_text_at", "_flusher", "_wake", "_delivering", "_closing", "_text_cache", "_progress",
-                 "max_chars", "_size", "cut")
+                 "max_chars", "_size", "cut", "notes")
 
     def __init__(self, adapter: Adapter, plugins: Plugins, inbound: Inbound, backend: str,
                  screen: ScreenLog | None = None, max_chars: int = 100_000) -> None:
@@ -76,6 +76,8 @@ class AnswerRenderer:
         self.max_chars = max_chars
         self._size = 0
         self.cut = False  # the answer reached `max_chars`: what came after was dropped
+        #: the core's own notes, in every draft from now on (files a backend did not read)
+        self.notes: list[Note] = []
 
     @property
     def text(self) -> str:
@@ -198,8 +200,8 @@ class AnswerRenderer:
     # -- delivery -----------------------------------------------------------------------------
 
     def draft(self, *, final: bool, failed: str | None = None) -> Draft:
-        draft = Draft(self.text, self.sources, self.score, None if final else self.status, self.warnings, [],
-                      final, failed, self.backend, self.inbound.thread)
+        draft = Draft(self.text, self.sources, self.score, None if final else self.status, self.warnings,
+                      list(self.notes), final, failed, self.backend, self.inbound.thread)
         self.plugins.render(draft, self.surface)
         return draft
 

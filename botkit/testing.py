@@ -37,7 +37,9 @@ from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLim
 from botkit.backends import Backend, Question, Session
 from botkit.bot import Bot, load
 from botkit.config import Section
-from botkit.events import AnswerEvent, Done, Failed, Inbound, Score, SessionInfo, Source, Sources, TextDelta, ThreadKey
+from botkit.events import (AnswerEvent, Attachment, Done, Failed, Inbound, Score, SessionInfo, Source, Sources, TextDelta,
+                           ThreadKey)
+from botkit.files import FileNotRead
 from botkit.plugins import await_me_maybe, hookimpl
 
 
@@ -64,6 +66,8 @@ class FakeBackendConfig(Section):
     jitter: float = Field(0.0, ge=0)
     #: give the session id in SessionInfo on the first turn (like Vectara)
     session_prefix: str = "fake-session-"
+    #: read every file on the question (`Question.read`); what it got is in `FakeBackend.files`
+    read_files: bool = False
 
 
 class FakeBackend(Backend):
@@ -81,6 +85,8 @@ class FakeBackend(Backend):
         self.script: Callable[[Session, Question], list[AnswerEvent]] | None = None
         self.deleted: list[str] = []
         self.ended: list[str] = []
+        #: with `read_files`: (file name, its content, or why it could not be read)
+        self.files: list[tuple[str, bytes | str]] = []
         self._ids = itertools.count(1)
 
     async def end_session(self, session_id: str) -> None:
@@ -95,6 +101,12 @@ class FakeBackend(Backend):
         self.calls.append((session.session_id, question.text))
         if self.gate is not None:
             await self.gate.wait()
+        if config.read_files:
+            for attachment in question.attachments:
+                try:
+                    self.files.append((attachment.name, await question.read(attachment)))
+                except FileNotRead as exc:
+                    self.files.append((attachment.name, exc.reason))
         if self.script is not None:
             for event in self.script(session, question):
                 yield event
@@ -181,6 +193,9 @@ class RecordingAdapter(Adapter):
         #: set: a test holds the moment after the platform took it, before the bot knows
         self.hold_send: asyncio.Event | None = None
         self.hold_final: asyncio.Event | None = None
+        #: what `download` serves: an attachment's url -> its content
+        self.files: dict[str, bytes] = {}
+        self.downloads: list[str] = []  # urls downloaded, in order
         self.changed = asyncio.Condition()
         self._ids = world.ids
         self._events = itertools.count(1)
@@ -190,11 +205,19 @@ class RecordingAdapter(Adapter):
         return ThreadKey(self.platform, config.workspace, config.channel, thread)
 
     async def inject(self, text: str, *, thread: str = "t1", event_id: str | None = None, user: str = "u1",
-                     direct: bool = False) -> bool:
-        """Deliver a user's message as the platform would; returns what `submit` said."""
+                     direct: bool = False, attachments: tuple[Attachment, ...] = ()) -> bool:
+        """Deliver a user's message as the platform would; returns what `submit` said.
+        Attachments are downloaded from `files` (by their url)."""
         inbound = Inbound(event_id or f"ev{next(self._events)}", self.thread(thread), user, text,
-                          adapter=self.name, is_direct=direct)
+                          adapter=self.name, is_direct=direct, attachments=attachments)
         return await self.bot.submit(inbound)
+
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        self.downloads.append(attachment.url or "")
+        content = self.files.get(attachment.url or "")
+        if content is None:
+            raise FileNotRead("the platform no longer has it")
+        return content[:limit + 1]
 
     async def show_progress(self, inbound: Inbound) -> MessageRef | None:
         if not self.config.placeholder:  # type: ignore[attr-defined]

@@ -18,7 +18,8 @@ from botkit.adapters import Adapter, NewThread
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.config import DispatchConfig, RecoveryConfig
 from botkit.deadlines import Deadlines
-from botkit.events import Done, Failed, SessionInfo, ThreadKey
+from botkit import files
+from botkit.events import Done, Failed, Note, SessionInfo, ThreadKey
 from botkit.pipeline.recovery import resume
 from botkit.pipeline.screen import ScreenJournal
 from botkit.pipeline.slots import Slots
@@ -140,7 +141,7 @@ class TurnRunner:
         record = await store.active_session(inbound.thread, turn.backend, with_recent=backend.history_turns)
         session = Session(inbound.thread, turn.backend, record.session_id, record.turn_count,
                           list(record.recent[-backend.history_turns:]) if backend.history_turns and record.recent else [])
-        question = Question(turn.query, inbound.user, inbound.user_name, inbound.is_direct, inbound)
+        question = self._question(turn)
 
         answer = Answer("", session_id=record.session_id)
         failed: str | None = None
@@ -192,7 +193,28 @@ class TurnRunner:
         finally:
             if stream is not None:
                 await _aclose(stream)
+        if question.attachments:
+            self._note_unread(renderer, question, failed)
         return answer, renderer, record, session, failed
+
+    def _question(self, turn: Turn) -> Question:
+        inbound = turn.inbound
+        question = Question(turn.query, inbound.user, inbound.user_name, inbound.is_direct, inbound)
+        if inbound.attachments:
+            settings = self.settings
+            question.attachments = inbound.attachments
+            question.fetch = files.fetcher(turn.adapter, int(settings.max_file_size), settings.file_timeout)
+            if not question.text:
+                question.text = files.placeholder_question(inbound.attachments)
+        return question
+
+    @staticmethod
+    def _note_unread(renderer: AnswerRenderer, question: Question, failed: str | None) -> None:
+        """Above the answer: the files the backend did not read, and why. When the answer failed,
+        only those it gave a reason for (it may have failed before it got to them)."""
+        unread = [(a, why) for a, why in question.unread() if not failed or a in question.outcomes]
+        if unread:
+            renderer.notes.append(Note(files.unread_note(unread), kind=files.NOTE_KIND, placement="above"))
 
     async def _finish(self, turn: Turn, entry: JournalEntry, renderer: AnswerRenderer, answer: Answer,
                       record: SessionRecord, session: Session, failed: str | None,

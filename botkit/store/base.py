@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botkit.events import Inbound, ThreadKey
+from botkit.events import Attachment, Inbound, ThreadKey
 
 if TYPE_CHECKING:
     from botkit.turn import Answer
@@ -102,15 +102,20 @@ class JournalEntry:
     def inbound_fields(self) -> list[Any]:
         """The inbound as the journal stores it (everything but the library's raw object)."""
         i = self.inbound
-        return [i.user, i.text, i.adapter, i.user_name, list(i.mentions), i.is_direct, i.command, self.raw]
+        fields = [i.user, i.text, i.adapter, i.user_name, list(i.mentions), i.is_direct, i.command, self.raw]
+        if i.attachments:
+            fields.append([a.as_json() for a in i.attachments])
+        return fields
 
     @classmethod
     def from_row(cls, event_id: str, thread: ThreadKey, backend: str, kind: str, query: str, inbound: str | list,
                  seq: int, state: str, messages: str | list, admitted_at: float, owner: str) -> JournalEntry:
         """An entry read back from the journal (after a crash, or written by another replica)."""
-        user, text, adapter, user_name, mentions, is_direct, command, raw = (
-            json.loads(inbound) if isinstance(inbound, str) else inbound)
-        restored = Inbound(event_id, thread, user, text, adapter, user_name, tuple(mentions), is_direct, command, raw)
+        fields = json.loads(inbound) if isinstance(inbound, str) else inbound
+        user, text, adapter, user_name, mentions, is_direct, command, raw = fields[:8]
+        attachments = tuple(Attachment.from_json(a) for a in fields[8]) if len(fields) > 8 else ()
+        restored = Inbound(event_id, thread, user, text, adapter, user_name, tuple(mentions), is_direct, command, raw,
+                           attachments=attachments)
         return cls(restored, backend, query, kind, seq, state,
                    json.loads(messages) if isinstance(messages, str) else messages, admitted_at, owner, raw)
 

@@ -39,6 +39,14 @@ class DiscordConfig(Section):
     #: empty: synced globally (Discord may take up to an hour to show them)
     guilds: list[int] = []
     sync_commands: bool = True
+    #: how the feedback middleware's 👍/👎 show under a final answer: message buttons, reactions
+    #: for people to click, or both (people's own 👍/👎 reactions on answers count either way)
+    feedback: Literal["buttons", "reactions", "both"] = "buttons"
+    #: a final answer's cited sources behind a "Sources" button, shown only to whoever clicks it,
+    #: instead of under the answer
+    sources_button: bool = True
+    #: the reply only the voter sees after a click on 👍/👎; "" for none
+    vote_reply: str = "Thanks for the feedback!"
     #: seconds between edits of one message: Discord allows 5 creates+edits per 5 s per channel
     #: (below 1 s only makes sense against a fake server in tests)
     edit_interval: float = Field(1.2, ge=0)

@@ -9,11 +9,17 @@ second thread).
 The journal keeps of a question only ids (`Asked`, see `journal_raw`): a turn the core
 recovers after a restart opens its thread, replies and finds its unrecorded answer
 (`find_orphan`) from those. A recovered /ask is answered as a plain message where it
-was asked: its interaction's token and deferred response did not survive the restart.
+was asked: its interaction's token and deferred response did not survive the restart
+(an ephemeral one in a direct message to the asker, so that nobody else sees it).
 Progress is the typing indicator; answers are a message that the core's renderer edits,
-with notes as Discord markdown (`layout`). Final answers get 👍 and 👎 reactions, and
-people's reactions on the bot's messages fire the `botkit_reaction` hook (the feedback
-middleware records votes from it).
+with notes as Discord markdown (`layout`). Final answers get buttons (message components):
+👍 and 👎 when the feedback middleware asks for votes (or reactions, `feedback`), and
+"Sources", which shows the cited sources only to whoever clicks (an ephemeral reply).
+Clicks arrive as MESSAGE_COMPONENT interactions; a vote, like people's reactions on the
+bot's messages, fires the `botkit_reaction` hook (the feedback middleware records it).
+`/ask ephemeral:true` answers so that only the asker sees it. `@everyone` and `@here`
+never make a message a question. Files on a question are its `attachments`, downloaded
+from Discord's CDN only when the backend reads them (`botkit_plugins.discord.files`).
 When the bot speaks first (a scheduled question), its first message goes at the top of
 the target channel and, with `create_threads`, the rest of the answer and the users'
 follow-ups continue in a thread opened on it.
@@ -34,8 +40,8 @@ import discord
 from discord import app_commands
 
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Unavailable, starts_new_thread
-from botkit.events import Inbound, ThreadKey
-from botkit_plugins.discord import DiscordConfig, endpoints, layout
+from botkit.events import Attachment, Draft, Inbound, Source, ThreadKey
+from botkit_plugins.discord import DiscordConfig, endpoints, files, layout
 from botkit_plugins.discord.conversations import Conversations, question_text
 from botkit_plugins.discord.posted import VOTES, PostedMessages
 
@@ -49,6 +55,8 @@ T = TypeVar("T")
 NO_MENTIONS = discord.AllowedMentions.none()
 #: an interaction's token (needed to edit its response) is valid for 15 minutes
 INTERACTION_LIFETIME = 15 * 60.0
+#: the Sources button's reply when the answer cited nothing the store still knows
+NO_SOURCES = "No sources are recorded for this answer."
 #: the typing indicator stops by itself after this long without an answer
 TYPING_LIMIT = 120.0
 TYPING_RENEW = 8.0
@@ -87,6 +95,7 @@ class Asked:
     id: int  # the message's, or the interaction's
     channel_id: int  # the channel, thread or DM it was asked in
     guild_id: int | None
+    ephemeral: bool = False  # a command whose answer only the asker may see
 
     @classmethod
     def of(cls, raw: Any) -> Asked | None:
@@ -94,19 +103,24 @@ class Asked:
         if isinstance(raw, discord.Message):
             return cls("message", raw.id, raw.channel.id, raw.guild.id if raw.guild else None)
         if isinstance(raw, discord.Interaction):
-            return cls("command", raw.id, raw.channel_id or 0, raw.guild_id)
+            return cls("command", raw.id, raw.channel_id or 0, raw.guild_id,
+                       bool(getattr(raw.namespace, "ephemeral", False)))
         if isinstance(raw, dict) and raw.get("kind") in ("message", "command"):
             try:
                 guild = raw.get("guild_id")
-                return cls(raw["kind"], int(raw["id"]), int(raw["channel_id"]), int(guild) if guild else None)
+                return cls(raw["kind"], int(raw["id"]), int(raw["channel_id"]), int(guild) if guild else None,
+                           bool(raw.get("ephemeral")))
             except (KeyError, TypeError, ValueError):
                 return None
         return None
 
     def as_json(self) -> dict[str, Any]:
         """Snowflakes as strings, as Discord writes them (JSON readers may lose 64-bit integers)."""
-        return {"kind": self.kind, "id": str(self.id), "channel_id": str(self.channel_id),
-                "guild_id": str(self.guild_id) if self.guild_id else None}
+        data: dict[str, Any] = {"kind": self.kind, "id": str(self.id), "channel_id": str(self.channel_id),
+                                "guild_id": str(self.guild_id) if self.guild_id else None}
+        if self.ephemeral:
+            data["ephemeral"] = True
+        return data
 
 
 @dataclass(slots=True)
@@ -116,6 +130,7 @@ class _Command:
 
     interaction: discord.Interaction
     thread: ThreadKey
+    ephemeral: bool = False  # every message of the answer seen only by the asker
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     original_used: bool = False
     created: float = field(default_factory=time.monotonic)
@@ -127,30 +142,41 @@ class _Command:
     async def defer(self) -> None:
         async with self.lock:
             if not self.interaction.response.is_done():
-                await _call(self.interaction.response.defer(thinking=True))
+                await _call(self.interaction.response.defer(thinking=True, ephemeral=self.ephemeral))
 
-    async def post(self, content: str) -> tuple[MessageRef, discord.Message | None]:
+    async def post(self, content: str, view: discord.ui.View | None) -> tuple[MessageRef, discord.Message | None]:
         """The original response if still unused, else a follow-up message; with the Discord
         message when known (Discord may not say which message an original response became)."""
         interaction = self.interaction
+        extra = _with_view(view)
         sent: discord.Message | None
         async with self.lock:
             if not interaction.response.is_done():
-                response = await _call(interaction.response.send_message(content, allowed_mentions=NO_MENTIONS))
+                response = await _call(interaction.response.send_message(
+                    content, allowed_mentions=NO_MENTIONS, ephemeral=self.ephemeral, **extra))
                 sent = response.resource if isinstance(response.resource, discord.Message) else None
             elif not self.original_used:
-                sent = await _call(interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS))
+                sent = await _call(interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS,
+                                                                      **extra))
             else:
-                sent = await _call(interaction.followup.send(content, wait=True, allowed_mentions=NO_MENTIONS))
+                sent = await _call(interaction.followup.send(content, wait=True, allowed_mentions=NO_MENTIONS,
+                                                             ephemeral=self.ephemeral, **extra))
                 return MessageRef(self.thread, str(sent.id), {"interaction": self.id, "followup": True}), sent
             self.original_used = True
             return MessageRef(self.thread, self.id, {"interaction": self.id}), sent
 
-    async def edit(self, ref: MessageRef, content: str) -> discord.Message:
+    async def edit(self, ref: MessageRef, content: str, view: discord.ui.View | None) -> discord.Message:
+        extra = _with_view(view)
         if ref.data.get("followup"):
             return await _call(self.interaction.followup.edit_message(int(ref.message_id), content=content,
-                                                                      allowed_mentions=NO_MENTIONS))
-        return await _call(self.interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS))
+                                                                      allowed_mentions=NO_MENTIONS, **extra))
+        return await _call(self.interaction.edit_original_response(content=content, allowed_mentions=NO_MENTIONS,
+                                                                   **extra))
+
+
+def _with_view(view: discord.ui.View | None) -> dict[str, Any]:
+    """`view=` only when there are buttons: an edit given `view=None` would take them away."""
+    return {"view": view} if view is not None else {}
 
 
 class DiscordAdapter(Adapter):
@@ -162,6 +188,8 @@ class DiscordAdapter(Adapter):
     def __init__(self, name: str, config: DiscordConfig, bot: Bot) -> None:
         super().__init__(name, config, bot)
         self.capabilities = Capabilities(max_length=2000, edit_interval=config.edit_interval, markup="markdown")
+        #: note kinds not in a message's text (the sources note is behind the Sources button)
+        self._hidden = frozenset({layout.SOURCES}) if config.sources_button else frozenset()
         self.conversations = Conversations(config)
         self.client: discord.Client | None = None
         self.tree: app_commands.CommandTree | None = None
@@ -247,6 +275,7 @@ class DiscordAdapter(Adapter):
         client.on_ready = self._on_ready  # type: ignore[attr-defined]
         client.on_message = self._on_message  # type: ignore[attr-defined]
         client.on_raw_reaction_add = self._on_reaction  # type: ignore[attr-defined]
+        client.on_interaction = self._on_interaction  # type: ignore[attr-defined]
         client.setup_hook = self._sync_commands  # type: ignore[method-assign]
         self.tree = self._command_tree(client)
         return client
@@ -255,9 +284,10 @@ class DiscordAdapter(Adapter):
         tree = app_commands.CommandTree(client)
 
         @tree.command(name="ask", description="Ask the knowledge base a question")
-        @app_commands.describe(question="What do you want to know?")
-        async def ask(interaction: discord.Interaction, question: str) -> None:
-            await self._on_command(interaction, question)
+        @app_commands.describe(question="What do you want to know?",
+                               ephemeral="Answer so that only you can see it")
+        async def ask(interaction: discord.Interaction, question: str, ephemeral: bool = False) -> None:
+            await self._on_command(interaction, question, ephemeral=ephemeral)
 
         @tree.command(name="reset", description="Start a new conversation in this thread")
         async def reset(interaction: discord.Interaction) -> None:
@@ -294,11 +324,12 @@ class DiscordAdapter(Adapter):
         if target is None:
             return
         text = question_text(message, me)
-        if not text:
+        attachments = tuple(files.attachment(a) for a in message.attachments)
+        if not text and not attachments:
             return
         inbound = Inbound(str(message.id), target.thread, str(message.author.id), text, self.name,
                           message.author.display_name, tuple(str(i) for i in message.raw_mentions),
-                          target.is_direct, raw=message)
+                          target.is_direct, raw=message, attachments=attachments)
         if await self._submit(inbound):
             self.conversations.remember(target.thread, None if target.open_thread else message.channel.id)
 
@@ -308,24 +339,92 @@ class DiscordAdapter(Adapter):
         me = self._client().user
         if me is None or event.user_id == me.id or event.emoji.name is None:
             return
-        posted = self._posted.get(event.message_id)
-        if posted is not None:
-            thread, message_id = posted.thread, posted.message_id
-        elif event.message_author_id == me.id:  # posted before a restart: placed by its channel
-            thread = self.conversations.for_channel(event.guild_id, event.channel_id,
-                                                    self._client().get_channel(event.channel_id))
-            message_id = str(event.message_id)
-        else:
+        answer = self._answer_of(event.message_id, event.message_author_id, event.guild_id, event.channel_id)
+        if answer is None:
             return
-        await self.bot.plugins.reaction(adapter=self, thread=thread, message_id=message_id,
+        await self.bot.plugins.reaction(adapter=self, thread=answer[0], message_id=answer[1],
                                         user=str(event.user_id), reaction=event.emoji.name, comment=None)
 
-    async def _on_command(self, interaction: discord.Interaction, text: str, command: str | None = None) -> None:
+    def _answer_of(self, discord_id: int, author_id: int | None, guild_id: int | None, channel_id: int,
+                   recorded_id: int | None = None) -> tuple[ThreadKey, str] | None:
+        """The thread and recorded message id of the bot's message `discord_id`; None when the
+        message is someone else's. One posted before a restart is placed by its channel, under
+        `recorded_id` (an interaction's response is recorded under the interaction) or its own id."""
+        posted = self._posted.get(discord_id)
+        if posted is not None:
+            return posted.thread, posted.message_id
+        me = self._client().user
+        if me is None or author_id != me.id:
+            return None
+        thread = self.conversations.for_channel(guild_id, channel_id, self._client().get_channel(channel_id))
+        return thread, str(recorded_id or discord_id)
+
+    async def _on_interaction(self, interaction: discord.Interaction) -> None:
+        """A click on a button under an answer (a MESSAGE_COMPONENT interaction): 👍/👎 is a
+        vote, "Sources" shows the answer's sources to the clicker alone. Answered within
+        Discord's 3 s; buttons of other apps' or plugins' messages are left alone."""
+        if interaction.type is not discord.InteractionType.component or interaction.message is None:
+            return
+        custom_id = str((interaction.data or {}).get("custom_id") or "")
+        if custom_id != layout.SOURCES_ID and not custom_id.startswith(layout.VOTE_PREFIX):
+            return
+        message = interaction.message
+        metadata = message.interaction_metadata
+        answer = self._answer_of(message.id, message.author.id, interaction.guild_id, message.channel.id,
+                                 metadata.id if metadata is not None else None)
+        if answer is None:
+            return
+        try:
+            if custom_id == layout.SOURCES_ID:
+                await self._show_sources(interaction, message.id, *answer)
+            else:
+                await self._vote(interaction, custom_id.removeprefix(layout.VOTE_PREFIX), *answer)
+        except (discord.HTTPException, RateLimited) as exc:
+            log.warning("discord adapter %s: could not answer a click on %s: %s", self.name, custom_id, exc)
+
+    async def _vote(self, interaction: discord.Interaction, vote: str, thread: ThreadKey, message_id: str) -> None:
+        if self.config.vote_reply:
+            await _call(interaction.response.send_message(self.config.vote_reply, ephemeral=True,
+                                                          allowed_mentions=NO_MENTIONS))
+        else:
+            await _call(interaction.response.defer())  # a deferred update: the message stays as it is
+        await self.bot.plugins.reaction(adapter=self, thread=thread, message_id=message_id,
+                                        user=str(interaction.user.id), reaction=vote, comment=None)
+
+    async def _show_sources(self, interaction: discord.Interaction, discord_id: int, thread: ThreadKey,
+                            message_id: str) -> None:
+        posted = self._posted.get(discord_id)
+        text = posted.sources if posted is not None else None
+        if text is None:  # posted before a restart: rendered again from the recorded answer
+            await _call(interaction.response.defer(ephemeral=True, thinking=True))
+            text = await self._recorded_sources(thread, message_id)
+            await _call(interaction.edit_original_response(content=text or NO_SOURCES, allowed_mentions=NO_MENTIONS))
+            return
+        await _call(interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS,
+                                                      suppress_embeds=True))
+
+    async def _recorded_sources(self, thread: ThreadKey, message_id: str) -> str | None:
+        """The sources note of the answer the store recorded under `message_id`, rendered anew."""
+        record = await self.bot.store.turn_for_message(thread, message_id)
+        if record is None or not record.sources:
+            return None
+        draft = Draft(record.answer, [Source(**source) for source in record.sources], final=True,
+                      backend=record.backend, thread=thread)
+        self.bot.plugins.render(draft, self.surface)
+        return layout.sources_text(Outgoing(draft.text, draft.notes, final=True))
+
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        """From Discord's CDN: the attachment's URL is signed, so it needs no token."""
+        return await files.download(attachment, limit)
+
+    async def _on_command(self, interaction: discord.Interaction, text: str, command: str | None = None, *,
+                          ephemeral: bool = False) -> None:
         """/ask and /reset: submitted like a message, the response deferred ("thinking…");
-        /reset as the native command, whatever the configured reset words."""
+        /reset as the native command, whatever the configured reset words. An ephemeral /ask
+        is answered in messages only the asker sees."""
         if str(interaction.id) in self._commands:  # redelivered by a gateway RESUME
             return
-        pending = _Command(interaction, self.conversations.for_interaction(interaction))
+        pending = _Command(interaction, self.conversations.for_interaction(interaction), ephemeral)
         self._remember_command(pending)
         inbound = Inbound(pending.id, pending.thread, str(interaction.user.id), text, self.name,
                           interaction.user.display_name, (), interaction.guild_id is None, command=command,
@@ -386,33 +485,52 @@ class DiscordAdapter(Adapter):
         return None
 
     async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
-        ref, sent = await self._send(thread, layout.content(message), reply_to)
+        ref, sent = await self._send(thread, layout.content(message, hide=self._hidden), self._view(message),
+                                     reply_to)
         await self._delivered(ref, sent, message)
         return ref
 
     async def edit(self, ref: MessageRef, message: Outgoing) -> None:
-        content = layout.content(message)
+        content = layout.content(message, hide=self._hidden)
+        view = self._view(message)
         interaction_id = ref.data.get("interaction")
         if interaction_id is not None:
             command = self._commands.get(interaction_id)
             if command is None:
                 raise RuntimeError("the slash command's response can no longer be edited (its token expired)")
-            sent = await command.edit(ref, content)
+            sent = await command.edit(ref, content, view)
         else:
             channel = self._client().get_partial_messageable(int(ref.data["channel_id"]))
-            sent = await _call(channel.get_partial_message(int(ref.message_id)).edit(content=content,
-                                                                                   allowed_mentions=NO_MENTIONS))
+            sent = await _call(channel.get_partial_message(int(ref.message_id)).edit(
+                content=content, allowed_mentions=NO_MENTIONS, **_with_view(view)))
         await self._delivered(ref, sent, message)
 
-    async def _send(self, thread: ThreadKey, content: str,
+    def _view(self, message: Outgoing) -> discord.ui.View | None:
+        """The buttons under a final answer (`layout.buttons`), or None. Clicks are handled in
+        `_on_interaction`, not by discord.py's view store (which would keep one per answer)."""
+        row = layout.buttons(message, votes=self.config.feedback != "reactions", sources=self.config.sources_button)
+        if not row:
+            return None
+        view = discord.ui.View(timeout=None)
+        for custom_id, label, emoji in row:
+            view.add_item(discord.ui.Button(style=discord.ButtonStyle.secondary, custom_id=custom_id, label=label,
+                                            emoji=emoji))
+        view.stop()  # a finished view is sent as components and never stored
+        return view
+
+    async def _send(self, thread: ThreadKey, content: str, view: discord.ui.View | None,
                     reply_to: Inbound | None) -> tuple[MessageRef, discord.Message | None]:
         command = self._command_for(reply_to)
         if command is not None:
-            return await command.post(content)
+            return await command.post(content, view)
+        asked = Asked.of(reply_to.raw) if reply_to is not None else None
+        if asked is not None and asked.ephemeral and reply_to is not None:
+            # its interaction is gone (a restart): a message in the channel would show everyone
+            return await self._send_privately(reply_to, content, view)
         if starts_new_thread(thread):  # the bot speaks first, in a thread of its own
             async with self._starting:
                 if thread.key not in self._started:
-                    return await self._start(thread, content)
+                    return await self._start(thread, content, view)
         if reply_to is not None and reply_to.thread == thread:
             await self._ensure_thread(reply_to)
         channel_id = self._channel_of(thread)
@@ -421,8 +539,15 @@ class DiscordAdapter(Adapter):
             typing.cancel()
         channel = self._client().get_partial_messageable(int(channel_id))
         sent = await _call(channel.send(content, reference=self._reference(reply_to, channel.id),
-                                        allowed_mentions=NO_MENTIONS))
+                                        allowed_mentions=NO_MENTIONS, view=view))
         return MessageRef(thread, str(sent.id), {"channel_id": str(channel.id)}), sent
+
+    async def _send_privately(self, asked: Inbound, content: str,
+                              view: discord.ui.View | None) -> tuple[MessageRef, discord.Message]:
+        """A message of an ephemeral /ask's answer whose interaction is gone, as a direct message."""
+        channel = await _call(self._client().create_dm(discord.Object(int(asked.user))))
+        sent = await _call(channel.send(content, allowed_mentions=NO_MENTIONS, view=view))
+        return MessageRef(asked.thread, str(sent.id), {"channel_id": str(channel.id)}), sent
 
     def _reference(self, reply_to: Inbound | None, channel_id: int) -> discord.MessageReference | None:
         """A reply to the question for the first message answering it, when that message goes
@@ -438,12 +563,16 @@ class DiscordAdapter(Adapter):
                                         fail_if_not_exists=False)
 
     async def _delivered(self, ref: MessageRef, sent: discord.Message | None, message: Outgoing) -> None:
-        """Remember which answer the Discord message `sent` is; under a final answer that asks
-        for feedback, add the 👍/👎 reactions for people to click (once per message)."""
+        """Remember which answer the Discord message `sent` is and what its Sources button
+        shows; under a final answer that asks for feedback, add the 👍/👎 reactions for people
+        to click when `feedback` wants them (once per message; never on an ephemeral one)."""
         if sent is None:
             return
         posted = self._posted.remember(sent.id, ref.thread, ref.message_id)
-        if posted.voted or not layout.wants_votes(message):
+        if self.config.sources_button:
+            posted.sources = layout.sources_text(message) or posted.sources
+        if (posted.voted or self.config.feedback == "buttons" or not layout.wants_votes(message)
+                or sent.flags.ephemeral):
             return
         posted.voted = True
         for emoji in VOTES:
@@ -469,7 +598,8 @@ class DiscordAdapter(Adapter):
         self._started.move_to_end(thread.key)
         return place
 
-    async def _start(self, thread: ThreadKey, content: str) -> tuple[MessageRef, discord.Message]:
+    async def _start(self, thread: ThreadKey, content: str,
+                     view: discord.ui.View | None) -> tuple[MessageRef, discord.Message]:
         """Post the first message of a thread the bot starts at the top of `thread.channel`;
         with `create_threads`, open a Discord thread on it for the rest of the answer."""
         client = self._client()
@@ -477,7 +607,7 @@ class DiscordAdapter(Adapter):
         channel = client.get_channel(int(thread.channel))
         if not isinstance(channel, discord.abc.Messageable):
             channel = client.get_partial_messageable(int(thread.channel))
-        sent = await _call(channel.send(content, allowed_mentions=NO_MENTIONS))
+        sent = await _call(channel.send(content, allowed_mentions=NO_MENTIONS, view=view))
         place = str(sent.channel.id)
         if self.config.create_threads:
             try:

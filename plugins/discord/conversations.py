@@ -25,6 +25,7 @@ DM_WORKSPACE = "@me"
 _THREAD_TYPES = (discord.ChannelType.public_thread, discord.ChannelType.private_thread,
                  discord.ChannelType.news_thread)
 _ANSWERED = (discord.MessageType.default, discord.MessageType.reply)
+_EVERYONE = re.compile(r"@(everyone|here)\b")
 #: how many threads the bot remembers answering in (for threads discord.py has not cached)
 _REMEMBERED = 10_000
 
@@ -59,7 +60,9 @@ class Conversations:
             self._threads.popitem(last=False)
 
     def target(self, message: discord.Message, me: int) -> Target | None:
-        """The thread to answer `message` in, or None if the bot should stay silent."""
+        """The thread to answer `message` in, or None if the bot should stay silent: also for
+        `@everyone`/`@here` messages (even in help channels and threads), unless they
+        mention the bot itself."""
         if message.author.bot or message.author.id == me or message.type not in _ANSWERED:
             return None
         respond = self.config.respond_to
@@ -69,7 +72,10 @@ class Conversations:
                 return None
             return Target(ThreadKey(PLATFORM, DM_WORKSPACE, str(channel.id), str(channel.id)), is_direct=True)
         guild = str(message.guild.id)
-        mentioned = "mentions" in respond and me in message.raw_mentions
+        mentions_me = me in message.raw_mentions
+        if not mentions_me and _to_everyone(message):
+            return None  # an announcement to everyone, not a question to the bot
+        mentioned = "mentions" in respond and mentions_me
         known = self._threads.get(channel.id)
         if known is not None:
             return Target(known)
@@ -111,6 +117,11 @@ class Conversations:
 def question_text(message: discord.Message, me: int) -> str:
     """The message without the bot's own mention (what the backend is asked)."""
     return re.sub(rf"<@!?{me}>", " ", message.content).strip()
+
+
+def _to_everyone(message: discord.Message) -> bool:
+    """`@everyone` or `@here`: Discord's flag when the author may ping everyone, else the words."""
+    return message.mention_everyone or bool(_EVERYONE.search(message.content))
 
 
 def _is_thread(channel: object) -> bool:

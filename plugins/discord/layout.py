@@ -1,10 +1,13 @@
-"""How a message reads on Discord: notes in Discord's own markdown, within 2,000 characters.
+"""How a message reads on Discord: notes in Discord's own markdown, within 2,000 characters,
+and the buttons under a final answer.
 
 Sources (and failure notices) are ordinary text; warnings, scores and other context
 notes are subtext (`-# `, Discord's small grey line), one line each; the feedback prompt
-is not shown, because the adapter adds 👍 and 👎 reactions to the message instead. The
-core's renderer sized the answer counting notes as plain text, and subtext prefixes
-make them longer, so notes are shortened (the last ones first) until the message fits.
+is not shown, because the adapter shows 👍 and 👎 buttons (or reactions) instead. With
+the sources button, a final answer's sources note is not in the text either: a "Sources"
+button shows it to whoever clicks (`sources_text`). The core's renderer sized the answer
+counting notes as plain text, and subtext prefixes make them longer, so notes are
+shortened (the last ones first) until the message fits.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from botkit.events import Note
 MAX_LENGTH = 2000
 SUBTEXT = "-# "
 FEEDBACK = "feedback"
+SOURCES = "sources"
+#: the buttons' custom ids: a vote is the part after the prefix ("up", "down")
+VOTE_PREFIX = "botkit:vote:"
+SOURCES_ID = "botkit:sources"
 #: note kinds shown as normal text; every other kind but feedback is subtext
 _PLAIN_KINDS = frozenset({"sources", "error"})
 _ELLIPSIS = "…"
@@ -27,11 +34,34 @@ def wants_votes(message: Outgoing) -> bool:
     return message.final and any(note.kind == FEEDBACK for note in message.notes)
 
 
-def content(message: Outgoing, limit: int = MAX_LENGTH) -> str:
-    """The message's text for Discord: never empty (Discord rejects that), never over `limit`."""
+def sources_text(message: Outgoing, limit: int = MAX_LENGTH) -> str | None:
+    """What the Sources button shows: a final answer's sources notes, within `limit`."""
+    if not message.final:
+        return None
+    text = "\n\n".join(n.text.strip("\n") for n in message.notes if n.kind == SOURCES and n.text.strip())
+    if len(text) > limit:
+        text = text[:limit - len(_ELLIPSIS)].rsplit("\n", 1)[0] + "\n" + _ELLIPSIS
+    return text or None
+
+
+def buttons(message: Outgoing, *, votes: bool, sources: bool) -> list[tuple[str, str | None, str | None]]:
+    """The buttons under `message` as (custom_id, label, emoji): 👍/👎 when `votes` and the
+    answer asks for feedback, "Sources" when `sources` and it has any; none before it is final."""
+    row: list[tuple[str, str | None, str | None]] = []
+    if votes and wants_votes(message):
+        row += [(VOTE_PREFIX + "up", None, "👍"), (VOTE_PREFIX + "down", None, "👎")]
+    if sources and sources_text(message):
+        row.append((SOURCES_ID, "Sources", "📚"))
+    return row
+
+
+def content(message: Outgoing, limit: int = MAX_LENGTH, *, hide: frozenset[str] = frozenset()) -> str:
+    """The message's text for Discord: never empty (Discord rejects that), never over `limit`.
+    Notes of the kinds in `hide` are left out (shown otherwise, e.g. behind a button)."""
     body = message.text or message.status or ""
-    above = _blocks(n for n in message.notes if n.placement == "above")
-    below = _blocks(n for n in message.notes if n.placement != "above")
+    notes = [n for n in message.notes if n.kind not in hide] if hide else message.notes
+    above = _blocks(n for n in notes if n.placement == "above")
+    below = _blocks(n for n in notes if n.placement != "above")
     text = _join(above, body, below)
     for blocks in (below, above):
         while len(text) > limit and blocks:

@@ -1,9 +1,10 @@
-"""The bot's own Discord messages: which answer each one is, for reactions on it.
+"""The bot's own Discord messages: which answer each one is, for reactions and clicks on it.
 
 The core records an answer under the ids the adapter returned (`MessageRef.message_id`;
 for a slash command's original response that is the interaction's id, not the
 message's), so the adapter remembers, per Discord message it posted, the thread and that
-id, and whether it already added the 👍/👎 reactions. Bounded: the oldest are forgotten.
+id, whether it already added the 👍/👎 reactions, and what its Sources button shows.
+Bounded: the oldest are forgotten (a click then finds the answer in the store).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Posted:
     thread: ThreadKey
     message_id: str  # as returned in MessageRef.message_id
     voted: bool = False
+    sources: str | None = None  # what the Sources button shows
 
 
 class PostedMessages:

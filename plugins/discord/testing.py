@@ -15,6 +15,8 @@ so plugin authors can use it without importing discord.py:
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import json
 import re
@@ -34,6 +36,10 @@ GUILD_ID = "800000000000000001"
 CHANNEL_ID = "800000000000000002"
 FORUM_ID = "800000000000000003"
 OTHER_CHANNEL_ID = "800000000000000004"
+#: the key the fake CDN signs attachment URLs with (Discord's `hm` parameter)
+_CDN_KEY = b"fake-cdn-signing-key"
+#: interaction response flag: only the user who interacted sees the message
+EPHEMERAL = 64
 
 
 @dataclass(slots=True)
@@ -74,6 +80,10 @@ def _thread(thread_id: str, parent_id: str, owner_id: str, name: str, archive: i
                                 "auto_archive_duration": archive}}
 
 
+def _sign(path: str) -> str:
+    return hmac.new(_CDN_KEY, path.encode(), hashlib.sha256).hexdigest()
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -92,7 +102,10 @@ class FakeDiscord:
     makes the client RESUME and can redeliver the last events as Discord may.
     `messages` are the bot's (posted or edited over REST), `delivered` the people's
     (dispatched as MESSAGE_CREATE); a channel's history (`GET /channels/{id}/messages`)
-    lists both.
+    lists both. `responses` are the interaction callbacks the bot made (interaction id ->
+    body); ephemeral messages (flags 64) are in `messages` with those flags. Files people
+    attach (`attachment()`) are served by a CDN under /cdn/ from signed URLs, as Discord's
+    are: a URL without its valid signature gets 404; `downloads` counts what was fetched.
     """
 
     def __init__(self) -> None:
@@ -106,7 +119,12 @@ class FakeDiscord:
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.originals: dict[str, str] = {}  # interaction token -> id of its original response
         self.reactions: dict[str, list[str]] = {}  # message id -> emojis the bot has on it, in order
+        self.responses: dict[str, dict[str, Any]] = {}  # interaction id -> the bot's callback body
+        self.files: dict[str, bytes] = {}  # attachment id -> content, served by the CDN
+        self.downloads: list[str] = []  # attachment ids fetched from the CDN with a valid signature
         self._token_channels: dict[str, str] = {}  # interaction token -> its channel
+        self._ephemeral_tokens: set[str] = set()  # interactions whose response is ephemeral
+        self._dms: dict[str, str] = {}  # user id -> the bot's DM channel with them
         self._ids = itertools.count(1_100_000_000_000_000_000)
         self._seq = 0
         self._log: list[tuple[int, str, Any]] = []
@@ -122,6 +140,7 @@ class FakeDiscord:
     async def __aenter__(self) -> FakeDiscord:
         app = web.Application()
         app.router.add_get("/gw", self._gateway)
+        app.router.add_get("/cdn/attachments/{channel}/{id}/{name}", self._cdn)
         app.router.add_route("*", "/api/v10/{path:.*}", self._rest)
         self._runner, self.port = await serve_loopback(app)
         return self
@@ -156,13 +175,16 @@ class FakeDiscord:
 
     def message(self, channel_id: str, content: str, *, guild_id: str | None = GUILD_ID,
                 author_id: str = USER_ID, mentions_bot: bool = False, message_id: str | None = None,
-                author_bot: bool = False) -> dict[str, Any]:
-        """A MESSAGE_CREATE payload from a user (`guild_id=None`: a DM)."""
+                author_bot: bool = False, attachments: list[dict[str, Any]] | None = None,
+                mention_everyone: bool = False) -> dict[str, Any]:
+        """A MESSAGE_CREATE payload from a user (`guild_id=None`: a DM); `attachments` made
+        by `attachment()`; `mention_everyone` as Discord sets it for @everyone and @here."""
         data: dict[str, Any] = {
             "id": message_id or self.new_id(), "type": 0, "content": content, "channel_id": channel_id,
             "author": _user(author_id, f"user{author_id[-2:]}", bot=author_bot),
             "mentions": [_user(BOT_ID, "botkit", bot=True)] if mentions_bot else [],
-            "mention_roles": [], "mention_everyone": False, "attachments": [], "embeds": [],
+            "mention_roles": [], "mention_everyone": mention_everyone, "attachments": attachments or [],
+            "embeds": [],
             "timestamp": _now(), "edited_timestamp": None, "tts": False, "pinned": False, "flags": 0,
         }
         if guild_id is not None:
@@ -170,28 +192,48 @@ class FakeDiscord:
             data["member"] = {"roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
         return data
 
-    def interaction(self, name: str, options: dict[str, str] | None = None, *, channel_id: str = CHANNEL_ID,
-                    channel_type: int = 0, parent_id: str | None = None, guild_id: str | None = GUILD_ID,
-                    interaction_id: str | None = None) -> dict[str, Any]:
-        """An INTERACTION_CREATE payload for the slash command `name` (type 2)."""
+    def interaction(self, name: str, options: dict[str, str | bool] | None = None, *,
+                    channel_id: str = CHANNEL_ID, channel_type: int = 0, parent_id: str | None = None,
+                    guild_id: str | None = GUILD_ID, interaction_id: str | None = None) -> dict[str, Any]:
+        """An INTERACTION_CREATE payload for the slash command `name` (type 2); option values
+        are strings (type 3) or booleans (type 5)."""
+        command_id = next((c["id"] for cmds in self.commands.values() for c in cmds if c["name"] == name), "1")
+        return self._interaction(2, {"id": command_id, "name": name, "type": 1, "options": [
+            {"name": k, "type": 5 if isinstance(v, bool) else 3, "value": v} for k, v in (options or {}).items()]},
+            channel_id=channel_id, channel_type=channel_type, parent_id=parent_id, guild_id=guild_id,
+            interaction_id=interaction_id)
+
+    def component(self, message_id: str, custom_id: str, *, user_id: str = USER_ID,
+                  guild_id: str | None = GUILD_ID) -> dict[str, Any]:
+        """An INTERACTION_CREATE payload (type 3, MESSAGE_COMPONENT): `user_id` clicked the
+        button `custom_id` on the bot's message `message_id` (as the fake holds it)."""
+        message = self.messages[message_id]
+        channel_id = message["channel_id"]
+        thread = self.threads.get(channel_id)
+        data = self._interaction(3, {"custom_id": custom_id, "component_type": 2}, channel_id=channel_id,
+                                 channel_type=11 if thread else 0, parent_id=thread["parent_id"] if thread else None,
+                                 guild_id=guild_id, user_id=user_id)
+        data["message"] = message
+        return data
+
+    def _interaction(self, kind: int, payload: dict[str, Any], *, channel_id: str, channel_type: int,
+                     parent_id: str | None, guild_id: str | None, interaction_id: str | None = None,
+                     user_id: str = USER_ID) -> dict[str, Any]:
         channel: dict[str, Any] = {"id": channel_id, "type": channel_type, "name": "help", "position": 0,
                                    "permission_overwrites": [], "flags": 0}
         if parent_id is not None:
             channel["parent_id"] = parent_id
             channel["thread_metadata"] = {"archived": False, "auto_archive_duration": 1440,
                                           "archive_timestamp": _now(), "locked": False}
-        command_id = next((c["id"] for cmds in self.commands.values() for c in cmds if c["name"] == name), "1")
         token = "itoken" + self.new_id()
         self._token_channels[token] = channel_id
         data: dict[str, Any] = {
-            "id": interaction_id or self.new_id(), "application_id": APP_ID, "type": 2, "token": token,
+            "id": interaction_id or self.new_id(), "application_id": APP_ID, "type": kind, "token": token,
             "version": 1, "attachment_size_limit": 8_388_608, "channel_id": channel_id, "channel": channel,
             "app_permissions": "0", "locale": "en-US", "entitlements": [], "authorizing_integration_owners": {},
-            "context": 0 if guild_id else 1,
-            "data": {"id": command_id, "name": name, "type": 1,
-                     "options": [{"name": k, "type": 3, "value": v} for k, v in (options or {}).items()]},
+            "context": 0 if guild_id else 1, "data": payload,
         }
-        user = _user(USER_ID, "user10")
+        user = _user(user_id, f"user{user_id[-2:]}")
         if guild_id is not None:
             data["guild_id"] = guild_id
             data["guild_locale"] = "en-US"
@@ -215,6 +257,21 @@ class FakeDiscord:
         }
         if guild_id is not None:
             data["guild_id"] = guild_id
+        return data
+
+    def attachment(self, filename: str, content: bytes, content_type: str | None = None, *,
+                   channel_id: str = CHANNEL_ID, size: int | None = None) -> dict[str, Any]:
+        """An attachment object for `message(attachments=[...])`: the file is on the fake CDN,
+        at a signed URL as Discord's are (`size`: what the message claims, by default the real one)."""
+        attachment_id = self.new_id()
+        self.files[attachment_id] = content
+        path = f"/cdn/attachments/{channel_id}/{attachment_id}/{filename}"
+        data: dict[str, Any] = {"id": attachment_id, "filename": filename,
+                                "size": len(content) if size is None else size,
+                                "url": f"http://127.0.0.1:{self.port}{path}?ex=ffffffff&is=00000000&hm={_sign(path)}&",
+                                "proxy_url": f"http://127.0.0.1:{self.port}{path}"}
+        if content_type is not None:
+            data["content_type"] = content_type
         return data
 
     async def forum_post(self, content: str, *, forum_id: str = FORUM_ID) -> dict[str, Any]:
@@ -310,6 +367,19 @@ class FakeDiscord:
         self._seq += 1
         await ws.send_str(json.dumps({"op": 0, "t": "RESUMED", "s": self._seq, "d": {}}))
 
+    # -- CDN ---------------------------------------------------------------------------------------
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        """An attachment, for a URL carrying its signature; without it Discord's CDN says 404."""
+        attachment_id = request.match_info["id"]
+        content = self.files.get(attachment_id)
+        if content is None or not hmac.compare_digest(request.query.get("hm", ""), _sign(request.path)):
+            return web.Response(status=404, text="This content is no longer available.")
+        async with self._changed:
+            self.downloads.append(attachment_id)
+            self._changed.notify_all()
+        return web.Response(body=content, content_type="application/octet-stream")
+
     # -- REST --------------------------------------------------------------------------------------
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
@@ -335,6 +405,11 @@ class FakeDiscord:
             return _json({"id": APP_ID, "name": "botkit", "description": "", "icon": None, "bot_public": True,
                           "bot_require_code_grant": False, "owner": _user(OWNER_ID, "owner"),
                           "verify_key": "00", "flags": 0})
+        if method == "POST" and path == "/users/@me/channels":  # a DM channel with `recipient_id`
+            recipient = str(body["recipient_id"])
+            channel_id = self._dms.setdefault(recipient, self.new_id())
+            return _json({"id": channel_id, "type": 1, "last_message_id": None, "flags": 0,
+                          "recipients": [_user(recipient, f"user{recipient[-2:]}")]})
         if method == "GET" and path in ("/gateway", "/gateway/bot"):
             return _json({"url": self.gateway_url, "shards": 1,
                           "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0,
@@ -350,7 +425,7 @@ class FakeDiscord:
                 return self._history(parts[1], query)
             return await self._channel(method, parts[1], parts[2:], body)
         if method == "POST" and parts[0] == "interactions":
-            return self._callback(parts[1], body)
+            return self._callback(parts[1], parts[2], body)
         if parts[0] == "webhooks":
             return self._webhook(method, parts[2], parts[3:], body)
         return _json({"message": "404: Not Found", "code": 0}, 404)
@@ -397,26 +472,46 @@ class FakeDiscord:
             page = messages[-limit:]
         return _json(page[::-1])
 
-    def _callback(self, interaction_id: str, body: dict[str, Any]) -> web.Response:
-        return _json({"interaction": {"id": interaction_id, "type": 2, "response_message_loading": body["type"] == 5,
-                                      "response_message_ephemeral": False}})
+    def _callback(self, interaction_id: str, token: str, body: dict[str, Any]) -> web.Response:
+        """An interaction response: 4 a message (flags 64: ephemeral), 5 deferred ("thinking…",
+        its later original response ephemeral with flags 64), 6 a deferred update, 7 an update."""
+        self.responses[interaction_id] = body
+        data = body.get("data") or {}
+        ephemeral = bool(int(data.get("flags") or 0) & EPHEMERAL)
+        if ephemeral:
+            self._ephemeral_tokens.add(token)
+        answer: dict[str, Any] = {"interaction": {
+            "id": interaction_id, "type": 2, "response_message_loading": body["type"] == 5,
+            "response_message_ephemeral": ephemeral}}
+        if body["type"] == 4:
+            message_id = self.originals.setdefault(token, self.new_id())
+            message = self._store_message(self._token_channels.get(token, CHANNEL_ID), message_id, data,
+                                          ephemeral=ephemeral)
+            answer["resource"] = {"type": 4, "message": message}
+        return _json(answer)
 
     def _webhook(self, method: str, token: str, rest: list[str], body: Any) -> web.Response:
         channel_id = self._token_channels.get(token, CHANNEL_ID)
+        ephemeral = token in self._ephemeral_tokens
         if method == "POST" and not rest:
-            return _json(self._store_message(channel_id, self.new_id(), body))
+            flags = int((body or {}).get("flags") or 0) if isinstance(body, dict) else 0
+            return _json(self._store_message(channel_id, self.new_id(), body, ephemeral=bool(flags & EPHEMERAL)))
         if method == "PATCH" and len(rest) == 2 and rest[0] == "messages":
             message_id = self.originals.setdefault(token, self.new_id()) if rest[1] == "@original" else rest[1]
-            return _json(self._store_message(channel_id, message_id, body))
+            return _json(self._store_message(channel_id, message_id, body,
+                                             ephemeral=ephemeral if rest[1] == "@original" else False))
         return _json({"message": "Unknown Webhook", "code": 10015}, 404)
 
-    def _store_message(self, channel_id: str, message_id: str, body: Any) -> dict[str, Any]:
+    def _store_message(self, channel_id: str, message_id: str, body: Any, *, ephemeral: bool = False
+                       ) -> dict[str, Any]:
         body = body if isinstance(body, dict) else {}
         previous = self.messages.get(message_id, {})
+        flags = previous.get("flags", EPHEMERAL if ephemeral else 0)
         message = {"id": message_id, "channel_id": previous.get("channel_id", channel_id), "type": 0,
                    "author": _user(BOT_ID, "botkit", bot=True), "content": body.get("content", previous.get("content", "")),
                    "timestamp": previous.get("timestamp", _now()), "edited_timestamp": _now() if previous else None,
                    "mentions": [], "mention_roles": [], "mention_everyone": False, "attachments": [], "embeds": [],
-                   "tts": False, "pinned": False, "flags": 0}
+                   "components": body.get("components", previous.get("components", [])),
+                   "tts": False, "pinned": False, "flags": flags}
         self.messages[message_id] = message
         return message

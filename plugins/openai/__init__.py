@@ -49,6 +49,11 @@ class OpenAIConfig(HttpSettings):
     #: ask for token usage in the last chunk (`stream_options.include_usage`)
     include_usage: bool = True
     max_history_turns: int = Field(10, ge=0)
+    #: send images on a question to the model as `image_url` content parts (a vision model);
+    #: false: they are not read, and the answer says so
+    images: bool = True
+    #: text files on a question (logs, code, CSV...) up to this many characters are put into it
+    max_file_chars: int = Field(20_000, ge=0)
     retrieval: RetrievalSettings | None = None
 
 

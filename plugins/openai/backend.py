@@ -1,4 +1,5 @@
-"""The OpenAI-compatible backend: history as messages, streamed deltas, optional retrieval."""
+"""The OpenAI-compatible backend: history as messages, streamed deltas, optional retrieval;
+images on a question as content parts and text files inlined (`botkit_plugins.openai.files`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from botkit.backends import Backend, BackendError, Question, Session
 from botkit.events import AnswerEvent, Done, Source, Sources, Status, TextDelta, Warning
 from botkit_plugins.openai import OpenAIConfig
 from botkit_plugins.openai.chat import chat_messages, read_chat_stream
+from botkit_plugins.openai.files import question_content
 from botkit.http import Transport, guarded, is_event_stream, upstream_detail
 
 SERVICE = "the OpenAI-compatible server"
@@ -65,10 +67,10 @@ class OpenAIBackend(Backend):
     def stream(self, session: Session, question: Question) -> AsyncIterator[AnswerEvent]:
         return guarded(self._answer(session, question), SERVICE, self.name)
 
-    def _body(self, system: str | None, session: Session, question: Question) -> dict[str, Any]:
+    def _body(self, system: str | None, session: Session, content: str | list[dict[str, Any]]) -> dict[str, Any]:
         config = self.config
         history = session.history[-config.max_history_turns:] if config.max_history_turns else []
-        body: dict[str, Any] = {"model": config.model, "messages": chat_messages(system, history, question.text),
+        body: dict[str, Any] = {"model": config.model, "messages": chat_messages(system, history, content),
                                 "stream": True}
         body.update({key: getattr(config, key) for key in _SAMPLING if getattr(config, key) is not None})
         if config.include_usage:
@@ -84,9 +86,13 @@ class OpenAIBackend(Backend):
             if sources:
                 yield Sources(sources)
                 system = "\n\n".join(filter(None, [system, sources_prompt(retrieval.instructions, sources)]))
+        content: str | list[dict[str, Any]] = question.text
+        if question.attachments:
+            content = await question_content(question, images=self.config.images,
+                                             max_chars=self.config.max_file_chars)
         usage = finish = None
         thinking = False
-        async with self.transport.stream("POST", "chat/completions", json=self._body(system, session, question)) as response:
+        async with self.transport.stream("POST", "chat/completions", json=self._body(system, session, content)) as response:
             if not is_event_stream(response):
                 await response.aread()
                 raise self.transport.error(f"expected an event stream, got {upstream_detail(response)}")

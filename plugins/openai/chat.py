@@ -16,9 +16,11 @@ import httpx
 from botkit.http import Transport, aiter_sse
 
 
-def chat_messages(system: str | None, history: list[tuple[str, str]], question: str) -> list[dict[str, str]]:
-    """The `messages` array: system prompt, earlier exchanges oldest first, then the question."""
-    messages = [{"role": "system", "content": system}] if system else []
+def chat_messages(system: str | None, history: list[tuple[str, str]],
+                  question: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `messages` array: system prompt, earlier exchanges oldest first, then the question
+    (its text, or content parts: text and images)."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for asked, answered in history:
         messages.append({"role": "user", "content": asked})
         messages.append({"role": "assistant", "content": answered})

@@ -148,7 +148,8 @@ def words(text: str, parts: int = 3) -> list[str]:
 
 
 class FakeOpenAI(FakeServer):
-    """`POST /v1/chat/completions` streaming `answer` in a few deltas, `[DONE]` last.
+    """`POST /v1/chat/completions` streaming `answer` in a few deltas, `[DONE]` last; what
+    each request asked, content parts and all, is in `questions()`.
 
     With `reasoning`, reasoning_content deltas come first (as vLLM and DeepSeek send).
     """
@@ -163,6 +164,12 @@ class FakeOpenAI(FakeServer):
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/chat/completions", self.completions)
 
+    def questions(self) -> list[str | list[dict[str, Any]]]:
+        """The last user message of each completion request: its text, or its content parts
+        (`{"type": "text", ...}`, `{"type": "image_url", "image_url": {"url": "data:..."}}`)."""
+        return [[m for m in r.json["messages"] if m["role"] == "user"][-1]["content"]
+                for r in self.calls("POST", "/chat/completions") if isinstance(r.json, dict)]
+
     async def completions(self, request: web.Request) -> web.StreamResponse:
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
@@ -176,7 +183,7 @@ class FakeOpenAI(FakeServer):
         parts += [openai_chunk({"content": piece}) for piece in words(self.answer)]
         parts.append(openai_chunk({}, finish_reason="stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
-            prompt = sum(len(m["content"]) for m in body["messages"]) // 4
+            prompt = sum(len(json.dumps(m["content"])) for m in body["messages"]) // 4
             completion = len(self.answer) // 4
             chunk = json.loads(openai_chunk({})[6:])
             chunk["choices"] = []

@@ -40,9 +40,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit import hookimpl
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Unavailable, starts_new_thread
-from botkit.events import Inbound, ThreadKey
+from botkit.events import Attachment, Inbound, ThreadKey
 from botkit.logs import Refusals
-from botkit_plugins.slack import SlackConfig
+from botkit_plugins.slack import SlackConfig, files
 from botkit_plugins.slack.layout import FEEDBACK_ACTIONS, layout
 from botkit_plugins.slack.mentions import Resolver, mentioned_users, strip_mention
 from botkit.ordering import ThreadOrder
@@ -304,7 +304,7 @@ class SlackAdapter(Adapter):
         inbound = Inbound(
             event_id=body.get("event_id") or f"{event['channel']}:{event['ts']}", thread=key,
             user=event.get("user") or event.get("bot_id") or "", text=text, adapter=self.name,
-            mentions=mentioned_users(text), is_direct=direct, raw=event)
+            mentions=mentioned_users(text), is_direct=direct, raw=event, attachments=files.attachments(event))
         self._threads.remember((key.channel, key.thread), True)
         await self.bot.submit(inbound)
 
@@ -317,6 +317,10 @@ class SlackAdapter(Adapter):
         inbound.text = await self.resolver.resolve(inbound.text)
         if inbound.user:
             inbound.user_name = await self.resolver.user_name(inbound.user)
+
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        """A file of a question, with the bot token (`botkit_plugins.slack.files`)."""
+        return await files.download(self.client, self.config.bot_token.get_secret_value(), attachment, limit)
 
     # -- reactions and feedback buttons ---------------------------------------------------------
 

@@ -30,6 +30,9 @@ from botkit.testing import serve_loopback
 BOT_USER = "UBOT"
 BOT_ID = "BBOT"
 TEAM = "T111"
+#: the bot token the fake's file host accepts (the tests' adapters are configured with it)
+BOT_TOKEN = "xoxb-test-token"
+_SIGN_IN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>"
 
 
 @dataclass(slots=True)
@@ -97,6 +100,9 @@ class FakeSlack:
     (chat.postMessage, changed by chat.update) and what a test put there with
     `add_message`; conversations.replies and conversations.history read it, paginated.
     `replies` maps a ts to the messages conversations.replies returns for it instead.
+    Files people share (`file()`) are served under /files-pri/ to requests carrying the
+    bot token `BOT_TOKEN` as a Bearer header; without it the file host answers, as Slack's
+    does, with its sign-in page (HTML, 200). `downloads` lists the file ids served.
     """
 
     def __init__(self) -> None:
@@ -106,6 +112,9 @@ class FakeSlack:
         self.replies: dict[str, list[dict[str, Any]]] = {}
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.acks: list[dict[str, Any]] = []
+        self.files: dict[str, tuple[dict[str, Any], bytes]] = {}  # file id -> (file object, content)
+        self.downloads: list[str] = []
+        self._file_ids = itertools.count(1)
         self._scripted: dict[str, list[_Scripted]] = {}
         self._latency: dict[str, list[float]] = {}
         self._held: dict[str, asyncio.Event] = {}
@@ -123,6 +132,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/link", self._link)
+        app.router.add_get("/files-pri/{team_file}/download/{name}", self._file)
         self._runner, self.port = await serve_loopback(app)
         return self
 
@@ -168,6 +178,21 @@ class FakeSlack:
             message["thread_ts"] = thread_ts
         self.history.setdefault(channel, []).append(message)
         return message
+
+    def file(self, name: str, content: bytes, mimetype: str, *, size: int | None = None,
+             **fields: Any) -> dict[str, Any]:
+        """A file object as a `file_share` message's `files` carries it, served by the file host
+        (`size`: what Slack says, by default the real one; `fields` override any key)."""
+        file_id = f"F{next(self._file_ids):08d}"
+        url = f"http://127.0.0.1:{self.port}/files-pri/{TEAM}-{file_id}/download/{quote(name)}"
+        file = {"id": file_id, "created": int(time.time()), "timestamp": int(time.time()), "name": name,
+                "title": name, "mimetype": mimetype, "filetype": name.rsplit(".", 1)[-1], "user": "U1",
+                "mode": "hosted", "editable": False, "is_external": False, "external_type": "",
+                "size": len(content) if size is None else size, "url_private": url.replace("/download", ""),
+                "url_private_download": url, "permalink": f"https://fake.slack.com/files/U1/{file_id}/{name}",
+                **fields}
+        self.files[file_id] = (file, content)
+        return file
 
     # -- assertions -------------------------------------------------------------------------
 
@@ -269,6 +294,9 @@ class FakeSlack:
             top = [m for m in self.history.get(p.get("channel", ""), [])
                    if m.get("thread_ts", m["ts"]) == m["ts"] and _in_range(m, p)]
             return self._page(top[::-1], p)  # newest first
+        if method == "files.info":
+            found = self.files.get(p.get("file", ""))
+            return {**ok, "file": found[0]} if found else {"ok": False, "error": "file_not_found"}
         if method == "apps.connections.open":
             return {**ok, "url": f"ws://127.0.0.1:{self.port}/link"}
         return ok
@@ -280,6 +308,19 @@ class FakeSlack:
         more = start + limit < len(messages)
         return {"ok": True, "messages": messages[start:start + limit], "has_more": more,
                 "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    # -- files ----------------------------------------------------------------------------------
+
+    async def _file(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["team_file"].removeprefix(f"{TEAM}-")
+        if file_id not in self.files:
+            return web.Response(status=404, text="file not found")
+        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+            return web.Response(text=_SIGN_IN_PAGE, content_type="text/html")  # Slack's answer: not an error
+        file, content = self.files[file_id]
+        self.downloads.append(file_id)
+        await self._notify()
+        return web.Response(body=content, content_type=file["mimetype"])
 
     # -- Socket Mode --------------------------------------------------------------------------
 

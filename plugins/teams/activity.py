@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from botkit.adapters import Outgoing
-from botkit.events import ThreadKey
+from botkit.events import Attachment, ThreadKey
+from botkit_plugins.teams.files import attachments
 
 PLATFORM = "teams"
 #: channel conversation ids (`19:…@thread.tacv2`, older `…@thread.skype`); chats are `a:…` or `…@thread.v2`
@@ -62,6 +63,7 @@ class Message:
     text: str
     mentions: tuple[str, ...]
     is_direct: bool
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,8 @@ def parse_message(activity: dict[str, Any]) -> Message | None:
     recipient = activity.get("recipient") or {}
     text, mentions = strip_mentions(str(activity.get("text") or ""), activity.get("entities") or [],
                                      str(recipient.get("id") or ""))
-    if not text:
+    files = attachments(activity)
+    if not text and not files:
         return None
     sender = activity["from"]
     return Message(
@@ -118,6 +121,7 @@ def parse_message(activity: dict[str, Any]) -> Message | None:
         text=text,
         mentions=mentions,
         is_direct=conversation.conversation_type == "personal",
+        attachments=files,
     )
 
 

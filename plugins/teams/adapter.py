@@ -34,9 +34,9 @@ from aiohttp import web
 
 from botkit import hookimpl
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Unavailable, starts_new_thread
-from botkit.events import Inbound, ThreadKey
+from botkit.events import Attachment, Inbound, ThreadKey
 from botkit.logs import Refusals
-from botkit_plugins.teams import TeamsConfig
+from botkit_plugins.teams import TeamsConfig, files
 from botkit_plugins.teams.activity import (
     PLATFORM,
     Conversation,
@@ -174,7 +174,7 @@ class TeamsAdapter(Adapter):
                     event_id=f"{message.conversation.conversation_id}|{message.activity_id}",
                     thread=message.thread, user=message.user, text=message.text, adapter=self.name,
                     user_name=message.user_name, mentions=message.mentions, is_direct=message.is_direct,
-                    raw=activity))
+                    raw=activity, attachments=message.attachments))
             except Unavailable:  # stopping, or the store cannot write: the Bot Service delivers it again
                 return web.Response(status=503)
         return web.Response(status=202)
@@ -191,6 +191,11 @@ class TeamsAdapter(Adapter):
             await self.bot.plugins.reaction(adapter=self, thread=reaction.thread,
                                             message_id=reaction.message_id, user=reaction.user, reaction=name,
                                             comment=None)
+
+    async def download(self, attachment: Attachment, limit: int) -> bytes:
+        """A file or image of a question (`botkit_plugins.teams.files`): the bot's token only for
+        the Bot Connector's own attachment URLs."""
+        return await files.download(attachment, limit, self._tokens.token if self._tokens is not None else None)
 
     # -- delivering --------------------------------------------------------------------------
 

@@ -10,11 +10,17 @@ it refuses streaming outside personal chats (405) and out-of-order stream sequen
 {"id": "<channel>;messageid=<activityId>", "activityId"}; it refuses group-chat creation (400).
 `FakeBotFramework(local=True)` is the connector of a local client (the Agents Playground, the
 Emulator): it expects no token, and `adapter_config()` then leaves the credentials out.
+Files people send: `file_attachment()` is a file in a personal chat (a pre-authenticated
+`downloadUrl`: its `tempauth` must be right) and `inline_image()` an image pasted into a
+message (on the connector: the bot's token is required, as for posting); a request without
+what it needs gets 401. `downloads` lists what was served.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import json
 import time
@@ -34,6 +40,10 @@ TENANT = "tenant-1"
 BOT_ID = f"28:{APP_ID}"
 
 _KEY_CACHE: list[rsa.RSAPrivateKey] = []
+
+
+def _tempauth(file_id: str) -> str:
+    return hmac.new(b"fake-sharepoint", file_id.encode(), hashlib.sha256).hexdigest()
 
 
 def rsa_key(index: int = 0) -> rsa.RSAPrivateKey:
@@ -89,6 +99,8 @@ class FakeBotFramework:
         self.conversation_types: dict[str, str] = {}
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (conversation, id) -> activity
         self._script: list[Scripted] = []
+        self.files: dict[str, tuple[bytes, str]] = {}  # file id -> (content, content type)
+        self.downloads: list[str] = []
         self._streams: dict[str, int] = {}
         self._ids = itertools.count(1)
         self._tokens = itertools.count(1)
@@ -107,6 +119,8 @@ class FakeBotFramework:
         app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
         app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", self._post)
         app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._put)
+        app.router.add_get("/v3/attachments/{id}/views/original", self._inline)
+        app.router.add_get("/sharepoint/download/{id}", self._shared_file)
         self._runner, port = await serve_loopback(app)
         self.url = f"http://127.0.0.1:{port}"
         return self
@@ -146,13 +160,32 @@ class FakeBotFramework:
 
     def activity(self, text: str, *, kind: str = "personal", conversation: str | None = None,
                  activity_id: str | None = None, tenant: str = TENANT, user: str = "29:alice",
-                 mention_bot: bool = False) -> dict[str, Any]:
+                 mention_bot: bool = False, attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         entities = []
         if mention_bot:
             text = f"<at>Bot</at> {text}"
             entities.append({"type": "mention", "mentioned": {"id": BOT_ID, "name": "Bot"}, "text": "<at>Bot</at>"})
-        return {**self._envelope("message", kind, conversation, activity_id, tenant, user),
-                "text": text, "textFormat": "plain", "entities": entities}
+        activity = {**self._envelope("message", kind, conversation, activity_id, tenant, user),
+                    "text": text, "textFormat": "plain", "entities": entities}
+        if attachments:  # Teams adds the message's own text as HTML beside what was attached
+            activity["attachments"] = [*attachments, {"contentType": "text/html", "content": f"<p>{text}</p>"}]
+        return activity
+
+    def file_attachment(self, name: str, content: bytes) -> dict[str, Any]:
+        """A file sent to the bot in a personal chat: its download info, with a pre-authenticated URL."""
+        file_id = f"file-{next(self._ids)}"
+        self.files[file_id] = (content, "application/octet-stream")
+        file_type = name.rpartition(".")[2]
+        return {"contentType": "application/vnd.microsoft.teams.file.download.info",
+                "contentUrl": f"https://contoso.sharepoint.com/personal/alice/Documents/{name}", "name": name,
+                "content": {"downloadUrl": f"{self.url}/sharepoint/download/{file_id}?tempauth={_tempauth(file_id)}",
+                            "uniqueId": file_id, "fileType": file_type}}
+
+    def inline_image(self, content: bytes, content_type: str = "image/*") -> dict[str, Any]:
+        """An image pasted into a message: on the connector, for the bot's token only."""
+        file_id = f"0-img-{next(self._ids)}"
+        self.files[file_id] = (content, "image/png")
+        return {"contentType": content_type, "contentUrl": f"{self.url}/v3/attachments/{file_id}/views/original"}
 
     def reaction(self, message_id: str, *added: str, removed: tuple[str, ...] = (), kind: str = "personal",
                  conversation: str | None = None, tenant: str = TENANT, user: str = "29:alice") -> dict[str, Any]:
@@ -197,6 +230,31 @@ class FakeBotFramework:
     async def wait_for(self, predicate: Callable[[FakeBotFramework], bool], timeout: float = 5.0) -> None:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self)), timeout)
+
+    # -- files ---------------------------------------------------------------------------------------
+
+    async def _inline(self, request: web.Request) -> web.Response:
+        authorization = request.headers.get("Authorization")
+        authorized = authorization is None if self.local else bool(
+            authorization and authorization.startswith("Bearer fake-token-"))
+        return await self._serve(request.match_info["id"], authorized)
+
+    async def _shared_file(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["id"]
+        tempauth = request.query.get("tempauth", "")
+        authorized = hmac.compare_digest(tempauth, _tempauth(file_id)) and "Authorization" not in request.headers
+        return await self._serve(file_id, authorized)
+
+    async def _serve(self, file_id: str, authorized: bool) -> web.Response:
+        if file_id not in self.files:
+            return web.json_response({"error": {"code": "NotFound"}}, status=404)
+        if not authorized:
+            return web.json_response({"error": {"code": "Unauthorized"}}, status=401)
+        content, kind = self.files[file_id]
+        async with self._changed:
+            self.downloads.append(file_id)
+            self._changed.notify_all()
+        return web.Response(body=content, content_type=kind)
 
     # -- the service -------------------------------------------------------------------------------
 

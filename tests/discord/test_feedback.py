@@ -1,5 +1,6 @@
-"""Feedback on Discord end to end: 👍/👎 reactions under final answers, people's reactions
-recorded by the feedback middleware, notes as subtext; the real discord.py against the fake."""
+"""Feedback on Discord end to end with `feedback: reactions`: 👍/👎 reactions under final
+answers, people's reactions recorded by the feedback middleware, notes as subtext; the real
+discord.py against the fake. (Buttons, the default, are in test_components.py.)"""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ BACKEND = {"answer": "Plug the router in again [1].", "score": 0.2,
 
 
 def feedback_config(fake: FakeDiscord, **adapter: Any) -> dict[str, Any]:
+    adapter = {"feedback": "reactions", "sources_button": False, **adapter}
     config = bot_config(fake, BACKEND, **adapter)
     config["middlewares"] = {"citations": {}, "fcs_warning": {}, "feedback": {}}
     return config
@@ -122,7 +124,7 @@ async def test_slash_command_answer_is_voted_on_under_the_interaction(fake: Fake
 
 
 async def test_no_reactions_without_the_feedback_middleware(fake: FakeDiscord, tmp_path: Path) -> None:
-    async with running_bot(bot_config(fake, BACKEND), tmp_path) as bot:
+    async with running_bot(bot_config(fake, BACKEND, feedback="reactions"), tmp_path) as bot:
         _, answer = await ask(fake, bot, "plain?")
     assert answer not in fake.reactions and not fake.requests("PUT", "/reactions/")
 

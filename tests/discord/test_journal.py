@@ -13,7 +13,7 @@ from typing import Any
 from botkit.adapters import Outgoing
 from botkit.events import Inbound, ThreadKey
 from botkit.testing import running_bot
-from botkit_plugins.discord.testing import BOT_ID, CHANNEL_ID, GUILD_ID, OTHER_CHANNEL_ID, FakeDiscord
+from botkit_plugins.discord.testing import BOT_ID, CHANNEL_ID, GUILD_ID, OTHER_CHANNEL_ID, USER_ID, FakeDiscord
 
 from .conftest import bot_config
 
@@ -151,3 +151,22 @@ async def test_find_orphan_when_the_answer_thread_was_never_opened(fake: FakeDis
         found = await adapter.find_orphan(recovered, Outgoing("", status=adapter.placeholder))
     assert found is None
     assert fake.requests("GET", f"/channels/{recovered.event_id}/messages")  # it looked where the thread would be
+
+
+async def test_a_recovered_ephemeral_ask_is_answered_in_a_direct_message(fake: FakeDiscord, discord_bot,
+                                                                         tmp_path: Path) -> None:
+    async with discord_bot() as bot:
+        journal = Journal(bot)
+        interaction = fake.interaction("ask", {"question": "my salary band?", "ephemeral": True})
+        await fake.dispatch("INTERACTION_CREATE", interaction)
+        recovered = await journal.recovered()
+        await fake.wait_for("POST", f"/interactions/{interaction['id']}/")
+    assert recovered.raw["ephemeral"] is True
+
+    async with restarted(fake, tmp_path, {"answer": "Only for you."}) as bot:
+        assert await bot.submit(recovered)
+        await bot.idle(10)
+    (opened,) = fake.requests("POST", "/users/@me/channels")
+    assert opened.json == {"recipient_id": int(USER_ID)}
+    answers = [m for m in fake.messages.values() if m["content"] == "Only for you."]
+    assert len(answers) == 1 and answers[0]["channel_id"] not in (CHANNEL_ID, OTHER_CHANNEL_ID)

@@ -51,3 +51,19 @@ def test_notes_are_shortened_last_first_to_fit() -> None:
 def test_answer_alone_over_the_limit_is_cut() -> None:
     out = content(Outgoing("c" * 2500))
     assert len(out) == 2000 and out.endswith("…")
+
+
+def test_buttons_stand_for_the_prompt_and_the_sources_of_a_final_answer_only() -> None:
+    from botkit_plugins.discord.layout import buttons, sources_text
+
+    final = Outgoing("The answer.", [SOURCES, WARNING, PROMPT], final=True)
+    assert buttons(final, votes=True, sources=True) == [
+        ("botkit:vote:up", None, "👍"), ("botkit:vote:down", None, "👎"), ("botkit:sources", "Sources", "📚")]
+    assert buttons(final, votes=False, sources=True) == [("botkit:sources", "Sources", "📚")]
+    assert buttons(Outgoing("The answer.", [SOURCES, PROMPT]), votes=True, sources=True) == []  # not final
+    assert sources_text(final) == SOURCES.text
+    assert content(final, hide=frozenset({"sources"})) == "The answer.\n\n-# ⚠️ Check the sources."
+    many = Outgoing("x", [Note("**Sources**\n" + "\n".join(f"{i}. [T{i}](https://e.x/{i})" for i in range(300)),
+                               kind="sources")], final=True)
+    shown = sources_text(many)
+    assert shown is not None and len(shown) <= 2000 and shown.endswith("\n…")

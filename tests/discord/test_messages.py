@@ -31,7 +31,9 @@ async def test_mention_in_help_channel_opens_thread_and_streams_answer(fake: Fak
     assert len(set(contents)) == len(contents) >= 2, contents
     final = contents[-1]
     assert "Reset the router, then wait a minute" in final
-    assert "https://docs.example.com/router" in final and "Router guide" in final
+    assert "https://docs.example.com/router" in final and "Router guide" not in final  # the footer: a button
+    [row] = edits[-1].json["components"]
+    assert [b["label"] for b in row["components"]] == ["Sources"]
     # the question's channel got no answer: it went into the thread
     assert not [c for c in fake.requests("POST") if c.path == f"/channels/{CHANNEL_ID}/messages"]
     # commands were synced to the configured guild

@@ -45,7 +45,7 @@ async def test_every_recorded_dispatch_is_answered_ignored_or_acknowledged(fake,
         expected = asked["content"] if "content" in asked else asked["data"]["options"][0]["value"]
         assert questions[0] in expected
         shown = [c for c in fake.calls if c.method in ("POST", "PATCH") and isinstance(c.json, dict)
-                 and c.json.get("content") == ANSWER]
+                 and str(c.json.get("content")).endswith(ANSWER)]  # a file's note may stand above
         assert len(shown) >= 2  # the recorded question's answer and the sentinel's
     else:
         assert questions == ["sentinel?"]
