@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Union
 
 
@@ -193,17 +194,31 @@ AnswerEvent = Union[SessionInfo, Sources, TextDelta, Status, Score, Warning, Don
 # -- what the renderer shows --------------------------------------------------------------
 
 
+class NoteKind(StrEnum):
+    """What a note is, so that an adapter can show it natively (a Slack context block,
+    Discord subtext, a Teams card element) or in its own way (buttons for FEEDBACK)."""
+
+    CONTEXT = "context"  #: anything else beside the answer: shown subtly
+    SOURCES = "sources"  #: the cited sources (the citations middleware)
+    WARNING = "warning"  #: something the reader should weigh (a low factual-consistency score)
+    SCORE = "score"  #: a score shown as it is
+    FEEDBACK = "feedback"  #: a request for a vote: adapters with buttons or reactions show those instead
+    ERROR = "error"  #: why the answer failed or stopped
+    ATTACHMENTS = "attachments"  #: files on the question the backend did not read
+
+
+class Placement(StrEnum):
+    ABOVE = "above"
+    BELOW = "below"
+
+
 @dataclass(slots=True)
 class Note:
-    """A part of a message beside the answer text: a sources list, a warning, a score.
-
-    `kind` lets adapters show it natively (a Slack context block, Discord subtext,
-    a Teams note); `placement` is "above" or "below" the answer.
-    """
+    """A part of a message beside the answer text: a sources list, a warning, a score."""
 
     text: str
-    kind: str = "context"
-    placement: str = "below"
+    kind: NoteKind = NoteKind.CONTEXT
+    placement: Placement = Placement.BELOW
 
 
 @dataclass(slots=True)

@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("botkit.files")
 
-#: the note's kind (`botkit.events.Note`): adapters show it as context (subtext, a context block)
-NOTE_KIND = "attachments"
 #: why a file was not read when the backend never asked for it
 NOT_ASKED = "this backend does not read files"
 

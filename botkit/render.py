@@ -15,7 +15,7 @@ from typing import Protocol
 
 from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited
 from botkit.deadlines import Deadlines
-from botkit.events import Draft, Inbound, Note, Score, Sources, Status, TextDelta, Warning
+from botkit.events import Draft, Inbound, Note, NoteKind, Placement, Score, Sources, Status, TextDelta, Warning
 from botkit.plugins import Plugins
 from botkit.split import split_text
 
@@ -207,10 +207,10 @@ class AnswerRenderer:
 
     def _compose(self, draft: Draft) -> list[Outgoing]:
         """The draft as platform messages: split text, notes on the first/last piece."""
-        above = [n for n in draft.notes if n.placement == "above"]
-        below = [n for n in draft.notes if n.placement != "above"]
+        above = [n for n in draft.notes if n.placement == Placement.ABOVE]
+        below = [n for n in draft.notes if n.placement != Placement.ABOVE]
         if draft.failed:
-            below.append(Note(draft.failed, kind="error", placement="below"))
+            below.append(Note(draft.failed, kind=NoteKind.ERROR))
         text = draft.text
         limit = self.caps.max_length
         room = limit - sum(len(n.text) + _NOTE_SEPARATOR for n in draft.notes) - (len(draft.failed or "") + 4)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botkit.events import Inbound, Source, ThreadKey, Warning
 
 if TYPE_CHECKING:
     from botkit.adapters import Adapter
+
+
+class TurnStatus(StrEnum):
+    """How a turn ended, as the store records it (history, metrics, the dashboard)."""
+
+    COMPLETE = "complete"  #: the whole answer was shown
+    FAILED = "failed"  #: the backend failed or cut it off: a notice says so
+    TIMEOUT = "timeout"  #: no complete answer within `dispatch.turn_timeout`
+    INTERRUPTED = "interrupted"  #: stopped by the asker, a shutdown or a crash, with a notice
 
 
 @dataclass(slots=True)
@@ -45,16 +55,16 @@ class Handled:
 class Answer:
     """What a finished turn produced, as recorded in the store.
 
-    `status` is "complete", "failed", "timeout" or "interrupted". `message_ids` are
-    the platform messages the answer occupies, in order. Timings are seconds since the
-    inbound was accepted (None when that point was never reached).
+    `status` is a `TurnStatus`. `message_ids` are the platform messages the answer
+    occupies, in order. Timings are seconds since the inbound was accepted (None when
+    that point was never reached).
     """
 
     text: str
     sources: list[Source] = field(default_factory=list)
     score: float | None = None
     warnings: list[Warning] = field(default_factory=list)
-    status: str = "complete"
+    status: TurnStatus = TurnStatus.COMPLETE
     error: str | None = None
     session_id: str | None = None
     message_ids: list[str] = field(default_factory=list)

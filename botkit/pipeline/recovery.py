@@ -16,10 +16,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited
-from botkit.events import Note
+from botkit.events import Note, NoteKind
 from botkit.pipeline.screen import outgoing, ref_of, shown
 from botkit.store import JournalEntry, Store
-from botkit.turn import Answer, Turn
+from botkit.turn import Answer, Turn, TurnStatus
 
 if TYPE_CHECKING:
     from botkit.plugins import Plugins
@@ -43,7 +43,7 @@ async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins
     complete = bool(before) and all(m["final"] for m in before) and not marked
     messages = [outgoing(m) for m in before]
     if not complete and not marked:
-        notice = Note(INTERRUPTED_NOTICE, kind="error")
+        notice = Note(INTERRUPTED_NOTICE, kind=NoteKind.ERROR)
         if messages:
             last = messages[-1]
             messages[-1] = Outgoing(last.text, [*last.notes, notice], None, True)
@@ -69,7 +69,7 @@ async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins
     # a final edit that was to carry a failure notice (a stop's, a backend's) was no complete answer
     notices = [note.text for m in messages for note in m.notes if note.kind == "error"]
     whole = complete and not notices
-    answer = Answer("".join(m.text for m in messages), status="complete" if whole else "interrupted",
+    answer = Answer("".join(m.text for m in messages), status=TurnStatus.COMPLETE if whole else TurnStatus.INTERRUPTED,
                     error=None if whole else notices[-1] if complete else "interrupted by a restart",
                     message_ids=[ref.message_id for ref in delivered], edits=len(delivered),
                     flags={"recovered": True} if len(delivered) == len(messages)

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING
 from botkit.adapters import Adapter, NewThread
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.config import DispatchConfig, RecoveryConfig
-from botkit.deadlines import Deadlines
 from botkit import files
-from botkit.events import Done, Failed, Note, SessionInfo, ThreadKey
+from botkit.deadlines import Deadlines
+from botkit.events import Done, Failed, Note, NoteKind, Placement, SessionInfo, ThreadKey
 from botkit.pipeline.recovery import resume
 from botkit.pipeline.screen import ScreenJournal
 from botkit.pipeline.slots import Slots
 from botkit.render import AnswerRenderer
 from botkit.store import JournalEntry, SessionRecord, Store
-from botkit.turn import Answer, Turn
+from botkit.turn import Answer, Turn, TurnStatus
 
 if TYPE_CHECKING:
     from botkit.plugins import Plugins
@@ -112,8 +112,8 @@ class TurnRunner:
     async def answer(self, turn: Turn, entry: JournalEntry) -> Answer:
         async with self.slots:
             answer, renderer, record, session, failed = await self._ask(turn, entry)
-        if failed and answer.status == "complete":
-            answer.status = "failed"
+        if failed and answer.status == TurnStatus.COMPLETE:
+            answer.status = TurnStatus.FAILED
         await self._finish(turn, entry, renderer, answer, record, session, failed)
         return answer
 
@@ -177,14 +177,14 @@ class TurnRunner:
             why = self._cut_short.pop(task, None)
             if why is None:  # the bot is stopping
                 failed = "the bot was stopped while answering"
-                answer.status = "interrupted"
+                answer.status = TurnStatus.INTERRUPTED
                 await self._finish(turn, entry, renderer, answer, record, session, failed, self.stop_deadline)
                 raise
             task.uncancel()
             if why == "cancelled":
-                failed, answer.status = "cancelled", "interrupted"
+                failed, answer.status = "cancelled", TurnStatus.INTERRUPTED
             else:
-                failed, answer.status = f"no complete answer within {self.settings.turn_timeout:g} s", "timeout"
+                failed, answer.status = f"no complete answer within {self.settings.turn_timeout:g} s", TurnStatus.TIMEOUT
         except BackendError as exc:
             failed = exc.message
         except Exception:
@@ -214,7 +214,7 @@ class TurnRunner:
         only those it gave a reason for (it may have failed before it got to them)."""
         unread = [(a, why) for a, why in question.unread() if not failed or a in question.outcomes]
         if unread:
-            renderer.notes.append(Note(files.unread_note(unread), kind=files.NOTE_KIND, placement="above"))
+            renderer.notes.append(Note(files.unread_note(unread), kind=NoteKind.ATTACHMENTS, placement=Placement.ABOVE))
 
     async def _finish(self, turn: Turn, entry: JournalEntry, renderer: AnswerRenderer, answer: Answer,
                       record: SessionRecord, session: Session, failed: str | None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from botkit.adapters import MessageRef, Outgoing
-from botkit.events import Note, ThreadKey
+from botkit.events import Note, NoteKind, Placement, ThreadKey
 from botkit.store import JournalEntry, Store
 
 
@@ -23,7 +23,8 @@ def shown(message: Outgoing, ref: MessageRef | None) -> dict[str, Any]:
 
 def outgoing(message: dict[str, Any]) -> Outgoing:
     """What a journaled message reads, as the adapter delivers it."""
-    return Outgoing(message["text"], [Note(*note) for note in message["notes"]], message["status"], message["final"])
+    notes = [Note(text, NoteKind(kind), Placement(placement)) for text, kind, placement in message["notes"]]
+    return Outgoing(message["text"], notes, message["status"], message["final"])
 
 
 def ref_of(thread: ThreadKey, message: dict[str, Any]) -> MessageRef | None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from botkit import hookimpl
 from botkit.adapters import Surface
-from botkit.events import Draft, Note
+from botkit.events import Draft, Note, NoteKind
 
 from botkit_plugins.citations.render import footer, hide_partial_marker, resolve, rewrite
 
@@ -38,5 +38,5 @@ class Citations:
         draft.notes.append(Note(
             footer(entries, surface.markup, cfg.style, max_sources=cfg.max_sources, budget=budget,
                    title=cfg.footer_title, more_text=cfg.more_text, title_limit=cfg.max_title_length),
-            kind="sources", placement="below",
+            kind=NoteKind.SOURCES,
         ))

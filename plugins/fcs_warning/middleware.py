@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from botkit import hookimpl
 from botkit.adapters import Surface
-from botkit.events import Draft, Note
+from botkit.events import Draft, Note, NoteKind
 from botkit.turn import Answer, Turn
 
 if TYPE_CHECKING:
@@ -45,9 +45,9 @@ class FcsWarning:
         if self.low(score):
             warning = cfg.text.format(score=score)
             draft.notes.append(Note(f"{warning} ({shown_score})" if shown_score else warning,
-                                    kind="warning", placement=cfg.placement))
+                                    kind=NoteKind.WARNING, placement=cfg.placement))
         elif shown_score:
-            draft.notes.append(Note(shown_score, kind="score", placement=cfg.placement))
+            draft.notes.append(Note(shown_score, kind=NoteKind.SCORE, placement=cfg.placement))
 
     @hookimpl
     def botkit_answer_complete(self, turn: Turn, answer: Answer) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from botkit import hookimpl
 from botkit.adapters import Outgoing, Surface
-from botkit.events import Draft, Note, ThreadKey
+from botkit.events import Draft, Note, NoteKind, ThreadKey
 from botkit.turn import Answer, Handled, Turn
 
 from botkit_plugins.feedback import DOWN, FeedbackConfig, message_vote, normalize
@@ -38,7 +38,7 @@ class Feedback:
     @hookimpl
     def botkit_render(self, draft: Draft, surface: Surface) -> None:
         if draft.final and not draft.failed and draft.text:
-            draft.notes.append(Note(self.config.prompt, kind="feedback", placement="below"))
+            draft.notes.append(Note(self.config.prompt, kind=NoteKind.FEEDBACK))
 
     @hookimpl
     def botkit_answer_complete(self, turn: Turn, answer: Answer) -> None:
