@@ -112,9 +112,7 @@ async def test_notices_are_not_labelled_as_ai(fake, make_adapter):
     assert "entities" not in fake.calls[-1].body
 
 
-async def test_a_message_with_two_root_entities_is_refused_as_teams_does(fake, make_adapter):
-    adapter, bot, post = await make_adapter(streaming=False)
-    inbound = await _inbound(fake, post, bot)
+async def test_a_message_with_two_root_entities_is_refused_as_teams_does(fake):
     body = {"type": "message", "text": "x", "entities": [AI_LABEL, AI_LABEL]}
     async with httpx.AsyncClient() as client:
         response = await client.post(f"{fake.url}/v3/conversations/a%3A1personal/activities", json=body,
