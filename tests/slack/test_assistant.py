@@ -36,20 +36,6 @@ def opened(kind: str = "assistant_thread_started", event_id: str = "EvA1") -> di
     return event_callback(assistant_thread(kind, DM, THREAD_TS, context_channel="C1"), event_id)
 
 
-class Scripted:
-    """A backend stream a test steps through: each event waits until the test releases it."""
-
-    def __init__(self) -> None:
-        self.events: asyncio.Queue = asyncio.Queue()
-
-    async def stream(self, session, question):  # noqa: ANN001 - the backend's signature
-        while True:
-            event = await self.events.get()
-            yield event
-            if isinstance(event, (Done, Failed)):
-                return
-
-
 def statuses(fake) -> list[tuple[str, list[str] | None]]:
     return [(p["status"], p.get("loading_messages")) for p in fake.of("assistant.threads.setStatus")]
 
@@ -108,19 +94,19 @@ async def test_in_an_assistant_thread_progress_is_the_status_with_the_backends_s
     """No placeholder message: "is thinking…", then each `Status` as the loading message,
     the answer posted (or streamed) once it has text, and the status cleared at the end."""
     async with running_bot(bot_config(fake, slack={"streaming": streaming}), tmp_path) as bot:
-        bot.backends["b"].stream = (backend := Scripted()).stream
+        bot.backends["b"].steps = steps = asyncio.Queue()
         await post_event(bot.server.url, opened())
         await post_event(bot.server.url, question())
         await fake.wait_for(lambda f: statuses(f) == [("is thinking…", None)])
-        await backend.events.put(Status("Searching the knowledge base"))
+        await steps.put(Status("Searching the knowledge base"))
         await fake.wait_for(lambda f: len(statuses(f)) == 2)
-        await backend.events.put(Status("Calling lookup_account"))
+        await steps.put(Status("Calling lookup_account"))
         await fake.wait_for(lambda f: len(statuses(f)) == 3)
         assert fake.statuses[(DM, THREAD_TS)] == {"status": "is thinking…",
                                                    "loading_messages": ["Calling lookup_account"]}
         assert fake.of("chat.postMessage") == fake.of("chat.startStream") == []  # nothing posted yet
         for event in (TextDelta("Open Settings, "), TextDelta("then Reset. "), Done()):
-            await backend.events.put(event)
+            await steps.put(event)
         await bot.idle(5)
     assert statuses(fake) == [("is thinking…", None), ("is thinking…", ["Searching the knowledge base"]),
                               ("is thinking…", ["Calling lookup_account"]), ("", None)]
@@ -141,12 +127,12 @@ async def test_in_an_assistant_thread_progress_is_the_status_with_the_backends_s
 
 async def test_a_failed_answer_clears_the_status_and_says_so(fake, tmp_path):
     async with running_bot(bot_config(fake), tmp_path) as bot:
-        bot.backends["b"].stream = (backend := Scripted()).stream
+        bot.backends["b"].steps = steps = asyncio.Queue()
         await post_event(bot.server.url, opened())
         await post_event(bot.server.url, question())
-        await backend.events.put(Status("Searching the knowledge base"))
+        await steps.put(Status("Searching the knowledge base"))
         await fake.wait_for(lambda f: len(statuses(f)) == 2)
-        await backend.events.put(Failed("the search service is down"))
+        await steps.put(Failed("the search service is down"))
         await bot.idle(5)
     assert statuses(fake)[-1] == ("", None) and fake.statuses == {}
     [post] = fake.of("chat.postMessage")
@@ -155,13 +141,13 @@ async def test_a_failed_answer_clears_the_status_and_says_so(fake, tmp_path):
 
 async def test_outside_assistant_threads_a_status_still_shows_in_the_placeholder(fake, tmp_path):
     async with running_bot(bot_config(fake), tmp_path) as bot:
-        bot.backends["b"].stream = (backend := Scripted()).stream
+        bot.backends["b"].steps = steps = asyncio.Queue()
         await post_event(bot.server.url, event_callback(message(f"<@{BOT_USER}> hi"), "Ev1"))
         await fake.wait_for("chat.postMessage")
-        await backend.events.put(Status("Searching the knowledge base"))
+        await steps.put(Status("Searching the knowledge base"))
         await fake.wait_for(lambda f: any(u["text"] == "Searching the knowledge base" for u in f.of("chat.update")))
         for event in (TextDelta("Hello."), Done()):
-            await backend.events.put(event)
+            await steps.put(event)
         await bot.idle(5)
     assert fake.of("assistant.threads.setStatus") == []
     assert fake.of("chat.update")[-1]["text"] == "Hello."

@@ -171,20 +171,6 @@ async def test_a_stream_teams_ended_at_two_minutes_is_finalised_in_place_not_res
     assert again.data["mode"] == "stream" and fake.calls[-1].streaminfo["streamType"] == "informative"
 
 
-class Scripted:
-    """A backend stream the test steps through."""
-
-    def __init__(self) -> None:
-        self.events: asyncio.Queue = asyncio.Queue()
-
-    async def stream(self, session, question):  # noqa: ANN001 - the backend's signature
-        while True:
-            event = await self.events.get()
-            yield event
-            if isinstance(event, Done):
-                return
-
-
 def _config(fake, **adapter):
     return {"adapters": {"teams": fake.adapter_config(**adapter)},
             "backends": {"kb": {"type": "fake", "sources": [{"title": "Refund policy",
@@ -200,15 +186,15 @@ async def _post(bot, fake, activity) -> httpx.Response:
 
 async def test_end_to_end_steps_as_informative_updates_then_a_cited_labelled_answer(fake, tmp_path):
     async with running_bot(_config(fake), tmp_path) as bot:
-        bot.backends["kb"].stream = (backend := Scripted()).stream
+        bot.backends["kb"].steps = steps = asyncio.Queue()
         assert (await _post(bot, fake, fake.activity("refunds?"))).status_code == 202
         await fake.wait_for(lambda f: len(f.calls) == 1)
-        await backend.events.put(Status("Searching the refund policies"))
+        await steps.put(Status("Searching the refund policies"))
         await fake.wait_for(lambda f: len(f.calls) == 2)
-        await backend.events.put(Sources([Source(1, "Refund policy", "https://kb.example/refunds",
+        await steps.put(Sources([Source(1, "Refund policy", "https://kb.example/refunds",
                                                  "Refunds take five days.")]))
         for event in (TextDelta("Refunds take five days [1]."), Done()):
-            await backend.events.put(event)
+            await steps.put(event)
         await bot.idle(10)
     kinds = [(c.streaminfo or {}).get("streamType") for c in fake.calls]
     assert kinds[:2] == ["informative", "informative"] and kinds[-1] == "final"
