@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from botkit.events import Attachment, Inbound, Note, ThreadKey
+from botkit.events import Attachment, Inbound, Note, Source, ThreadKey
 from botkit.files import FileNotRead
 
 if TYPE_CHECKING:
@@ -74,12 +74,17 @@ class MessageRef:
 
 @dataclass(slots=True)
 class Outgoing:
-    """One platform message as it should now read: answer text plus notes around it."""
+    """One platform message as it should now read: answer text plus notes around it.
+
+    `sources` are the answer's sources (`Draft.sources`), for a platform that shows the
+    cited ones natively (Teams' citation entities); others ignore them.
+    """
 
     text: str
     notes: list[Note] = field(default_factory=list)
     status: str | None = None
     final: bool = False
+    sources: list[Source] = field(default_factory=list)
 
     def plain(self) -> str:
         """The whole message as one string, for adapters with no richer layout."""

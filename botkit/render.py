@@ -215,11 +215,11 @@ class AnswerRenderer:
         limit = self.caps.max_length
         room = limit - sum(len(n.text) + _NOTE_SEPARATOR for n in draft.notes) - (len(draft.failed or "") + 4)
         if len(text) <= room:
-            return [Outgoing(text, above + below, draft.status, draft.final)]
+            return [Outgoing(text, above + below, draft.status, draft.final, draft.sources)]
         pieces = split_text(text, max(room, limit // 2))
         if len(pieces[-1]) > room:  # the notes don't fit beside the last piece: give them their own message
             pieces.append("")
-        out = [Outgoing(piece, [], None, draft.final) for piece in pieces]
+        out = [Outgoing(piece, [], None, draft.final, draft.sources) for piece in pieces]
         out[0].notes = above
         out[-1].notes = below
         out[-1].status = draft.status

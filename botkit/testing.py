@@ -74,7 +74,8 @@ class FakeBackend(Backend):
     """Streams its configured answer in `chunks` pieces; records every call.
 
     Tests may set `gate` (an asyncio.Event) to hold every answer until it is set, `midway`
-    to hold it after its first chunk, or `script` (a callable (session, question) -> list of events) to say anything.
+    to hold it after its first chunk, `script` (a callable (session, question) -> list of events) to say anything,
+    or `steps` (an asyncio.Queue) to feed the answer's events one at a time, up to a `Done` or `Failed`.
     """
 
     def __init__(self, name: str, config: FakeBackendConfig, bot: Bot) -> None:
@@ -83,6 +84,7 @@ class FakeBackend(Backend):
         self.gate: asyncio.Event | None = None
         self.midway: asyncio.Event | None = None  # set: after its first chunk an answer waits for it
         self.script: Callable[[Session, Question], list[AnswerEvent]] | None = None
+        self.steps: asyncio.Queue | None = None
         self.deleted: list[str] = []
         self.ended: list[str] = []
         #: with `read_files`: (file name, its content, or why it could not be read)
@@ -111,6 +113,12 @@ class FakeBackend(Backend):
             for event in self.script(session, question):
                 yield event
             return
+        if self.steps is not None:
+            while True:
+                event = await self.steps.get()
+                yield event
+                if isinstance(event, (Done, Failed)):
+                    return
         if session.session_id is None:
             yield SessionInfo(f"{config.session_prefix}{next(self._ids)}")
         if config.sources:

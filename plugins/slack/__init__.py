@@ -9,10 +9,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from botkit import hookimpl
 from botkit.config import Section
+
+
+#: prompts Slack shows at most in an assistant thread (assistant.threads.setSuggestedPrompts)
+MAX_SUGGESTED_PROMPTS = 4
+
+
+class SuggestedPrompt(Section):
+    """One of `suggested_prompts`: a button in a new assistant thread that asks `message`."""
+
+    #: the button's label
+    title: str = Field(min_length=1)
+    #: what the person asks by clicking it
+    message: str = Field(min_length=1)
 
 
 class SlackConfig(Section):
@@ -49,6 +62,19 @@ class SlackConfig(Section):
     progress: Literal["placeholder", "reaction", "status", "none"] = "placeholder"
     progress_reaction: str = "eyes"
     progress_status: str = "is thinking…"
+
+    #: offered when someone opens an assistant thread (Slack's AI-app pane), at most 4
+    suggested_prompts: list[SuggestedPrompt] = []
+    #: the heading above the suggested prompts; Slack's own when left out
+    suggested_prompts_title: str | None = Field(None, min_length=1)
+
+    @field_validator("suggested_prompts")
+    @classmethod
+    def _at_most_four_prompts(cls, prompts: list[SuggestedPrompt]) -> list[SuggestedPrompt]:
+        if len(prompts) > MAX_SUGGESTED_PROMPTS:
+            raise ValueError(f"Slack shows at most {MAX_SUGGESTED_PROMPTS} suggested prompts in an assistant "
+                             f"thread, and {len(prompts)} are given: keep {MAX_SUGGESTED_PROMPTS} or fewer")
+        return prompts
 
     @model_validator(mode="after")
     def _transport_has_its_secret(self) -> SlackConfig:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -43,8 +42,10 @@ from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLim
 from botkit.events import Attachment, Inbound, ThreadKey
 from botkit.logs import Refusals
 from botkit_plugins.slack import SlackConfig, files
-from botkit_plugins.slack.layout import FEEDBACK_ACTIONS, layout
+from botkit_plugins.slack.assistant import HELD, AssistantThreads
+from botkit_plugins.slack.layout import FEEDBACK_ACTIONS, NATIVE_FEEDBACK_ACTION, layout
 from botkit_plugins.slack.mentions import Resolver, mentioned_users, strip_mention
+from botkit_plugins.slack.recent import Recent as _Recent
 from botkit.ordering import ThreadOrder
 from botkit_plugins.slack.stream import NativeStreams, slack_call
 
@@ -57,30 +58,20 @@ log = logging.getLogger("botkit.slack")
 DM_CONVERSATION = "dm"
 #: message subtypes that are someone asking something (others: edits, joins, deletions...)
 _ASKING_SUBTYPES = {None, "file_share", "thread_broadcast"}
-_MEMORY = 10_000
 #: deliveries of one thread that may wait behind a follow-up whose thread is being read
 _QUEUED_PER_THREAD = 50
 #: seconds a follow-up's thread may take to read before Slack must be acknowledged (3 s)
 THREAD_READ_DEADLINE = 2.0
 #: pages of a thread (or DM) read when looking for an orphaned answer message
 _ORPHAN_PAGES = 5
-#: the action_ids of the feedback buttons
-_FEEDBACK_ACTION = re.compile("^(" + "|".join(map(re.escape, FEEDBACK_ACTIONS.values())) + ")$")
+#: the action_ids of the feedback buttons (Block Kit buttons, and the native `feedback_buttons`)
+_FEEDBACK_ACTION = re.compile(
+    "^(" + "|".join(map(re.escape, [*FEEDBACK_ACTIONS.values(), NATIVE_FEEDBACK_ACTION])) + ")$")
 
 
 def _by_bot(message: dict[str, Any], bot_user_id: str | None, bot_id: str | None) -> bool:
     """Whether a message from the Web API was posted by this bot."""
     return message.get("user") == bot_user_id or bool(bot_id and message.get("bot_id") == bot_id)
-
-
-class _Recent(OrderedDict):
-    """A bounded insertion-ordered map: the oldest entries go first."""
-
-    def remember(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > _MEMORY:
-            self.popitem(last=False)
 
 
 class SlackAdapter(Adapter):
@@ -107,6 +98,9 @@ class SlackAdapter(Adapter):
         # not questions: acked at once, handled after (lazy), so the 3 s never depend on them
         self.app.event("reaction_added")(ack=_ack, lazy=[self._on_reaction])
         self.app.action(_FEEDBACK_ACTION)(ack=_ack, lazy=[self._on_feedback_button])
+        self.assistant = AssistantThreads(self.client, config, name)
+        for event in ("assistant_thread_started", "assistant_thread_context_changed"):
+            self.app.event(event)(self.assistant.on_thread)
         self.resolver = Resolver(self._user_name, self._channel_name)
         self.order = ThreadOrder(_QUEUED_PER_THREAD)
         self.streams = NativeStreams(self.client) if config.streaming == "native" else None
@@ -156,6 +150,7 @@ class SlackAdapter(Adapter):
 
     async def stop(self) -> None:
         self._started = False
+        await self.assistant.close()
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
@@ -396,22 +391,27 @@ class SlackAdapter(Adapter):
     # -- progress ----------------------------------------------------------------------------
 
     async def show_progress(self, inbound: Inbound) -> MessageRef | None:
+        """The configured progress; in an assistant thread (or with `progress: status`), its status."""
         mode = self.config.progress
+        status_ts = self._status_ts(inbound)
+        if status_ts and self.assistant.uses_status(inbound.thread):
+            await self.assistant.show(inbound.thread, status_ts)
+            return None
         if mode == "placeholder":
             return await super().show_progress(inbound)
         event = inbound.raw or {}
-        try:
-            if mode == "reaction" and event.get("ts"):
+        if mode == "reaction" and event.get("ts"):
+            try:
                 await slack_call(self.client.reactions_add, channel=inbound.thread.channel,
                                  timestamp=event["ts"], name=self.config.progress_reaction)
                 self._reactions.remember(inbound.thread, (inbound.thread.channel, event["ts"]))
-            elif mode == "status":
-                await slack_call(self.client.assistant_threads_setStatus, channel_id=inbound.thread.channel,
-                                 thread_ts=self._reply_ts(inbound.thread) or event.get("ts"),
-                                 status=self.config.progress_status)
-        except (SlackApiError, RateLimited) as exc:  # progress is a courtesy; the answer still comes
-            log.warning("slack %s: progress (%s) not shown: %s", self.name, mode, exc)
+            except (SlackApiError, RateLimited) as exc:  # progress is a courtesy; the answer still comes
+                log.warning("slack %s: progress (%s) not shown: %s", self.name, mode, exc)
         return None
+
+    def _status_ts(self, inbound: Inbound) -> str | None:
+        """The thread_ts an assistant status for `inbound` goes to: its thread's, or the question's."""
+        return self._reply_ts(inbound.thread) or _question_ts(inbound)
 
     async def _clear_progress(self, thread: ThreadKey) -> None:
         """Take the progress reaction off the question once the answer starts."""
@@ -433,7 +433,19 @@ class SlackAdapter(Adapter):
 
     async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
         await self._clear_progress(thread)
-        ref = await self._start_stream(thread, message, reply_to) if self.streams is not None else None
+        if reply_to is not None and self.assistant.holds(thread, message):
+            status_ts = self._status_ts(reply_to)
+            if status_ts:  # progress only, shown as the thread status: nothing is posted yet
+                return await self.assistant.hold(thread, message, status_ts, reply_to.user, _question_ts(reply_to))
+        ref = await self._new_message(thread, message, reply_to.user if reply_to else None, _question_ts(reply_to))
+        if message.final:
+            await self.assistant.clear(thread)
+        return ref
+
+    async def _new_message(self, thread: ThreadKey, message: Outgoing, user: str | None,
+                           question_ts: str | None) -> MessageRef:
+        """Post `message`, natively streamed when that is on and possible."""
+        ref = await self._start_stream(thread, message, user, question_ts) if self.streams is not None else None
         if ref is None:
             ref = await self._post(thread, message)
         self._posted.remember((ref.data["channel"], ref.message_id), thread)
@@ -457,29 +469,41 @@ class SlackAdapter(Adapter):
             self._threads.remember((channel, resp["ts"]), True)
         return _edited_ref(thread, channel, resp["ts"])
 
-    async def _start_stream(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None) -> MessageRef | None:
+    async def _start_stream(self, thread: ThreadKey, message: Outgoing, user: str | None,
+                            question_ts: str | None) -> MessageRef | None:
         """A native stream for this answer, or None to deliver by edits instead.
 
         A stream needs a thread to live in (one Slack knows: not one the bot is starting)
-        and the person it is for (the one who asked).
+        and the person it is for (`user`, the one who asked `question_ts`).
         """
         assert self.streams is not None
-        if reply_to is None or not reply_to.user or starts_new_thread(thread):
+        if not user or starts_new_thread(thread):
             return None
-        thread_ts = self._reply_ts(thread) or (reply_to.raw or {}).get("ts")
+        thread_ts = self._reply_ts(thread) or question_ts
         if not thread_ts:
             return None
-        return await self.streams.start(thread, thread_ts, message, team=thread.workspace, user=reply_to.user)
+        return await self.streams.start(thread, thread_ts, message, team=thread.workspace, user=user)
 
     async def edit(self, ref: MessageRef, message: Outgoing) -> None:
         if not (message.final or message.text or message.status or message.notes):
             return  # nothing to show yet: keep the placeholder rather than blank the message
-        if ref.data.get("mode") == "stream" and self.streams is not None:
+        mode = ref.data.get("mode")
+        if mode == HELD:
+            if not await self.assistant.still_held(ref, message):
+                # the answer's first text: the message it is shown in is posted now, into this ref
+                posted = await self._new_message(ref.thread, message, ref.data.get("user"),
+                                                 ref.data.get("question_ts"))
+                ref.message_id = posted.message_id
+                ref.data.clear()
+                ref.data.update(posted.data)
+        elif mode == "stream" and self.streams is not None:
             await self.streams.edit(ref, message)
-            return
-        text, blocks = layout(message)
-        await slack_call(self.client.chat_update, channel=ref.data["channel"], ts=ref.data["ts"],
-                         text=text, blocks=blocks)
+        else:
+            text, blocks = layout(message)
+            await slack_call(self.client.chat_update, channel=ref.data["channel"], ts=ref.data["ts"],
+                             text=text, blocks=blocks)
+        if message.final:
+            await self.assistant.clear(ref.thread)
 
     # -- recovery ---------------------------------------------------------------------------------
 
@@ -531,6 +555,13 @@ async def _ack(ack: Any) -> None:
     """The whole synchronous part of a listener that does its work lazily (after the ack)."""
     await ack()
 
+
+
+def _question_ts(inbound: Inbound | None) -> str | None:
+    """The ts of the message `inbound` was made from (None for the bot's own questions)."""
+    raw = inbound.raw if inbound is not None else None
+    ts = raw.get("ts") if isinstance(raw, dict) else None
+    return ts if isinstance(ts, str) and ts else None
 
 
 def _edited_ref(thread: ThreadKey, channel: str, ts: str) -> MessageRef:

@@ -1,7 +1,9 @@
 """How an `Outgoing` looks in Slack: the answer in a `markdown` block, notes as context blocks.
 
 The feedback note (`kind="feedback"`, from the feedback middleware) is shown as 👍/👎
-buttons instead of its text; the adapter turns their clicks into `botkit_reaction`.
+buttons instead of its text: Block Kit buttons in an `actions` block, or, where a native
+stream ends (`chat.stopStream`), Slack's own `feedback_buttons` in a `context_actions`
+block. The adapter turns clicks on either into `botkit_reaction`.
 
 Slack's `markdown` block renders the standard Markdown backends write (bold, lists,
 code, `[text](url)` links), so the answer needs no Markdown-to-mrkdwn converter. Notes
@@ -30,6 +32,9 @@ TEXT_MAX = 40_000
 #: button value -> action_id of the feedback buttons (the value is what `botkit_reaction` gets)
 FEEDBACK_ACTIONS = {"up": "botkit_feedback_up", "down": "botkit_feedback_down"}
 _FEEDBACK_EMOJI = {"up": "👍", "down": "👎"}
+#: the action_id of the native feedback buttons; their values are "up" and "down" too
+NATIVE_FEEDBACK_ACTION = "botkit_feedback"
+_FEEDBACK_LABELS = {"up": "Helpful", "down": "Not helpful"}
 
 _SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]+)\|([^>]+)>")
 
@@ -60,13 +65,24 @@ def feedback_block() -> dict[str, Any]:
         for value, action_id in FEEDBACK_ACTIONS.items()]}
 
 
-def note_blocks(notes: list[Note]) -> list[dict[str, Any]]:
+def native_feedback_block() -> dict[str, Any]:
+    """Slack's own 👍/👎 for AI answers (`feedback_buttons` in a `context_actions` block)."""
+    def button(value: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": _FEEDBACK_EMOJI[value]}, "value": value,
+                "accessibility_label": _FEEDBACK_LABELS[value]}
+
+    return {"type": "context_actions", "elements": [
+        {"type": "feedback_buttons", "action_id": NATIVE_FEEDBACK_ACTION,
+         "positive_button": button("up"), "negative_button": button("down")}]}
+
+
+def note_blocks(notes: list[Note], *, native_feedback: bool = False) -> list[dict[str, Any]]:
     """One context block per note (more when a note is longer than one block holds);
-    the feedback note as buttons."""
+    the feedback note as buttons (`native_feedback`: Slack's feedback buttons)."""
     blocks = []
     for note in notes:
         if note.kind == "feedback":
-            blocks.append(feedback_block())
+            blocks.append(native_feedback_block() if native_feedback else feedback_block())
             continue
         elements = [{"type": "mrkdwn", "text": part} for part in pieces(note.text, CONTEXT_ELEMENT_MAX)]
         for i in range(0, len(elements), CONTEXT_ELEMENTS_MAX):

@@ -8,7 +8,9 @@ becomes a link), and streamed text cannot be taken back. When the stream cannot 
 (the method is missing, `message_not_in_streaming_state`, a stream past its ~5
 minutes, text that is no longer an extension of what was streamed), the stream is
 stopped and the same message is edited with the full text from then on, so nothing
-is lost or repeated.
+is lost or repeated. That holds for the last update too: when stopping the stream with
+the notes fails (expired, or its blocks refused), the full answer and its notes, feedback
+buttons included (Block Kit ones), go in by `chat.update`.
 """
 
 from __future__ import annotations
@@ -94,9 +96,9 @@ class NativeStreams:
                 for piece in pieces(text[len(streamed):], STREAM_CALL_MAX):
                     await slack_call(self.client.chat_appendStream, channel=channel, ts=ts, markdown_text=piece)
                     ref.data["streamed"] += piece
-                if message.final:
+                if message.final:  # the notes as blocks; feedback as Slack's own buttons for AI answers
                     await slack_call(self.client.chat_stopStream, channel=channel, ts=ts,
-                                     blocks=note_blocks(message.notes) or None)
+                                     blocks=note_blocks(message.notes, native_feedback=True) or None)
                     ref.data["mode"] = "edit"
                 return
             except SlackApiError as exc:

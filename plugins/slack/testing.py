@@ -1,8 +1,10 @@
 """A loopback fake of Slack for tests: the Web API, a Socket Mode websocket, signed events.
 
 Point the real slack_sdk/slack-bolt at it (`api_url: fake.api_url`) and assert on
-`fake.calls`. It speaks the wire format of ../shared/specs/platforms.md §4 and needs
-only aiohttp, so plugin authors can use it without importing Slack's libraries:
+`fake.calls`. It speaks the wire format of ../shared/specs/platforms.md §4 and §7 (the
+AI-app methods: native streams that expire, assistant thread status, suggested prompts and
+titles, feedback buttons) and needs only aiohttp, so plugin authors can use it without
+importing Slack's libraries:
 
     async with FakeSlack() as fake:
         ... configure the adapter with api_url=fake.api_url ...
@@ -69,8 +71,9 @@ def interaction_body(payload: dict[str, Any]) -> str:
 
 
 def block_actions(action_id: str, value: str, *, channel: str, message_ts: str, user: str = "U1",
-                  thread_ts: str | None = None, team_id: str = TEAM) -> dict[str, Any]:
-    """The `block_actions` payload of a click on a button of one of the bot's messages."""
+                  thread_ts: str | None = None, team_id: str = TEAM, action_type: str = "button") -> dict[str, Any]:
+    """The `block_actions` payload of a click on a button of one of the bot's messages
+    (`action_type` "feedback_buttons": one of Slack's native 👍/👎 under an AI answer)."""
     message = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "ts": message_ts, "text": ""}
     if thread_ts:
         message["thread_ts"] = thread_ts
@@ -79,9 +82,20 @@ def block_actions(action_id: str, value: str, *, channel: str, message_ts: str, 
         "team": {"id": team_id, "domain": "fake"}, "user": {"id": user, "team_id": team_id},
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
         "channel": {"id": channel}, "message": message,
-        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+        "actions": [{"type": action_type, "action_id": action_id, "block_id": "b", "value": value,
                      "action_ts": str(time.time())}],
     }
+
+
+def assistant_thread(kind: str, channel: str, thread_ts: str, *, user: str = "U1",
+                     context_channel: str | None = "C1", team_id: str = TEAM) -> dict[str, Any]:
+    """The inner event Slack sends when someone opens the assistant pane (`kind`
+    "assistant_thread_started") or moves to another channel with it open
+    ("assistant_thread_context_changed"); wrap it with `event_callback`."""
+    context = {"channel_id": context_channel, "team_id": team_id, "enterprise_id": None} if context_channel else {}
+    return {"type": kind, "assistant_thread": {"user_id": user, "context": context, "channel_id": channel,
+                                               "thread_ts": thread_ts},
+            "event_ts": str(time.time())}
 
 
 def event_callback(event: dict[str, Any], event_id: str, team_id: str = TEAM) -> dict[str, Any]:
@@ -97,12 +111,19 @@ class FakeSlack:
     """The fake server. `users` and `channels` feed users.info/conversations.info.
 
     `history` holds each channel's messages in posting order: what the bot posted
-    (chat.postMessage, changed by chat.update) and what a test put there with
-    `add_message`; conversations.replies and conversations.history read it, paginated.
+    (chat.postMessage and native streams, changed by chat.update) and what a test put there
+    with `add_message`; conversations.replies and conversations.history read it, paginated.
     `replies` maps a ts to the messages conversations.replies returns for it instead.
     Files people share (`file()`) are served under /files-pri/ to requests carrying the
     bot token `BOT_TOKEN` as a Bearer header; without it the file host answers, as Slack's
     does, with its sign-in page (HTML, 200). `downloads` lists the file ids served.
+
+    A native stream (chat.startStream) takes appends until it is stopped, or until it
+    expires as Slack's do: `stream_ttl` seconds after it started, or when a test calls
+    `expire_streams()`; after that appendStream and stopStream answer
+    `message_not_in_streaming_state`. `statuses`, `prompts` and `titles` hold what the
+    assistant.threads.* methods set, per (channel, thread_ts); a reply posted or streamed
+    into a thread clears its status, as Slack does.
     """
 
     def __init__(self) -> None:
@@ -115,6 +136,12 @@ class FakeSlack:
         self.files: dict[str, tuple[dict[str, Any], bytes]] = {}  # file id -> (file object, content)
         self.downloads: list[str] = []
         self._file_ids = itertools.count(1)
+        self.statuses: dict[tuple[str, str], dict[str, Any]] = {}
+        self.prompts: dict[tuple[str, str], dict[str, Any]] = {}
+        self.titles: dict[tuple[str, str], str] = {}
+        #: seconds a native stream lives (Slack's expire after about 5 minutes); None: until stopped
+        self.stream_ttl: float | None = None
+        self._streams: dict[str, float] = {}  # ts of a message still streaming -> when it started
         self._scripted: dict[str, list[_Scripted]] = {}
         self._latency: dict[str, list[float]] = {}
         self._held: dict[str, asyncio.Event] = {}
@@ -169,6 +196,10 @@ class FakeSlack:
     def hold(self, method: str) -> asyncio.Event:
         """Calls of `method` wait (listed in `waiting`) until the returned event is set."""
         return self._held.setdefault(method, asyncio.Event())
+
+    def expire_streams(self) -> None:
+        """Every native stream still open expires now (Slack's, after some minutes)."""
+        self._streams.clear()
 
     def add_message(self, channel: str, text: str, *, ts: str | None = None, user: str = "U1",
                     thread_ts: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -260,16 +291,17 @@ class FakeSlack:
         if method == "chat.postMessage":
             message = self.add_message(p.get("channel", ""), p.get("text", ""), user=BOT_USER, bot_id=BOT_ID,
                                        thread_ts=p.get("thread_ts"), blocks=p.get("blocks") or [])
+            self.statuses.pop((p.get("channel", ""), p.get("thread_ts") or ""), None)  # a reply clears it
             return {**ok, "channel": p.get("channel"), "ts": message["ts"], "message": message}
         if method == "chat.update":
             for message in self.history.get(p.get("channel", ""), []):
                 if message["ts"] == p.get("ts"):
                     message.update(text=p.get("text", ""), blocks=p.get("blocks") or [])
             return {**ok, "channel": p.get("channel"), "ts": p.get("ts"), "text": p.get("text", "")}
-        if method == "chat.startStream":
-            return {**ok, "channel": p.get("channel"), "ts": self._next_ts()}
-        if method in ("chat.appendStream", "chat.stopStream"):
-            return {**ok, "channel": p.get("channel"), "ts": p.get("ts")}
+        if method.startswith("chat.") and method.endswith("Stream"):
+            return self._stream(method, p)
+        if method.startswith("assistant.threads."):
+            return self._assistant(method, p)
         if method == "users.info":
             user = p.get("user", "")
             if user not in self.users:
@@ -300,6 +332,62 @@ class FakeSlack:
         if method == "apps.connections.open":
             return {**ok, "url": f"ws://127.0.0.1:{self.port}/link"}
         return ok
+
+    def _stream(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        """chat.startStream / appendStream / stopStream on a message in `history`."""
+        channel = p.get("channel")
+        if not channel or len(p.get("markdown_text") or "") > 12_000:
+            return {"ok": False, "error": "invalid_arguments"}
+        if method == "chat.startStream":
+            if not p.get("thread_ts"):
+                return {"ok": False, "error": "invalid_arguments"}
+            message = self.add_message(channel, p.get("markdown_text") or "", user=BOT_USER, bot_id=BOT_ID,
+                                       thread_ts=p["thread_ts"], blocks=[])
+            self._streams[message["ts"]] = time.monotonic()
+            self.statuses.pop((channel, p["thread_ts"]), None)
+            return {"ok": True, "channel": channel, "ts": message["ts"]}
+        ts = p.get("ts", "")
+        message = next((m for m in self.history.get(channel, []) if m["ts"] == ts), None)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        started = self._streams.get(ts)
+        if started is None or (self.stream_ttl is not None and time.monotonic() - started > self.stream_ttl):
+            self._streams.pop(ts, None)
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        if method == "chat.stopStream" and not _valid_blocks(p.get("blocks") or []):
+            return {"ok": False, "error": "invalid_blocks"}
+        message["text"] += p.get("markdown_text") or ""
+        if method == "chat.stopStream":
+            del self._streams[ts]
+            message["blocks"] = p.get("blocks") or []
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _assistant(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        """assistant.threads.setStatus / setSuggestedPrompts / setTitle."""
+        where = (p.get("channel_id") or "", p.get("thread_ts") or "")
+        if not all(where):
+            return {"ok": False, "error": "invalid_arguments"}
+        if method == "assistant.threads.setStatus":
+            loading = p.get("loading_messages")
+            if "status" not in p or (loading is not None and (not isinstance(loading, list) or len(loading) > 10)):
+                return {"ok": False, "error": "invalid_arguments"}
+            if p["status"]:
+                self.statuses[where] = {"status": p["status"], "loading_messages": loading}
+            else:
+                self.statuses.pop(where, None)  # an empty status clears it
+        elif method == "assistant.threads.setSuggestedPrompts":
+            prompts = p.get("prompts")
+            if not isinstance(prompts, list) or not 1 <= len(prompts) <= 4 or not all(
+                    isinstance(x, dict) and x.get("title") and x.get("message") for x in prompts):
+                return {"ok": False, "error": "invalid_arguments"}
+            self.prompts[where] = {"prompts": prompts, "title": p.get("title")}
+        elif method == "assistant.threads.setTitle":
+            if not p.get("title"):
+                return {"ok": False, "error": "invalid_arguments"}
+            self.titles[where] = p["title"]
+        else:
+            return {"ok": False, "error": "unknown_method"}
+        return {"ok": True}
 
     @staticmethod
     def _page(messages: list[dict[str, Any]], p: dict[str, Any]) -> dict[str, Any]:
@@ -351,6 +439,29 @@ class FakeSlack:
             "payload": payload})
         await self.wait_for(lambda f: any(a.get("envelope_id") == envelope_id for a in f.acks), timeout=timeout)
         return next(a for a in self.acks if a.get("envelope_id") == envelope_id)
+
+
+def _valid_blocks(blocks: Any) -> bool:
+    """The checks Slack makes of a `context_actions` block of feedback buttons (§7): 1 to 5
+    elements; each feedback_buttons element has a positive and a negative button, each with
+    plain text and a value."""
+    if not isinstance(blocks, list):
+        return False
+    for block in blocks:
+        if not isinstance(block, dict) or block.get("type") != "context_actions":
+            continue
+        elements = block.get("elements")
+        if not isinstance(elements, list) or not 1 <= len(elements) <= 5:
+            return False
+        for element in elements:
+            if element.get("type") != "feedback_buttons":
+                continue
+            for key in ("positive_button", "negative_button"):
+                button = element.get(key) or {}
+                text = button.get("text") or {}
+                if text.get("type") != "plain_text" or not text.get("text") or not isinstance(button.get("value"), str):
+                    return False
+    return True
 
 
 def _in_range(message: dict[str, Any], p: dict[str, Any]) -> bool:

@@ -47,6 +47,17 @@ class TeamsConfig(Section):
     service_url: str = "https://smba.trafficmanager.net/teams/"
     #: native Teams streaming in personal (1:1) chats; elsewhere answers grow by edits
     streaming: bool = True
+    #: seconds a native stream runs before its message is finalised in place and the answer
+    #: goes on by edits of it (Teams ends a stream after 2 minutes)
+    stream_max_age: float = Field(100.0, gt=0, lt=120)
+    #: the final message of an answer carries Teams' "AI generated" label
+    ai_label: bool = True
+    #: "native": the final message shows its cited sources as Teams citation pills (no sources
+    #: footer); "text": as the citations middleware writes them (links and a footer)
+    citations: Literal["native", "text"] = "native"
+    #: "native": the feedback middleware's 👍/👎 are Teams' own (its feedback loop);
+    #: "card": buttons on an Adaptive Card
+    feedback: Literal["native", "card"] = "native"
     progress_text: str = Field("Searching the knowledge base…", max_length=999)
     #: "markdown": notes (sources, warnings) under the answer text; "card": in an Adaptive Card
     sources: Literal["markdown", "card"] = "markdown"

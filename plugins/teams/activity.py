@@ -68,13 +68,15 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Reaction:
-    """Reactions a user added to a message, or the vote of a feedback button they clicked."""
+    """Reactions a user added to a message, or the vote of a feedback button they clicked
+    (with the text they wrote, from Teams' own feedback form)."""
 
     thread: ThreadKey
     conversation: Conversation
     message_id: str
     user: str
     reactions: tuple[str, ...]
+    comment: str | None = None
 
 
 def guess_type(conversation_id: str) -> str:

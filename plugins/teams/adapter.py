@@ -1,11 +1,20 @@
 """The Teams adapter: `/api/messages` in, connector REST out, native streaming in 1:1 chats.
 
 Native streaming is used only in personal chats, where Teams allows it: the progress
-text opens the stream (an informative `typing`), every edit sends the full text so far
-with the next sequence number, the final edit closes it with a `message`. Elsewhere,
-and whenever Teams refuses a stream (403 ContentStreamNotAllowed, 405), the answer is
-a message grown by `PUT` edits; a refused stream continues as such a message with the
-text it had, so nothing is lost.
+text opens the stream (an informative `typing`; the backend's `Status` steps follow as
+informative updates until the first text), every edit sends the full text so far with the
+next sequence number, the final edit closes it with a `message`. Elsewhere, and whenever
+Teams refuses a stream (403 ContentStreamNotAllowed, 405), the answer is a message grown
+by `PUT` edits; a refused stream continues as such a message with the text it had, so
+nothing is lost. Teams ends a stream after 2 minutes: one running for `stream_max_age`
+is finalised in place (its closing `message`) and the answer goes on by `PUT` edits of
+that same message; a stream Teams ended anyway (403 after it started) is finalised the
+same way, by a `PUT` of the streamed message.
+
+The final message of an answer carries Teams' AI label, its cited sources as citation
+entities and, with the feedback middleware on, `feedbackLoopEnabled`; a vote of that
+feedback loop (the `message/submitAction` invoke) is answered 200 and reported like a
+reaction (see `botkit_plugins.teams.ai`).
 
 When the bot speaks first (`reply_to` None: a scheduled question), it creates a new
 thread in a channel (`POST v3/conversations`) and the rest of that answer replies in
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -37,6 +47,7 @@ from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Unavail
 from botkit.events import Attachment, Inbound, ThreadKey
 from botkit.logs import Refusals
 from botkit_plugins.teams import TeamsConfig, files
+from botkit_plugins.teams.ai import Native, extend, feedback_vote, informative
 from botkit_plugins.teams.activity import (
     PLATFORM,
     Conversation,
@@ -101,6 +112,9 @@ class TeamsAdapter(Adapter):
         self._started: dict[ThreadKey, dict[str, Any]] = {}  # threads the bot started -> their MessageRef data
         self._no_stream: dict[str, bool] = {}  # conversations where Teams refused a stream
         self._open_streams: dict[ThreadKey, MessageRef] = {}
+        self._asked_feedback: dict[ThreadKey, str] = {}  # thread -> its last answer with the feedback loop
+        self._native = Native(ai_label=config.ai_label, citations=config.citations == "native",
+                              feedback=config.feedback == "native")
         self._running = False
 
     # -- lifecycle and the endpoint -------------------------------------------------------
@@ -155,9 +169,7 @@ class TeamsAdapter(Adapter):
             if self._allowed_tenants and tenant_of(activity) not in self._allowed_tenants:
                 raise AuthError(403, "tenant not allowed")
             if activity.get("type") == "invoke":
-                # botkit sends no card that invokes it; Teams awaits an invoke's answer, a 200, and
-                # shows the user an error for anything else
-                return web.Response(status=200)
+                return await self._invoke(activity)
             reaction = parse_reaction(activity)
             message = parse_message(activity) if reaction is None else None
         except AuthError as exc:
@@ -190,12 +202,27 @@ class TeamsAdapter(Adapter):
         for name in reaction.reactions:
             await self.bot.plugins.reaction(adapter=self, thread=reaction.thread,
                                             message_id=reaction.message_id, user=reaction.user, reaction=name,
-                                            comment=None)
+                                            comment=reaction.comment)
 
     async def download(self, attachment: Attachment, limit: int) -> bytes:
         """A file or image of a question (`botkit_plugins.teams.files`): the bot's token only for
         the Bot Connector's own attachment URLs."""
         return await files.download(attachment, limit, self._tokens.token if self._tokens is not None else None)
+
+    async def _invoke(self, activity: dict[str, Any]) -> web.Response:
+        """Teams awaits an invoke's answer, a 200, and shows the person an error for anything
+        else. A vote of its feedback loop (👍/👎, maybe with a text) is reported like a
+        reaction; botkit sends no card that invokes anything else."""
+        vote = feedback_vote(activity)
+        if vote is None:
+            return web.Response(status=200)
+        if not vote.message_id:  # the Agents Playground names no message: the last answer asking for it
+            last = self._asked_feedback.get(vote.thread)
+            if last is None:
+                return web.json_response({"status": 200})
+            vote = dataclasses.replace(vote, message_id=last)
+        await self._react(vote)
+        return web.json_response({"status": 200})
 
     # -- delivering --------------------------------------------------------------------------
 
@@ -206,7 +233,7 @@ class TeamsAdapter(Adapter):
             ref = MessageRef(inbound.thread, "", {**conversation.as_dict(), "mode": "stream", "sequence": 0,
                                                   "reply_to": _activity_id(inbound), "streamed": ""})
             try:
-                await self._stream(ref, "informative", self.placeholder, absorb_429=True)
+                await self._stream(ref, "informative", informative(self.placeholder), absorb_429=True)
                 self._open_streams[inbound.thread] = ref
                 return ref
             except TeamsError as exc:
@@ -217,13 +244,21 @@ class TeamsAdapter(Adapter):
 
     async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
         if reply_to is None:
-            return await self._speak_first(thread, message)
-        return await self._post(thread, message, reply_to, absorb_429=False)
+            ref = await self._speak_first(thread, message)
+        else:
+            ref = await self._post(thread, message, reply_to, absorb_429=False)
+        self._asks_feedback(ref, message)
+        return ref
 
     async def reply(self, inbound: Inbound, text: str) -> MessageRef:
-        return await self._post(inbound.thread, Outgoing(text, final=True), inbound, absorb_429=True)
+        """A notice (help, busy, a refusal): not an AI answer, so it carries no AI label."""
+        return await self._post(inbound.thread, Outgoing(text, final=True), inbound, absorb_429=True, answer=False)
 
     async def edit(self, ref: MessageRef, message: Outgoing) -> None:
+        await self._edit(ref, message)
+        self._asks_feedback(ref, message)
+
+    async def _edit(self, ref: MessageRef, message: Outgoing) -> None:
         if ref.data.get("mode") == "stream":
             try:
                 await self._edit_stream(ref, message)
@@ -231,26 +266,66 @@ class TeamsAdapter(Adapter):
             except TeamsError as exc:
                 if exc.status not in STREAM_REFUSED:
                     raise
+                if exc.status == 403 and ref.message_id and await self._finalise_in_place(ref, message, exc):
+                    return
                 self._refuse_streaming(Conversation.from_dict(ref.data), exc)
                 await self._continue_as_message(ref, message)
                 return
-        activity = message_activity(message, card=self.config.sources == "card", message_id=ref.message_id)
+        await self._put(ref, message)
+
+    def _asks_feedback(self, ref: MessageRef, message: Outgoing) -> None:
+        """Remember the answer `ref` as its thread's last one asking for feedback (Teams' own)."""
+        if self._native.feedback and message.final and ref.message_id and \
+                any(note.kind == "feedback" for note in message.notes):
+            _remember(self._asked_feedback, ref.thread, ref.message_id)
+
+    async def _put(self, ref: MessageRef, message: Outgoing) -> None:
+        """Make the posted message `ref` read `message`."""
+        activity = self._activity(message, ref.message_id)
         activity["id"] = ref.message_id
         url = activities_url(ref.data["service_url"], ref.data["conversation_id"], ref.message_id)
         await self._connector.call("PUT", url, activity, absorb_429=False)
 
+    def _activity(self, message: Outgoing, message_id: str = "", *, answer: bool = True,
+                  stream_id: str | None = None) -> dict[str, Any]:
+        """The `message` activity showing `message` (the closing one of stream `stream_id`), with
+        what Teams shows natively of an answer (`botkit_plugins.teams.ai`)."""
+        shown, extras = self._native.split(message, answer=answer)
+        card = self.config.sources == "card"
+        if stream_id is not None:
+            activity = final_stream_activity(shown, stream_id, card=card)
+        else:
+            activity = message_activity(shown, card=card, message_id=message_id)
+        return extend(activity, extras)
+
     # -- native streaming ----------------------------------------------------------------------
 
     async def _edit_stream(self, ref: MessageRef, message: Outgoing) -> None:
-        if message.final:
-            activity = final_stream_activity(message, ref.message_id, card=self.config.sources == "card")
-            await self._post_activity(ref.data, activity, absorb_429=False)
+        if message.final or time.time() - ref.data.get("started", time.time()) >= self.config.stream_max_age:
+            # the end of the answer, or of the time Teams gives a stream: what the answer says
+            # now closes it, and a longer answer goes on by edits of that message
+            await self._post_activity(ref.data, self._activity(message, stream_id=ref.message_id), absorb_429=False)
             self._close_stream(ref)
         elif message.text:
             if message.text != ref.data["streamed"]:
                 await self._stream(ref, "streaming", message.text, absorb_429=False)
         elif message.status and not ref.data["streamed"]:
-            await self._stream(ref, "informative", message.status, absorb_429=False)
+            await self._stream(ref, "informative", informative(message.status), absorb_429=False)
+
+    async def _finalise_in_place(self, ref: MessageRef, message: Outgoing, exc: TeamsError) -> bool:
+        """Teams ended a stream it had taken (its 2 minutes were up): the streamed message is
+        made to read `message` by a `PUT`, and the answer goes on by edits of it. False when
+        that message cannot be edited either (the answer then continues in a new one)."""
+        log.info("teams: stream %s ended by Teams (%s); finalising it in place", ref.message_id, exc)
+        self._close_stream(ref)
+        try:
+            await self._put(ref, message)
+        except TeamsError as put_exc:
+            if put_exc.status not in (400, 403, 404):
+                raise
+            log.info("teams: the streamed message %s cannot be edited (%s)", ref.message_id, put_exc)
+            return False
+        return True
 
     async def _stream(self, ref: MessageRef, kind: str, text: str, *, absorb_429: bool) -> None:
         """One `typing` update; the sequence only advances when Teams took it."""
@@ -262,6 +337,7 @@ class TeamsAdapter(Adapter):
             if not isinstance(stream_id, str) or not stream_id:
                 raise TeamsError(502, "NoStreamId", "the first streaming activity got no id back")
             ref.message_id = stream_id
+            ref.data["started"] = time.time()  # wall clock: the ref's data outlives the process
         ref.data["sequence"] = sequence
         if kind == "streaming":
             ref.data["streamed"] = text
@@ -271,8 +347,7 @@ class TeamsAdapter(Adapter):
         self._close_stream(ref)
         if not (message.text or message.notes):
             message = Outgoing(ref.data["streamed"], status=message.status or self.placeholder, final=message.final)
-        activity = message_activity(message, card=self.config.sources == "card")
-        answer = await self._post_activity(ref.data, activity, absorb_429=True)
+        answer = await self._post_activity(ref.data, self._activity(message), absorb_429=True)
         ref.message_id = str(answer.get("id") or "")
         ref.data["mode"] = "message"
 
@@ -289,16 +364,15 @@ class TeamsAdapter(Adapter):
     # -- plain messages ----------------------------------------------------------------------------
 
     async def _post(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None, *,
-                    absorb_429: bool) -> MessageRef:
+                    absorb_429: bool, answer: bool = True) -> MessageRef:
         open_stream = self._open_streams.get(thread)
         if open_stream is not None:
             # the renderer continues a long answer in a new message: the stream must end first
             await self.edit(open_stream, Outgoing(open_stream.data["streamed"], final=True))
         conversation = self._conversation(thread, reply_to)
         data = {**conversation.as_dict(), "mode": "message", "reply_to": _activity_id(reply_to)}
-        activity = message_activity(message, card=self.config.sources == "card")
-        answer = await self._post_activity(data, activity, absorb_429=absorb_429)
-        activity_id = answer.get("id") if isinstance(answer, dict) else None
+        posted = await self._post_activity(data, self._activity(message, answer=answer), absorb_429=absorb_429)
+        activity_id = posted.get("id") if isinstance(posted, dict) else None
         if not isinstance(activity_id, str) or not activity_id:  # an edit would go to an empty id later
             raise TeamsError(200, "NoActivityId", "the Bot Connector accepted the post but returned no activity id")
         return MessageRef(thread, activity_id, data)
@@ -307,7 +381,7 @@ class TeamsAdapter(Adapter):
         """A message nobody asked for: in a thread people spoke or reacted in (a request for a
         feedback comment) it is posted there; otherwise the first of its answer starts a thread
         in a channel, the next ones reply in that thread; in a chat every one is a plain post."""
-        activity = message_activity(message, card=self.config.sources == "card")
+        activity = self._activity(message)
         data = self._started.get(thread)
         known = self._conversations.get(thread)
         if data is None and known is not None:

@@ -5,7 +5,13 @@ FakeBotFramework`): it signs activities with RSA keys generated here
 (RS256, `kid`, endorsements), records every connector call, and speaks the wire format of
 the Bot Framework connector: 201 {"id"} for a new message or a stream's first chunk,
 202 afterwards, PUT answering {"id"} as JSON, Retry-After on scripted 429s. Like Teams,
-it refuses streaming outside personal chats (405) and out-of-order stream sequences.
+it refuses streaming outside personal chats (405) and out-of-order stream sequences, an
+informative update over 1,000 characters or after the first streamed text (400), and any
+update of a stream older than `stream_limit` seconds (403 ContentStreamNotAllowed: Teams'
+2 minutes); a streamed message can be edited by `PUT` under its stream id. Messages with
+AI entities are checked as Teams checks them (one root Message entity, at most 20
+citations, an abstract of at most 160 characters; 400 otherwise). `submit_action` builds
+the `message/submitAction` invoke of Teams' feedback loop.
 `POST /v3/conversations` starts a thread in a channel (the bot speaking first): 201
 {"id": "<channel>;messageid=<activityId>", "activityId"}; it refuses group-chat creation (400).
 `FakeBotFramework(local=True)` is the connector of a local client (the Agents Playground, the
@@ -101,7 +107,9 @@ class FakeBotFramework:
         self._script: list[Scripted] = []
         self.files: dict[str, tuple[bytes, str]] = {}  # file id -> (content, content type)
         self.downloads: list[str] = []
-        self._streams: dict[str, int] = {}
+        self._streams: dict[str, dict[str, Any]] = {}  # stream id -> sequence, started, streaming yet
+        #: seconds Teams lets a stream run (2 minutes)
+        self.stream_limit = 120.0
         self._ids = itertools.count(1)
         self._tokens = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -206,6 +214,16 @@ class FakeBotFramework:
         if reply_to:
             activity["replyToId"] = reply_to
         return activity
+
+    def submit_action(self, message_id: str, reaction: str = "like", text: str | None = None, *,
+                      kind: str = "personal", conversation: str | None = None, tenant: str = TENANT,
+                      user: str = "29:alice") -> dict[str, Any]:
+        """The `invoke` Teams sends when someone gives feedback on a message with
+        `feedbackLoopEnabled`: `reaction` "like" or "dislike", and what they typed."""
+        feedback = json.dumps({"feedbackText": text}) if text is not None else ""
+        return {**self._envelope("invoke", kind, conversation, None, tenant, user),
+                "name": "message/submitAction", "replyToId": message_id,
+                "value": {"actionName": "feedback", "actionValue": {"reaction": reaction, "feedback": feedback}}}
 
     def _envelope(self, activity_type: str, kind: str, conversation: str | None, activity_id: str | None,
                   tenant: str, user: str) -> dict[str, Any]:
@@ -322,33 +340,51 @@ class FakeBotFramework:
         scripted = self._scripted(call)
         if scripted is not None:
             return scripted
+        refused = _ai_entities_refused(call.body)
+        if refused:
+            return web.json_response({"error": {"code": "BadArgument", "message": refused}}, status=400)
         info = call.streaminfo
         if info is not None:
-            kind = self.conversation_types.get(call.conversation.split(";messageid=")[0], "personal")
-            if kind != "personal":
-                return web.json_response({"error": {"code": "MethodNotAllowed"}}, status=405)
-            stream_id = info.get("streamId")
-            if info.get("streamType") == "final":
-                if "streamSequence" in info or stream_id not in self._streams:
-                    return web.json_response({"error": {"code": "BadArgument"}}, status=400)
-                del self._streams[stream_id]
-                self.messages[(call.conversation, stream_id)] = call.body
-                return web.json_response({"id": stream_id}, status=202)
-            sequence = info.get("streamSequence")
-            if stream_id is None:
-                if sequence != 1:
-                    return web.json_response({"error": {"code": "BadArgument"}}, status=400)
-                stream_id = f"stream-{next(self._ids)}"
-                self._streams[stream_id] = 1
-                return web.json_response({"id": stream_id}, status=201)
-            if stream_id not in self._streams or sequence <= self._streams[stream_id]:
-                return web.json_response({"error": {"code": "ContentStreamSequenceOrderPreConditionFailed"}},
-                                         status=400)
-            self._streams[stream_id] = sequence
-            return web.json_response({}, status=202)
+            return self._answer_stream(call, info)
         activity_id = f"msg-{next(self._ids)}"
         self.messages[(call.conversation, activity_id)] = call.body
         return web.json_response({"id": activity_id}, status=201)
+
+    def _answer_stream(self, call: Call, info: dict[str, Any]) -> web.Response:
+        kind = self.conversation_types.get(call.conversation.split(";messageid=")[0], "personal")
+        if kind != "personal":
+            return web.json_response({"error": {"code": "MethodNotAllowed"}}, status=405)
+        stream_id, sequence, stream_type = info.get("streamId"), info.get("streamSequence"), info.get("streamType")
+        stream = self._streams.get(stream_id) if stream_id is not None else None
+        if stream_id is not None and stream is None:
+            return web.json_response({"error": {"code": "BadArgument"}}, status=400)
+        if stream is not None and time.monotonic() - stream["started"] > self.stream_limit:
+            return web.json_response({"error": {"code": "ContentStreamNotAllowed",
+                                                "message": "Content stream was cancelled: time exceeded"}}, status=403)
+        if stream_type == "informative" and (len(call.body.get("text") or "") > 1000 or
+                                             (stream is not None and stream["streaming"])):
+            return web.json_response({"error": {"code": "BadArgument"}}, status=400)
+        if stream_type == "final":
+            if "streamSequence" in info or stream is None:
+                return web.json_response({"error": {"code": "BadArgument"}}, status=400)
+            del self._streams[stream_id]
+            self.messages[(call.conversation, stream_id)] = call.body
+            return web.json_response({"id": stream_id}, status=202)
+        if stream is None:
+            if sequence != 1:
+                return web.json_response({"error": {"code": "BadArgument"}}, status=400)
+            stream_id = f"stream-{next(self._ids)}"
+            self._streams[stream_id] = {"sequence": 1, "started": time.monotonic(),
+                                        "streaming": stream_type == "streaming"}
+            self.messages[(call.conversation, stream_id)] = call.body  # the streamed message, as it reads
+            return web.json_response({"id": stream_id}, status=201)
+        if not isinstance(sequence, int) or sequence <= stream["sequence"]:
+            return web.json_response({"error": {"code": "ContentStreamSequenceOrderPreConditionFailed"}},
+                                     status=400)
+        stream["sequence"] = sequence
+        stream["streaming"] = stream["streaming"] or stream_type == "streaming"
+        self.messages[(call.conversation, stream_id)] = call.body
+        return web.json_response({}, status=202)
 
     def _answer_create(self, call: Call) -> web.Response:
         if not self._authorized(call):
@@ -375,5 +411,34 @@ class FakeBotFramework:
         key = (call.conversation, call.activity_id or "")
         if key not in self.messages:
             return web.json_response({"error": {"code": "NotFound"}}, status=404)
+        refused = _ai_entities_refused(call.body)
+        if refused:
+            return web.json_response({"error": {"code": "BadArgument", "message": refused}}, status=400)
+        self._streams.pop(call.activity_id or "", None)  # an edited streamed message streams no more
         self.messages[key] = call.body
         return web.json_response({"id": call.activity_id})
+
+
+def _ai_entities_refused(activity: dict[str, Any]) -> str | None:
+    """Why Teams would refuse the AI entities of `activity` (Microsoft Learn, "Bot messages
+    with AI-generated content"), or None when it takes them."""
+    roots = [e for e in activity.get("entities") or [] if e.get("type") == "https://schema.org/Message"]
+    if len(roots) > 1:
+        return "Found multiple root message entities under entities array"
+    for root in roots:
+        if root.get("@type") != "Message" or root.get("@context") != "https://schema.org" or root.get("@id") != "":
+            return "Error parsing message entity from entities array"
+        if root.get("additionalType") not in (None, ["AIGeneratedContent"]):
+            return "Invalid additionalType"
+        citations = root.get("citation") or []
+        if len(citations) > 20:
+            return "More than 20 citations"
+        for claim in citations:
+            appearance = claim.get("appearance") or {}
+            position = claim.get("position")
+            if claim.get("@type") != "Claim" or not isinstance(position, int) or position < 1:
+                return "Invalid citation"
+            if appearance.get("@type") != "DigitalDocument" or not appearance.get("name") \
+                    or len(appearance.get("abstract") or "") > 160:
+                return "Invalid citation appearance"
+    return None

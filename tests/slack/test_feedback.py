@@ -149,7 +149,7 @@ async def test_after_a_restart_the_thread_is_read_from_slack(fake, tmp_path):
     assert sorted(p["ts"] for p in fake.of("conversations.replies")) == sorted([TS, answer_ts])
 
 
-async def test_a_native_stream_ends_with_the_buttons_and_takes_reactions(fake, tmp_path):
+async def test_a_native_stream_ends_with_slacks_feedback_buttons_whose_clicks_and_reactions_land(fake, tmp_path):
     async with running_bot(feedback_config(fake, streaming="native"), tmp_path) as bot:
         seen = Reactions()
         bot.plugins.add(seen, "test-reactions", "test")
@@ -158,9 +158,67 @@ async def test_a_native_stream_ends_with_the_buttons_and_takes_reactions(fake, t
         await bot.idle(5)
         stream_ts = fake.responses("chat.startStream")[0]["ts"]
         await post_event(bot.server.url, reaction("U2", "+1", stream_ts, BOT_USER, "EvR1"))
+        click = block_actions("botkit_feedback", "down", channel="C1", message_ts=stream_ts, user="U3",
+                              thread_ts=TS, action_type="feedback_buttons")
+        assert await post_interaction(bot.server.url, click) == 200
+        await seen.wait(2)
+        rows = await bot.store.list_feedback()
+    [stop] = fake.of("chat.stopStream", ok=True)
+    assert stop["blocks"] == [{"type": "context_actions", "elements": [{
+        "type": "feedback_buttons", "action_id": "botkit_feedback",
+        "positive_button": {"text": {"type": "plain_text", "text": "👍"}, "value": "up",
+                            "accessibility_label": "Helpful"},
+        "negative_button": {"text": {"type": "plain_text", "text": "👎"}, "value": "down",
+                            "accessibility_label": "Not helpful"}}]}]
+    assert fake.of("chat.update") == []  # the stream carried the whole answer
+    assert [c["reaction"] for c in seen.calls] == ["+1", "down"] and seen.calls[1]["message_id"] == stream_ts
+    assert sorted(votes(rows)) == [("U2", "up", "Ev1"), ("U3", "down", "Ev1")]
+
+
+async def test_a_stream_that_expires_mid_answer_ends_by_edits_with_the_buttons(fake, tmp_path):
+    """Slack ends a long stream on its own (message_not_in_streaming_state, python-slack-sdk
+    #1859): the rest of a long answer goes in by chat.update of the same message, once, and
+    the feedback buttons still come and still count."""
+    long_answer = " ".join(f"Sentence {n} of a long answer." for n in range(1, 121))
+    config = bot_config(fake, slack={"streaming": "native"}, backend={"answer": long_answer, "chunks": 12},
+                        middlewares={"feedback": {}})
+    async with running_bot(config, tmp_path) as bot:
+        seen = Reactions()
+        bot.plugins.pm.register(seen, name="test-reactions")
+        bot.backends["b"].midway = midway = asyncio.Event()  # the backend pauses after its first chunk
+        await post_event(bot.server.url, mention())
+        await fake.wait_for("chat.startStream")
+        fake.expire_streams()  # ... long enough for Slack to end the stream
+        midway.set()
+        await fake.wait_for(lambda f: any(long_answer in u["text"] for u in f.of("chat.update")))
+        await bot.idle(5)
+        stream_ts = fake.responses("chat.startStream")[0]["ts"]
+        final = fake.of("chat.update")[-1]
+        [actions] = [b for b in final["blocks"] if b["type"] == "actions"]
+        click = block_actions(actions["elements"][0]["action_id"], actions["elements"][0]["value"], channel="C1",
+                              message_ts=stream_ts, user="U3", thread_ts=TS)
+        assert await post_interaction(bot.server.url, click) == 200
         await seen.wait(1)
         rows = await bot.store.list_feedback()
-    [stop] = fake.of("chat.stopStream")
-    assert [e["action_id"] for b in stop["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
-        "botkit_feedback_up", "botkit_feedback_down"]
-    assert seen.calls[0]["thread"] == THREAD and votes(rows) == [("U2", "up", "Ev1")]
+    assert fake.responses("chat.appendStream")[0] == {"ok": False, "error": "message_not_in_streaming_state"}
+    assert len(fake.of("chat.appendStream")) == 1  # no stream call after the expiry but the stop
+    assert all(u["ts"] == stream_ts for u in fake.of("chat.update")) and fake.of("chat.postMessage") == []
+    shown = "".join(b["text"] for b in final["blocks"] if b["type"] == "markdown")
+    assert shown == long_answer  # nothing lost, nothing repeated
+    [message] = [m for m in fake.history["C1"] if m["ts"] == stream_ts]
+    assert message["text"] == final["text"] and "helpful" not in message["text"]
+    assert votes(rows) == [("U3", "up", "Ev1")]
+
+
+async def test_a_stream_that_expires_at_its_stop_still_ends_with_the_whole_answer_and_the_buttons(fake, tmp_path):
+    fake.fail("chat.stopStream", "message_not_in_streaming_state")
+    config = bot_config(fake, slack={"streaming": "native"}, backend={"answer": "All of it.", "chunks": 2},
+                        middlewares={"feedback": {}})
+    async with running_bot(config, tmp_path) as bot:
+        await post_event(bot.server.url, mention())
+        await fake.wait_for("chat.update")
+        await bot.idle(5)
+    stream_ts = fake.responses("chat.startStream")[0]["ts"]
+    [update] = fake.of("chat.update")
+    assert update["ts"] == stream_ts and update["blocks"][0] == {"type": "markdown", "text": "All of it."}
+    assert [b["type"] for b in update["blocks"]] == ["markdown", "actions"]

@@ -200,7 +200,10 @@ async def test_assistant_status_progress(fake, tmp_path):
         await post_event(bot.server.url, mention())
         await fake.wait_for("chat.postMessage")
         await bot.idle(5)
-    assert fake.of("assistant.threads.setStatus") == [{"channel_id": "C1", "thread_ts": TS, "status": "is thinking…"}]
+    # the status while the answer is prepared, cleared once it is delivered
+    assert fake.of("assistant.threads.setStatus") == [{"channel_id": "C1", "thread_ts": TS, "status": "is thinking…"},
+                                                      {"channel_id": "C1", "thread_ts": TS, "status": ""}]
+    assert fake.statuses == {}
 
 
 async def test_block_actions_reach_listeners_plugins_register_on_the_bolt_app(fake, tmp_path):

@@ -1,4 +1,5 @@
-"""Teams and the feedback middleware through the real bot: reactions and buttons become votes in the store."""
+"""Teams and the feedback middleware through the real bot: reactions, Adaptive Card buttons
+(`feedback: card`) and Teams' own feedback loop (the default) become votes in the store."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ CHANNEL_THREAD = "19:chan@thread.tacv2;messageid=1699"
 
 def _config(fake, **adapter):
     return {
-        "adapters": {"teams": fake.adapter_config(**adapter)},
+        "adapters": {"teams": fake.adapter_config(**{"feedback": "card", **adapter})},
         "backends": {"kb": {"type": "fake", "answer": "Refunds take five days."}},
         "middlewares": {"feedback": {}},
     }

@@ -118,6 +118,10 @@ async def test_through_the_dispatcher_and_store_in_a_one_to_one_chat(fake, tmp_p
         await bot.idle(10)
     final = fake.calls[-1]
     assert final.streaminfo == {"type": "streaminfo", "streamType": "final", "streamId": fake.calls[0].answer["id"]}
-    assert final.body["text"].startswith("Refunds take 14 days [[1]](https://example.com/refunds).")
-    assert "Refund policy" in final.body["text"]
+    # the cited source as a Teams citation (a pill on [1]) instead of a link and a footer
+    assert final.body["text"] == "Refunds take 14 days [1]."
+    [_, message] = final.body["entities"]
+    assert message["citation"] == [{"@type": "Claim", "position": 1, "appearance": {
+        "@type": "DigitalDocument", "name": "Refund policy", "abstract": "Refund policy",
+        "url": "https://example.com/refunds"}}]
     assert all(c.authorization is None and c.status in (201, 202) for c in fake.calls)

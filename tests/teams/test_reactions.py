@@ -83,7 +83,7 @@ async def test_other_card_submits_are_not_votes(fake, make_adapter):
 
 @pytest.mark.parametrize("sources", ["markdown", "card"])
 async def test_feedback_note_becomes_buttons_naming_the_edited_message(fake, make_adapter, sources):
-    adapter, bot, post = await make_adapter(sources=sources)
+    adapter, bot, post = await make_adapter(sources=sources, feedback="card")
     assert await post(fake.activity("question", kind="groupChat")) == 202
     thread = bot.inbound[0].thread
     ref = await adapter.send(thread, Outgoing("", status="Searching…"), reply_to=bot.inbound[0])
@@ -100,7 +100,7 @@ async def test_feedback_note_becomes_buttons_naming_the_edited_message(fake, mak
 
 
 async def test_a_streamed_answer_ends_with_buttons_naming_the_stream(fake, make_adapter):
-    adapter, bot, post = await make_adapter()
+    adapter, bot, post = await make_adapter(feedback="card")
     assert await post(fake.activity("question")) == 202
     ref = await adapter.show_progress(bot.inbound[0])
     await adapter.edit(ref, Outgoing("Answer", [FEEDBACK], final=True))
@@ -110,7 +110,7 @@ async def test_a_streamed_answer_ends_with_buttons_naming_the_stream(fake, make_
 
 
 async def test_a_posted_answer_with_feedback_gets_buttons_without_an_id(fake, make_adapter):
-    adapter, bot, post = await make_adapter(streaming=False)
+    adapter, bot, post = await make_adapter(streaming=False, feedback="card")
     assert await post(fake.activity("question")) == 202
     await adapter.send(bot.inbound[0].thread, Outgoing("Answer", [FEEDBACK], final=True), reply_to=bot.inbound[0])
     assert _buttons(fake.calls[-1].body) == [("👍", {"botkit_feedback": "up"}), ("👎", {"botkit_feedback": "down"})]
@@ -120,5 +120,7 @@ async def test_without_feedback_there_is_no_card(fake, make_adapter):
     adapter, bot, post = await make_adapter(streaming=False)
     assert await post(fake.activity("question")) == 202
     await adapter.send(bot.inbound[0].thread, Outgoing("Answer", [SOURCES], final=True), reply_to=bot.inbound[0])
-    assert fake.calls[-1].body == {"type": "message", "text": "Answer\n\n[1] Guide", "textFormat": "markdown",
-                                   "replyToId": bot.inbound[0].raw["id"]}
+    body = fake.calls[-1].body
+    assert {k: body[k] for k in body if k != "entities"} == {
+        "type": "message", "text": "Answer\n\n[1] Guide", "textFormat": "markdown", "replyToId": bot.inbound[0].raw["id"]}
+    assert [e["additionalType"] for e in body["entities"]] == [["AIGeneratedContent"]]  # the AI label only
