@@ -276,4 +276,4 @@ async def test_an_unsigned_feedback_invoke_is_refused_and_one_naming_nothing_kno
     unnamed = fake.submit_action("stream-7", "like")
     del unnamed["replyToId"]
     assert await post(unnamed) == 200  # no answer asked for feedback here yet
-    assert bot.plugins.notified == []
+    assert bot.plugins.reactions == []
