@@ -73,7 +73,7 @@ def secrets_of(config: Config) -> list[str]:
             for item in value:
                 walk(item)
 
-    for group in (config.adapters, config.backends, config.middlewares):
+    for group in (config.adapters, config.backends, config.middlewares, config.sections):
         for configured in group.values():
             walk(configured.settings)
     store_url = config.root.store.url
@@ -140,13 +140,14 @@ class Bot:
                     raise PluginError(item.component.plugin, f"{kind} {name!r} could not be created: {exc!r}") from exc
                 target[name] = instance
                 self.plugins.add(instance, f"{kind}:{name}", f"{kind} {name} ({item.component.plugin})")
-        for name, item in self.config.middlewares.items():
-            cls = item.component.load()
-            try:
-                instance = cls(item.settings, self)
-            except Exception as exc:
-                raise PluginError(item.component.plugin, f"middleware {name!r} could not be created: {exc!r}") from exc
-            self.plugins.add(instance, f"middleware:{name}", f"middleware {name} ({item.component.plugin})")
+        for kind, items in (("middleware", self.config.middlewares), ("section", self.config.sections)):
+            for name, item in items.items():
+                cls = item.component.load()
+                try:
+                    instance = cls(item.settings, self)
+                except Exception as exc:
+                    raise PluginError(item.component.plugin, f"{kind} {name!r} could not be created: {exc!r}") from exc
+                self.plugins.add(instance, f"{kind}:{name}", f"{kind} {name} ({item.component.plugin})")
 
     async def start(self) -> None:
         """Open the store, build and start everything; on failure, undo what started."""

@@ -66,6 +66,8 @@ async def cmd_check(args: argparse.Namespace) -> int:
           + (" (none configured: the console)" if console_default else ""))
     print("backends:    " + ", ".join(f"{n} ({c.component.name})" for n, c in config.backends.items()))
     print("middlewares: " + (", ".join(config.middlewares) or "none"))
+    if config.sections:
+        print("sections:    " + ", ".join(config.sections))
     for route in routes_of(config):
         match = {k: v for k, v in route.model_dump().items() if v is not None and k != "backend"}
         print(f"route: {match or 'everything else'} -> {route.backend}")
@@ -152,7 +154,8 @@ async def _ask_raw(bot: Bot, name: str, text: str) -> int:
 
 async def cmd_plugins(args: argparse.Namespace) -> int:
     plugins = load_for_cli(args)[1] if args.config else load_plugins()
-    tables = (("adapter", plugins.adapters), ("backend", plugins.backends), ("middleware", plugins.middlewares))
+    tables = (("adapter", plugins.adapters), ("backend", plugins.backends), ("middleware", plugins.middlewares),
+              ("section", plugins.sections))
     if args.json:
         print(json.dumps({
             "plugins": [{"name": name, "source": source} for name, source in plugins.plugin_versions()],

@@ -22,7 +22,7 @@ import yaml
 from pydantic import (BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, SecretStr, ValidationError,
                       model_validator)
 
-from botkit.plugins import Component, Plugins
+from botkit.plugins import Component, PluginError, Plugins
 
 DEFAULT_CONFIG = Path(__file__).with_name("default_config.yaml")
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -289,6 +289,8 @@ class Config:
     adapters: dict[str, Configured] = field(default_factory=dict)
     backends: dict[str, Configured] = field(default_factory=dict)
     middlewares: dict[str, Configured] = field(default_factory=dict)
+    #: top-level sections that plugins registered (`botkit_register_sections`), as configured
+    sections: dict[str, Configured] = field(default_factory=dict)
     lines: dict[tuple, int] = field(default_factory=dict)
 
     @property
@@ -442,7 +444,8 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def _problems(exc: ValidationError, model: type[BaseModel], raw: RawConfig, prefix: tuple) -> list[str]:
+def _problems(exc: ValidationError, model: type[BaseModel], raw: RawConfig, prefix: tuple,
+              also_known: tuple[str, ...] = ()) -> list[str]:
     out = []
     for err in exc.errors(include_input=False, include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -452,6 +455,8 @@ def _problems(exc: ValidationError, model: type[BaseModel], raw: RawConfig, pref
         if err["type"] == "extra_forbidden":
             owner = _model_at(model, loc)
             known = list(owner.model_fields) if owner else []
+            if len(full) == 1:  # a top-level key: the sections plugins registered are known too
+                known += also_known
             hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
             msg = f"unknown key {loc[-1]!r}" + (f" (did you mean {hint[0]!r}?)" if hint else
                                                 (f"; known keys: {', '.join(known)}" if known else ""))
@@ -463,22 +468,36 @@ def _problems(exc: ValidationError, model: type[BaseModel], raw: RawConfig, pref
 
 
 def _section(raw: RawConfig, loc: tuple, model: type[BaseModel], data: Any, problems: list[str],
-             root: RootConfig | None = None) -> BaseModel | None:
+             root: RootConfig | None = None, also_known: tuple[str, ...] = ()) -> BaseModel | None:
     """Validate one section. Validators find the config's folder as `info.context["base_dir"]`
     and the core sections as `info.context["root"]` (None when those failed), for checks
     that span sections such as "only on a loopback host"."""
     try:
         return model.model_validate(data or {}, context={"base_dir": raw.path.parent, "root": root})
     except ValidationError as exc:
-        problems.extend(_problems(exc, model, raw, loc))
+        problems.extend(_problems(exc, model, raw, loc, also_known))
         return None
 
 
 def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
     """Validate the core sections and each plugin's section with the plugin's model."""
     problems: list[str] = list(raw.problems)
-    root = _section(raw, (), RootConfig, raw.data, problems)
+    core_names = set(RootConfig.model_fields) | {"log"}
+    for name, component in plugins.sections.items():
+        if name in core_names:
+            raise PluginError(component.plugin, f"section {name!r} is one of the core's; choose another name")
+    sections = {name: raw.data[name] for name in plugins.sections if name in raw.data}
+    core = {key: value for key, value in raw.data.items() if key not in sections}
+    root = _section(raw, (), RootConfig, core, problems, also_known=tuple(plugins.sections))
     config = Config(raw.path, root or RootConfig(), lines=raw.lines)
+    for name, data in sections.items():
+        if data is not None and not isinstance(data, dict):
+            problems.append(f"{raw.where((name,))}: {name}: expected a mapping of keys")
+            continue
+        component = plugins.sections[name]
+        settings = _section(raw, (name,), component.config_model, data, problems, root)
+        if settings is not None:
+            config.sections[name] = Configured(name, component, settings)
 
     def sections_of(key: str) -> dict[str, Any]:
         """Plugin sections, also when the core sections failed (so every error is reported)."""

@@ -78,6 +78,18 @@ def botkit_register_middlewares(register: Register) -> None:
     """
 
 
+@hookspec
+def botkit_register_sections(register: Register) -> None:
+    """Register a top-level config section: `register(name, cls, ConfigModel)`.
+
+    For what is neither an adapter, a backend nor a middleware (the operator dashboard's
+    `dashboard:`). When the config has a top-level `name:` section, `ConfigModel` validates
+    it, and `cls(config, bot)` is constructed and registered as a plugin like a middleware,
+    so that its own hook implementations (`botkit_routes`, `botkit_startup`, ...) run.
+    Without the section nothing is built. A name the core's sections use is an error.
+    """
+
+
 # -- one turn ------------------------------------------------------------------------------
 
 

@@ -102,7 +102,7 @@ class _PluginManager(pluggy.PluginManager):
 
 #: hooks whose implementations must be plain functions: their callers cannot wait
 SYNCHRONOUS = frozenset({"botkit_render", "botkit_cli", "botkit_register_adapters", "botkit_register_backends",
-                         "botkit_register_middlewares"})
+                         "botkit_register_middlewares", "botkit_register_sections"})
 class _Impl:
     """One implementation of a hook, ready to call: what the facade loops over."""
 
@@ -138,6 +138,7 @@ class Plugins:
         self.middlewares: dict[str, Component] = {}
         self._impls: dict[str, list[_Impl]] = {}  # hook name -> implementations in call order
         self._trace = os.environ.get(TRACE_ENV, "") not in ("", "0")
+        self.sections: dict[str, Component] = {}  # top-level config sections plugins add
 
     # -- loading ------------------------------------------------------------------------
 
@@ -201,7 +202,8 @@ class Plugins:
         """Ask every plugin to register its components (once, after loading)."""
         for kind, table, hook in (("adapter", self.adapters, "botkit_register_adapters"),
                                   ("backend", self.backends, "botkit_register_backends"),
-                                  ("middleware", self.middlewares, "botkit_register_middlewares")):
+                                  ("middleware", self.middlewares, "botkit_register_middlewares"),
+                                  ("section", self.sections, "botkit_register_sections")):
             for impl in self._implementations(hook):
                 def register(name: str, component: type | str, config_model: type,
                              _kind: str = kind, _table: dict = table, _plugin: str = impl.plugin) -> None:

@@ -37,8 +37,8 @@ from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLim
 from botkit.backends import Backend, Question, Session
 from botkit.bot import Bot, load
 from botkit.config import Section
-from botkit.events import (AnswerEvent, Attachment, Done, Failed, Inbound, Score, SessionInfo, Source, Sources, TextDelta,
-                           ThreadKey)
+from botkit.events import (AnswerEvent, Attachment, Done, Failed, Inbound, Score, SessionInfo, Source, Sources, Status,
+                           TextDelta, ThreadKey)
 from botkit.files import FileNotRead
 from botkit.plugins import await_me_maybe, hookimpl
 
@@ -68,6 +68,8 @@ class FakeBackendConfig(Section):
     session_prefix: str = "fake-session-"
     #: read every file on the question (`Question.read`); what it got is in `FakeBackend.files`
     read_files: bool = False
+    #: a progress status before the answer (a backend saying it searches), None: none
+    status: str | None = None
 
 
 class FakeBackend(Backend):
@@ -121,6 +123,8 @@ class FakeBackend(Backend):
                     return
         if session.session_id is None:
             yield SessionInfo(f"{config.session_prefix}{next(self._ids)}")
+        if config.status is not None:
+            yield Status(config.status)
         if config.sources:
             yield Sources([Source(i, s.title, s.url, s.snippet) for i, s in enumerate(config.sources, start=1)])
         text = config.answer.replace("{question}", question.text).replace("{turn}", str(session.turn_count + 1))
@@ -433,3 +437,25 @@ def postgres_server(*, password: str | None = None, max_connections: int = 200) 
             run(str(bindir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate", "-w")
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+# -- a real browser ----------------------------------------------------------------------------
+
+#: Debian's Chromium (`apt-get install chromium`); Playwright's own browser download is not used
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """Headless Chromium (Debian's) driven by Playwright for Python: a
+    `playwright.async_api.Browser`, closed on exit. Needs `playwright` (a dev dependency)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -155,3 +155,19 @@ def tools() -> Iterator[Tools]:
     yield helper
     for process in reversed(helper.started):
         process.stop()
+
+
+@pytest.fixture
+async def browser(tools):
+    """Headless Debian Chromium driven by Playwright (`botkit.testing.chromium`): a fresh
+    browser per test; missing Chromium or Playwright skips locally and fails in CI."""
+    from botkit.testing import CHROMIUM, chromium
+
+    if not CHROMIUM.exists():
+        tools.missing("Chromium is needed for the browser tests (apt-get install chromium)")
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        tools.missing("Playwright for Python is needed (pip install -e '.[dev]')")
+    async with chromium() as launched:
+        yield launched

@@ -305,3 +305,34 @@ class Store(ABC):
     @abstractmethod
     def iter_turns(self, *, since: float | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every turn (as in `turns_of`, plus its session's backend session id), oldest first."""
+
+    # -- reading history for people (the web chat after a reload, the dashboard) ------------------
+    # Each is one bounded read along an index, whatever the store's size: a range of
+    # turns(thread, id), of turns(created_at) or of the primary keys, with a LIMIT.
+
+    @abstractmethod
+    async def thread_turns(self, thread: ThreadKey, *, limit: int) -> list[dict[str, Any]]:
+        """The thread's latest `limit` turns (as in `turns_of`), oldest first."""
+
+    @abstractmethod
+    async def turn_figures(self, *, since: float, limit: int) -> list[dict[str, Any]]:
+        """The latest `limit` turns recorded at or after `since`, newest first, without their
+        texts: id, event_id, created_at, adapter, backend, status, first_text_after, duration,
+        score, and cited (whether the answer came with sources)."""
+
+    @abstractmethod
+    async def feedback_on_figures(self, *, since: float, limit: int) -> dict[str, int]:
+        """The feedback on the turns `turn_figures(since=, limit=)` returns, by value
+        (as in `feedback_counts`)."""
+
+    @abstractmethod
+    async def recent_turns(self, *, limit: int, before: int | None = None,
+                           ids: Collection[int] | None = None) -> list[dict[str, Any]]:
+        """Turns for a listing, newest first: id, event_id, created_at, thread, adapter, backend,
+        status, score, error, question (its first 300 characters). The latest `limit`, those
+        with an id below `before` (the next page), or those named by `ids`."""
+
+    @abstractmethod
+    async def turn_by_id(self, turn_id: int) -> dict[str, Any] | None:
+        """One turn (as in `turns_of`) with its session's backend `session_id` and its
+        `feedback` (user, value, comment, at; oldest first); None if there is none."""

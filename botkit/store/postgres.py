@@ -879,6 +879,52 @@ class PostgresStore(Store):
     async def turns_of(self, session: int) -> list[dict[str, Any]]:
         return [dict(row) for row in await self._fetch("SELECT * FROM turns WHERE session = $1 ORDER BY id", session)]
 
+    # -- reading history for people (web chat, dashboard): bounded, along an index --------------
+
+    async def thread_turns(self, thread: ThreadKey, *, limit: int) -> list[dict[str, Any]]:
+        rows = await self._fetch("SELECT * FROM turns WHERE thread = $1 ORDER BY id DESC LIMIT $2", thread.key, limit)
+        return [dict(row) for row in reversed(rows)]
+
+    async def turn_figures(self, *, since: float, limit: int) -> list[dict[str, Any]]:
+        rows = await self._fetch(
+            "SELECT id, event_id, created_at, adapter, backend, status, first_text_after, duration, score,"
+            " sources::text <> '[]' AS cited FROM turns WHERE created_at >= $1 ORDER BY created_at DESC LIMIT $2",
+            since, limit)
+        return [dict(row) for row in rows]
+
+    async def feedback_on_figures(self, *, since: float, limit: int) -> dict[str, int]:
+        rows = await self._fetch(
+            "SELECT COALESCE(value, 'comment') AS value, COUNT(*) AS n FROM feedback WHERE event_id IN"
+            " (SELECT event_id FROM turns WHERE created_at >= $1 ORDER BY created_at DESC LIMIT $2) GROUP BY 1",
+            since, limit)
+        return {row["value"]: row["n"] for row in rows}
+
+    async def recent_turns(self, *, limit: int, before: int | None = None,
+                           ids: Collection[int] | None = None) -> list[dict[str, Any]]:
+        columns = ("SELECT id, event_id, created_at, thread, adapter, backend, status, score, error,"
+                   " substr(question, 1, 300) AS question FROM turns")
+        if ids is not None:
+            rows = await self._fetch(f"{columns} WHERE id = ANY($1::int8[]) ORDER BY id DESC LIMIT $2",
+                                     [int(i) for i in ids if 0 < int(i) < 2 ** 63], limit)
+        elif before is not None:
+            rows = await self._fetch(f"{columns} WHERE id < $1 ORDER BY id DESC LIMIT $2", before, limit)
+        else:
+            rows = await self._fetch(f"{columns} ORDER BY id DESC LIMIT $1", limit)
+        return [dict(row) for row in rows]
+
+    async def turn_by_id(self, turn_id: int) -> dict[str, Any] | None:
+        if not 0 < turn_id < 2 ** 63:
+            return None
+        rows = await self._fetch("SELECT t.*, s.session_id FROM turns t JOIN sessions s ON s.id = t.session"
+                                 " WHERE t.id = $1", turn_id)
+        if not rows:
+            return None
+        turn = dict(rows[0])
+        feedback = await self._fetch('SELECT "user", value, comment, at FROM feedback WHERE event_id = $1'
+                                     " ORDER BY at", turn["event_id"])
+        turn["feedback"] = [dict(row) for row in feedback]
+        return turn
+
     async def _fetch(self, sql: str, *params: Any) -> list[asyncpg.Record]:
         """A read that sees every write queued so far."""
         assert self._pool

@@ -870,6 +870,64 @@ class SQLiteStore(Store):
                 row[key] = json.loads(row[key])
         return rows
 
+    # -- reading history for people (web chat, dashboard): bounded, along an index --------------
+
+    async def _rows(self, sql: str, params: tuple | list) -> list[dict[str, Any]]:
+        assert self._db
+        await self.flush()
+        async with self._db.execute(sql, params) as cur:
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in await cur.fetchall()]
+
+    async def thread_turns(self, thread: ThreadKey, *, limit: int) -> list[dict[str, Any]]:
+        rows = await self._rows("SELECT * FROM turns WHERE thread = ? ORDER BY id DESC LIMIT ?",
+                                (thread.key, limit))
+        for row in rows:
+            for key in _JSON_COLUMNS:
+                row[key] = json.loads(row[key])
+        return rows[::-1]
+
+    async def turn_figures(self, *, since: float, limit: int) -> list[dict[str, Any]]:
+        rows = await self._rows(
+            "SELECT id, event_id, created_at, adapter, backend, status, first_text_after, duration, score,"
+            " sources != '[]' AS cited FROM turns WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?",
+            (since, limit))
+        for row in rows:
+            row["cited"] = bool(row["cited"])
+        return rows
+
+    async def feedback_on_figures(self, *, since: float, limit: int) -> dict[str, int]:
+        rows = await self._rows(
+            "SELECT COALESCE(value, 'comment') AS value, COUNT(*) AS n FROM feedback WHERE event_id IN"
+            " (SELECT event_id FROM turns WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?) GROUP BY 1",
+            (since, limit))
+        return {row["value"]: row["n"] for row in rows}
+
+    async def recent_turns(self, *, limit: int, before: int | None = None,
+                           ids: Collection[int] | None = None) -> list[dict[str, Any]]:
+        columns = ("SELECT id, event_id, created_at, thread, adapter, backend, status, score, error,"
+                   " substr(question, 1, 300) AS question FROM turns")
+        if ids is not None:
+            return await self._rows(f"{columns} WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id DESC"
+                                    " LIMIT ?", (json.dumps([int(i) for i in ids if 0 < int(i) < 2 ** 63]), limit))
+        if before is not None:
+            return await self._rows(f"{columns} WHERE id < ? ORDER BY id DESC LIMIT ?", (before, limit))
+        return await self._rows(f"{columns} ORDER BY id DESC LIMIT ?", (limit,))
+
+    async def turn_by_id(self, turn_id: int) -> dict[str, Any] | None:
+        if not 0 < turn_id < 2 ** 63:
+            return None
+        rows = await self._rows("SELECT t.*, s.session_id FROM turns t JOIN sessions s ON s.id = t.session"
+                                " WHERE t.id = ?", (turn_id,))
+        if not rows:
+            return None
+        turn = rows[0]
+        for key in _JSON_COLUMNS:
+            turn[key] = json.loads(turn[key])
+        turn["feedback"] = await self._rows("SELECT user, value, comment, at FROM feedback WHERE event_id = ?"
+                                            " ORDER BY at", (turn["event_id"],))
+        return turn
+
 
 _JSON_COLUMNS = ("sources", "message_ids", "flags")
 

@@ -18,7 +18,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_shipped_knowledge_base_is_indexed() -> None:
     docs = sorted(KNOWLEDGE.glob("*.md"))
-    assert 6 <= len(docs) <= 10
+    assert 6 <= len(docs) <= 12
     index = KnowledgeIndex(":memory:")
     report = index.sync(collect([KNOWLEDGE]))
     assert report.files == len(docs) and len(report.indexed) == len(docs)

@@ -18,12 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from botkit.testing import free_port, write_config
+from botkit.testing import CHROMIUM, free_port, write_config
 
 PLAYGROUND = Path(__file__).with_name("playground")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOT_LOOPBACK = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])")
 SOURCE_URL = "https://docs.example.com/refunds"
 WAIT_MS = 30_000
@@ -77,23 +74,16 @@ def playground(tools, tmp_path_factory):
 
 
 @pytest.fixture
-async def page(playground, tmp_path):
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(WAIT_MS)
-            await page.route(NOT_LOOPBACK, lambda route: route.abort())
-            await page.goto(playground[0])
-            try:
-                yield page
-            except BaseException:
-                await page.screenshot(path=str(tmp_path / "playground.png"))  # for whoever reads the failure
-                raise
-        finally:
-            await browser.close()
+async def page(playground, browser, tmp_path):
+    page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(WAIT_MS)
+    await page.route(NOT_LOOPBACK, lambda route: route.abort())
+    await page.goto(playground[0])
+    try:
+        yield page
+    except BaseException:
+        await page.screenshot(path=str(tmp_path / "playground.png"))  # for whoever reads the failure
+        raise
 
 
 async def _send(page, text: str, *, mention: str | None = None) -> None:
