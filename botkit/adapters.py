@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from botkit.events import Attachment, Inbound, Note, Source, ThreadKey
 from botkit.files import FileNotRead
+from botkit.markup import Formatter, Markup, formatter_for
 
 if TYPE_CHECKING:
     from botkit.bot import Bot
@@ -37,25 +38,36 @@ def starts_new_thread(thread: ThreadKey) -> bool:
 class Capabilities:
     """What the renderer must respect on this platform.
 
-    `markup` is the flavour `botkit_render` hooks write for: "plain", "markdown"
-    (Discord, the web), "slack" (mrkdwn) or "teams" (Teams' Markdown subset).
+    `markup` is the flavour `botkit_render` hooks write for (`botkit.markup.Markup`);
+    a platform with a markup of its own gives its `formatter`. With `can_edit` False the
+    answer is sent once it is complete (split over several messages if long), with no
+    placeholder and no edits; `show_progress` may still show a typing indicator (and
+    must return None). `native_streaming` says the adapter streams through the
+    platform's own API (informational: `botkit check` lists it).
     """
 
     max_length: int = 4000
     edit_interval: float = 1.0
-    markup: str = "markdown"
+    markup: Markup = Markup.MARKDOWN
     can_edit: bool = True
     native_streaming: bool = False
+    formatter: Formatter | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Surface:
-    """Where a draft will be shown: handed to `botkit_render` with every draft."""
+    """Where a draft will be shown: handed to `botkit_render` with every draft. Hooks mark
+    text up through `formatter` (links, escaping, list lines, headings)."""
 
     platform: str
     adapter: str
     markup: str
     max_length: int
+    formatter: Formatter = None  # type: ignore[assignment]  # None: the markup's own
+
+    def __post_init__(self) -> None:
+        if self.formatter is None:
+            object.__setattr__(self, "formatter", formatter_for(self.markup))
 
 
 @dataclass(slots=True)
@@ -142,7 +154,7 @@ class Adapter(ABC):
     @property
     def surface(self) -> Surface:
         caps = self.capabilities
-        return Surface(self.platform, self.name, caps.markup, caps.max_length)
+        return Surface(self.platform, self.name, caps.markup, caps.max_length, caps.formatter)
 
     @property
     def ready(self) -> bool:
@@ -184,9 +196,12 @@ class Adapter(ABC):
     async def show_progress(self, inbound: Inbound) -> MessageRef | None:
         """Show within a second that the bot is working; return a placeholder to edit, or None.
 
-        The default posts `placeholder` as a message that the answer then replaces.
+        The default posts `placeholder` as a message that the answer then replaces (on a
+        platform that cannot edit, nothing: the placeholder could never be replaced).
         Adapters with a typing indicator may show that instead and return None.
         """
+        if not self.capabilities.can_edit:
+            return None
         return await self.send(inbound.thread, Outgoing("", status=self.placeholder), reply_to=inbound)
 
     # -- the turn journal (the intake order rule: see the docstring of botkit/hookspecs.py) ----

@@ -25,6 +25,7 @@ from botkit.store import Store, store_for
 
 if TYPE_CHECKING:
     from botkit.metrics import Metrics
+    from botkit.render import DeliveryObserver
 
 log = logging.getLogger("botkit")
 
@@ -98,6 +99,8 @@ class Bot:
         self.dispatcher: Dispatcher | None = None
         self.scheduler: Scheduler | None = None
         self.metrics: Metrics | None = None
+        #: told of every message posted or edited and every 429 (`botkit.render.DeliveryObserver`)
+        self.deliveries: list[DeliveryObserver] = []
         self._started = False
         self._stopped = asyncio.Event()
         #: what `botkit run` exits with (130 when the console was left with Ctrl-C)
@@ -154,7 +157,8 @@ class Bot:
         self.build()
         self.dispatcher = Dispatcher(adapters=self.adapters, backends=self.backends, store=self.store,
                                      plugins=self.plugins, routes=routes_of(self.config),
-                                     settings=self.config.root.dispatch, recovery=self.config.root.recovery)
+                                     settings=self.config.root.dispatch, recovery=self.config.root.recovery,
+                                     observers=self.deliveries)
         await _starting("the store", self.store.open())
         try:
             for name, backend in self.backends.items():

@@ -1,20 +1,19 @@
 """Prometheus metrics at `/metrics` on the bot's one HTTP server (prometheus-client).
 
-Counted from finished turns (`botkit_answer_complete`), from 429s the adapters raise
-(`RateLimited`, counted as they pass to the renderer), and at scrape time from the
+Counted from finished turns (`botkit_answer_complete`), from deliveries (the renderer's and
+recovery's posts, edits and 429s: a `DeliveryObserver`), and at scrape time from the
 dispatcher (queue depth) and the store (active sessions, feedback). Each bot has its
 own registry, so several bots in one process (tests) do not collide.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from botkit.adapters import Adapter, RateLimited
+from botkit.adapters import Adapter
 from botkit.plugins import hookimpl
 from botkit.turn import Answer, Turn
 
@@ -37,8 +36,10 @@ class Metrics:
                                   ["adapter", "backend"], buckets=_SECONDS, registry=registry)
         self.edits = Histogram("botkit_edits_per_answer", "Messages sent or edited per answer", ["adapter"],
                                buckets=(1, 2, 3, 5, 8, 13, 21, 34, 55), registry=registry)
-        self.rate_limited = Counter("botkit_rate_limited", "429 responses from a platform", ["platform", "adapter"],
-                                    registry=registry)
+        self.rate_limited_total = Counter("botkit_rate_limited", "429 responses from a platform",
+                                          ["platform", "adapter"], registry=registry)
+        self.messages = Counter("botkit_messages_delivered", "Messages posted or edited on a platform",
+                                ["adapter", "kind"], registry=registry)
         self.backend_errors = Counter("botkit_backend_errors", "Turns a backend did not complete",
                                       ["backend", "kind"], registry=registry)
         self.fcs = Histogram("botkit_factual_consistency", "Factual-consistency score of answers", ["backend"],
@@ -49,11 +50,18 @@ class Metrics:
         self.queue.set_function(lambda: self.bot.dispatcher.queued if self.bot.dispatcher else 0)
 
     def install(self) -> None:
-        """Observe turns, count 429s, mount the endpoint. Before the server starts."""
+        """Observe turns and deliveries, mount the endpoint. Before the server starts."""
         self.bot.plugins.add(self, "core:metrics", "botkit.metrics")
-        for adapter in self.bot.adapters.values():
-            _count_rate_limits(adapter, self.rate_limited.labels(adapter.platform, adapter.name))
+        self.bot.deliveries.append(self)
         self.bot.server.add_route("GET", self.bot.config.root.metrics.path, self.handle)
+
+    # -- a DeliveryObserver ----------------------------------------------------------------------
+
+    def delivered(self, adapter: Adapter, *, sent: bool, final: bool) -> None:
+        self.messages.labels(adapter.name, "post" if sent else "edit").inc()
+
+    def rate_limited(self, adapter: Adapter, retry_after: float) -> None:
+        self.rate_limited_total.labels(adapter.platform, adapter.name).inc()
 
     @hookimpl
     def botkit_answer_complete(self, turn: Turn, answer: Answer) -> None:
@@ -74,19 +82,3 @@ class Metrics:
         for value, count in (await store.feedback_counts()).items():
             self.feedback.labels(value).set(count)
         return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-def _count_rate_limits(adapter: Adapter, counter: Any) -> None:
-    """Wrap the adapter's send and edit so each 429 they raise is counted."""
-    for name in ("send", "edit"):
-        method = getattr(adapter, name)
-
-        @functools.wraps(method)
-        async def counted(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
-            try:
-                return await _method(*args, **kwargs)
-            except RateLimited:
-                counter.inc()
-                raise
-
-        setattr(adapter, name, counted)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited
@@ -39,16 +40,28 @@ class ScreenLog(Protocol):
         """The intended messages were not posted after all (need not be durable)."""
 
 
+class DeliveryObserver(Protocol):
+    """Told of every message the renderer (or recovery) posts or edits, and of every 429 the
+    platform answered (metrics subscribe). Called on the hot path: keep it cheap."""
+
+    def delivered(self, adapter: Adapter, *, sent: bool, final: bool) -> None:
+        """A message was posted (`sent`) or edited; `final`: it shows the finished answer."""
+
+    def rate_limited(self, adapter: Adapter, retry_after: float) -> None:
+        """The platform said 429; the delivery is tried again after `retry_after` seconds."""
+
+
 class AnswerRenderer:
     """Folds answer events into a draft and delivers it through an adapter."""
 
     __slots__ = ("adapter", "plugins", "inbound", "backend", "caps", "surface", "messages", "screen",
                  "_parts", "sources", "score", "status", "warnings", "_shown", "_dirty", "_next_at", "edits",
                  "first_text_at", "_flusher", "_wake", "_delivering", "_closing", "_text_cache", "_progress",
-                 "max_chars", "_size", "cut", "notes")
+                 "max_chars", "_size", "cut", "notes", "observers", "_progress_backoff")
 
     def __init__(self, adapter: Adapter, plugins: Plugins, inbound: Inbound, backend: str,
-                 screen: ScreenLog | None = None, max_chars: int = 100_000) -> None:
+                 screen: ScreenLog | None = None, max_chars: int = 100_000,
+                 observers: Sequence[DeliveryObserver] = ()) -> None:
         self.adapter = adapter
         self.plugins = plugins
         self.inbound = inbound
@@ -73,6 +86,8 @@ class AnswerRenderer:
         self._delivering = False
         self._closing = False
         self._progress: Deadlines | asyncio.Task | None = None  # the timer, or the post on its way
+        self._progress_backoff = False  # the progress post is waiting out a 429
+        self.observers = observers
         self.max_chars = max_chars
         self._size = 0
         self.cut = False  # the answer reached `max_chars`: what came after was dropped
@@ -90,14 +105,17 @@ class AnswerRenderer:
     def show_progress_after(self, delay: float, timers: Deadlines) -> None:
         """Show the adapter's progress if nothing else is shown within `delay` seconds."""
         self._progress = timers
-        timers.start(self, delay, self._progress_due)
+        timers.start(self, delay, self.start_progress)
 
-    def _progress_due(self) -> None:
+    def start_progress(self) -> None:
+        """Show the adapter's progress now, beside the turn: the answer's first delivery
+        waits for it (and edits the placeholder), not the backend's question."""
         self._progress = asyncio.create_task(self.show_progress())
 
     async def show_progress(self) -> None:
         """Show progress (`Adapter.show_progress`) unless an answer is already on screen.
-        The placeholder it posts is written ahead like any message, and edited into the answer."""
+        The placeholder it posts is written ahead like any message, and edited into the answer.
+        A 429 is waited out as an edit's is, unless the answer comes first."""
         if self.messages or self._delivering or self._closing:
             return
         placeholder = Outgoing("", status=self.adapter.placeholder)
@@ -105,9 +123,12 @@ class AnswerRenderer:
         if screen is not None:
             await screen.intend([placeholder], [])
         try:
-            ref = await self.adapter.show_progress(self.inbound)
-        except Exception:
-            log.warning("%s could not show progress", self.adapter.name, exc_info=True)
+            ref = await self._post_progress()
+        except asyncio.CancelledError:  # the answer came while a 429 was waited out
+            ref = None
+        if ref is not None and not self.caps.can_edit:
+            log.error("%s posted progress as a message but cannot edit it into the answer: return None from"
+                      " show_progress (a typing indicator) on a platform without edits", self.adapter.name)
             ref = None
         if ref is None:  # a typing indicator, a reaction, or nothing: no message to edit
             if screen is not None:
@@ -115,20 +136,43 @@ class AnswerRenderer:
             return
         self.messages.append(ref)
         self._shown.append(placeholder)
+        for observer in self.observers:
+            observer.delivered(self.adapter, sent=True, final=False)
         if not self._parts and self.status is None:
             self.status = placeholder.status
         if screen is not None:
             await screen.posted(0, ref)
 
+    async def _post_progress(self) -> MessageRef | None:
+        while True:
+            try:
+                return await self.adapter.show_progress(self.inbound)
+            except RateLimited as exc:
+                self._tell_rate_limited(exc)
+                self._progress_backoff = True
+                try:
+                    await asyncio.sleep(exc.retry_after)
+                finally:
+                    self._progress_backoff = False
+            except Exception:
+                log.warning("%s could not show progress", self.adapter.name, exc_info=True)
+                return None
+
     async def _progress_settled(self) -> None:
         """Before anything is delivered (the caller checks `_progress` is set): a progress
-        post not yet due is not needed any more; one on its way is waited for (the answer
-        edits it instead of posting anew)."""
+        post not yet due is not needed any more, nor one waiting out a 429; one on its way
+        is waited for (the answer edits it instead of posting anew)."""
         progress, self._progress = self._progress, None
         if isinstance(progress, asyncio.Task):
-            await asyncio.shield(progress)
+            if self._progress_backoff:
+                progress.cancel()
+            await asyncio.wait([progress])  # never cancels it, whatever happens to this caller
         else:
             progress.stop(self)
+
+    def _tell_rate_limited(self, exc: RateLimited) -> None:
+        for observer in self.observers:
+            observer.rate_limited(self.adapter, exc.retry_after)
 
     # -- events in ------------------------------------------------------------------------
 
@@ -160,6 +204,8 @@ class AnswerRenderer:
         else:
             return
         self._dirty = True
+        if not self.caps.can_edit:
+            return  # sent once, complete, by `finish`
         if self._flusher is None:
             # Start the edit loop on the next loop iteration, not now: an answer that is
             # complete before then (a fast backend) is delivered by `finish` alone.
@@ -189,6 +235,7 @@ class AnswerRenderer:
             try:
                 await self._deliver(final=False)
             except RateLimited as exc:
+                self._tell_rate_limited(exc)
                 self._dirty = True
                 self._next_at = time.monotonic() + exc.retry_after
             except Exception:
@@ -238,7 +285,8 @@ class AnswerRenderer:
         thread = self.inbound.thread
         for i in changed:
             message = messages[i]
-            if i < len(self.messages):
+            sent = i >= len(self.messages)
+            if not sent:
                 await self.adapter.edit(self.messages[i], message)
                 shown[i] = message
             else:
@@ -248,6 +296,8 @@ class AnswerRenderer:
                 if self.screen is not None:
                     await self.screen.posted(i, ref)
             self.edits += 1
+            for observer in self.observers:
+                observer.delivered(self.adapter, sent=sent, final=message.final)
         self._next_at = time.monotonic() + self.caps.edit_interval
 
     async def finish(self, failed: str | None = None, deadline: float | None = None) -> bool:
@@ -284,6 +334,7 @@ class AnswerRenderer:
                 await self._deliver(final=True, failed=failed)
                 return True
             except RateLimited as exc:
+                self._tell_rate_limited(exc)
                 self._next_at = time.monotonic() + exc.retry_after
             except Exception:
                 log.warning("final edit failed on %s (attempt %d)", self.adapter.name, attempt + 1, exc_info=True)

@@ -40,6 +40,7 @@ from botkit.config import Section
 from botkit.events import (AnswerEvent, Attachment, Done, Failed, Inbound, Score, SessionInfo, Source, Sources, Status,
                            TextDelta, ThreadKey)
 from botkit.files import FileNotRead
+from botkit.markup import Markup
 from botkit.plugins import await_me_maybe, hookimpl
 
 
@@ -149,7 +150,9 @@ class FakeBackend(Backend):
 class RecordingConfig(Section):
     max_length: int = 4000
     edit_interval: float = 0.0
-    markup: str = "markdown"
+    markup: Markup = Markup.MARKDOWN
+    #: false: a platform whose messages cannot be edited (answers are sent once, complete)
+    can_edit: bool = True
     platform: str = "test"
     workspace: str = "w1"
     channel: str = "c1"
@@ -193,7 +196,8 @@ class RecordingAdapter(Adapter):
     def __init__(self, name: str, config: RecordingConfig, bot: Bot) -> None:
         super().__init__(name, config, bot)
         self.platform = config.platform
-        self.capabilities = Capabilities(config.max_length, config.edit_interval, config.markup)
+        self.capabilities = Capabilities(config.max_length, config.edit_interval, config.markup,
+                                         can_edit=config.can_edit)
         # what is on the "platform": kept across bot restarts in one process when `world` is named
         world = _WORLDS.setdefault(config.world, _World()) if config.world else _World()
         self.messages: dict[str, Outgoing] = world.messages

@@ -10,7 +10,7 @@ order; threads run concurrently, at most `dispatch.max_in_flight` turns asking t
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from botkit.adapters import Adapter
@@ -30,17 +30,18 @@ FINAL_EDIT_MARGIN = 5.0
 
 if TYPE_CHECKING:
     from botkit.plugins import Plugins
+    from botkit.render import DeliveryObserver
 
 
 class Dispatcher:
     def __init__(self, *, adapters: dict[str, Adapter], backends: dict[str, Backend], store: Store,
                  plugins: Plugins, routes: list[Route], settings: DispatchConfig,
-                 recovery: RecoveryConfig | None = None) -> None:
+                 recovery: RecoveryConfig | None = None, observers: Sequence[DeliveryObserver] = ()) -> None:
         self.settings = settings
         self.recovery = recovery or RecoveryConfig()
         self.store = store
         self.runner = TurnRunner(adapters=adapters, backends=backends, store=store, plugins=plugins,
-                                 settings=settings, recovery=self.recovery)
+                                 settings=settings, recovery=self.recovery, observers=observers)
         self.workers = ThreadWorkers(store, self.runner.run, lambda entry: self.intake.finished(entry))
         self.intake = Intake(adapters=adapters, store=store, plugins=plugins, routes=routes, settings=settings,
                              workers=self.workers)

@@ -22,7 +22,10 @@ from botkit.store import JournalEntry, Store
 from botkit.turn import Answer, Turn, TurnStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from botkit.plugins import Plugins
+    from botkit.render import DeliveryObserver
 
 log = logging.getLogger("botkit.recovery")
 
@@ -30,7 +33,8 @@ INTERRUPTED_NOTICE = "This answer was interrupted when the bot restarted. Please
 _ATTEMPTS = 4
 
 
-async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins) -> Answer:
+async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins,
+                 observers: Sequence[DeliveryObserver] = ()) -> Answer:
     """Finish or mark `entry`'s answer, record it, close the journal entry.
 
     What recovery is about to show is written ahead too, so that a crash during recovery
@@ -59,7 +63,7 @@ async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins
     await store.journal_screen(entry, durable=True)
     delivered: list[MessageRef] = []
     for i, (message, ref) in enumerate(zip(messages, refs)):
-        landed = await _deliver_or_post(adapter, turn, ref, message, entry.event_id, i)
+        landed = await _deliver_or_post(adapter, turn, ref, message, entry.event_id, i, observers)
         if landed is None:
             continue
         delivered.append(landed)
@@ -67,9 +71,10 @@ async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins
             entry.messages[i]["message_id"], entry.messages[i]["data"] = landed.message_id, landed.data
             await store.journal_screen(entry, durable=False)
     # a final edit that was to carry a failure notice (a stop's, a backend's) was no complete answer
-    notices = [note.text for m in messages for note in m.notes if note.kind == "error"]
+    notices = [note.text for m in messages for note in m.notes if note.kind == NoteKind.ERROR]
     whole = complete and not notices
-    answer = Answer("".join(m.text for m in messages), status=TurnStatus.COMPLETE if whole else TurnStatus.INTERRUPTED,
+    answer = Answer("".join(m.text for m in messages),
+                    status=TurnStatus.COMPLETE if whole else TurnStatus.INTERRUPTED,
                     error=None if whole else notices[-1] if complete else "interrupted by a restart",
                     message_ids=[ref.message_id for ref in delivered], edits=len(delivered),
                     flags={"recovered": True} if len(delivered) == len(messages)
@@ -83,18 +88,18 @@ async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins
 
 
 async def _deliver_or_post(adapter: Adapter, turn: Turn, ref: MessageRef | None, message: Outgoing,
-                           event_id: str, index: int) -> MessageRef | None:
+                           event_id: str, index: int, observers: Sequence[DeliveryObserver]) -> MessageRef | None:
     """Edit `ref` to read `message`; a message that can no longer be edited (an expired
     interaction) is said anew; None when neither worked."""
     try:
-        return await _deliver(adapter, turn, ref, message)
+        return await _deliver(adapter, turn, ref, message, observers)
     except Exception:
         log.warning("recovery could not deliver message %d of turn %s%s", index + 1, event_id,
                     "; posting it anew" if ref is not None else "", exc_info=True)
     if ref is None:
         return None
     try:
-        return await _deliver(adapter, turn, None, message)
+        return await _deliver(adapter, turn, None, message, observers)
     except Exception:
         log.warning("recovery could not post message %d of turn %s", index + 1, event_id, exc_info=True)
         return None
@@ -109,16 +114,23 @@ async def _find(adapter: Adapter, turn: Turn, placeholder: Outgoing) -> MessageR
         return None
 
 
-async def _deliver(adapter: Adapter, turn: Turn, ref: MessageRef | None, message: Outgoing) -> MessageRef:
+async def _deliver(adapter: Adapter, turn: Turn, ref: MessageRef | None, message: Outgoing,
+                   observers: Sequence[DeliveryObserver]) -> MessageRef:
     """Edit `ref` (or post, without one) to read `message`, waiting out 429s."""
     attempt = 0
     while True:
         try:
             if ref is None:
-                return await adapter.send(turn.thread, message, reply_to=turn.inbound)
-            await adapter.edit(ref, message)
-            return ref
+                landed = await adapter.send(turn.thread, message, reply_to=turn.inbound)
+            else:
+                await adapter.edit(ref, message)
+                landed = ref
+            for observer in observers:
+                observer.delivered(adapter, sent=ref is None, final=message.final)
+            return landed
         except RateLimited as exc:
+            for observer in observers:
+                observer.rate_limited(adapter, exc.retry_after)
             attempt += 1
             if attempt == _ATTEMPTS:
                 raise

@@ -23,11 +23,13 @@ from botkit.events import Done, Failed, Note, NoteKind, Placement, SessionInfo, 
 from botkit.pipeline.recovery import resume
 from botkit.pipeline.screen import ScreenJournal
 from botkit.pipeline.slots import Slots
-from botkit.render import AnswerRenderer
+from botkit.render import AnswerRenderer, DeliveryObserver
 from botkit.store import JournalEntry, SessionRecord, Store
 from botkit.turn import Answer, Turn, TurnStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from botkit.plugins import Plugins
 
 log = logging.getLogger("botkit.dispatcher")
@@ -35,7 +37,8 @@ log = logging.getLogger("botkit.dispatcher")
 
 class TurnRunner:
     def __init__(self, *, adapters: dict[str, Adapter], backends: dict[str, Backend], store: Store,
-                 plugins: Plugins, settings: DispatchConfig, recovery: RecoveryConfig) -> None:
+                 plugins: Plugins, settings: DispatchConfig, recovery: RecoveryConfig,
+                 observers: Sequence[DeliveryObserver] = ()) -> None:
         #: turns asking their backend at once (`dispatch.max_in_flight`); journal writes wait outside
         self.slots = Slots(settings.max_in_flight)
         self.deadlines = Deadlines(resolution=0.25)  # turn timeouts
@@ -46,6 +49,7 @@ class TurnRunner:
         self.plugins = plugins
         self.settings = settings
         self.recovery = recovery
+        self.observers = observers  # of every delivery (metrics)
         #: set by a stop: when final edits of turns cut off must have landed (`time.monotonic()`)
         self.stop_deadline: float | None = None
         self._asking: dict[str, asyncio.Task] = {}  # thread key -> the task streaming its answer now
@@ -83,7 +87,7 @@ class TurnRunner:
         if entry.state == "running":  # cut off by a crash, a stop or a dead replica
             if not await store.start_turn(entry):
                 return None
-            return await resume(entry, turn, store, self.plugins)
+            return await resume(entry, turn, store, self.plugins, self.observers)
         if entry.kind == "reset" or time.time() - entry.admitted_at > self.recovery.max_age:
             if not await store.start_turn(entry):
                 return None
@@ -124,11 +128,12 @@ class TurnRunner:
         backend = self.backends[turn.backend]
         store = self.store
         renderer = AnswerRenderer(adapter, self.plugins, inbound, turn.backend, ScreenJournal(store, entry),
-                                  self.settings.max_answer_chars)
+                                  self.settings.max_answer_chars, self.observers)
         if self.settings.progress_delay:
             renderer.show_progress_after(self.settings.progress_delay, self.progress_timers)
         else:
-            await renderer.show_progress()
+            renderer.start_progress()
+            await asyncio.sleep(0)  # it starts first: the placeholder is on its way before the question
         if type(adapter).prepare is not Adapter.prepare:  # most adapters have nothing to look up
             as_asked = inbound.text.strip()
             try:

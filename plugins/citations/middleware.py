@@ -31,12 +31,13 @@ class Citations:
         cfg = self.config
         text = draft.text if draft.final else hide_partial_marker(draft.text)
         refs = resolve(draft.sources, cfg.url_pattern, cfg.title_pattern)
-        draft.text, entries = rewrite(text, refs, surface.markup, cfg.style)
+        fmt = surface.formatter
+        draft.text, entries = rewrite(text, refs, fmt, cfg.style)
         if not draft.final or cfg.style == "none" or not entries:
             return
         budget = max(_FOOTER_MIN, min(_FOOTER_MAX, surface.max_length // _FOOTER_SHARE))
         draft.notes.append(Note(
-            footer(entries, surface.markup, cfg.style, max_sources=cfg.max_sources, budget=budget,
+            footer(entries, fmt, cfg.style, max_sources=cfg.max_sources, budget=budget,
                    title=cfg.footer_title, more_text=cfg.more_text, title_limit=cfg.max_title_length),
             kind=NoteKind.SOURCES,
         ))

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from botkit.events import Source
+from botkit.markup import Formatter
 
 #: one group of adjacent markers: `[1]`, `[1][3]`, `[1], [3]`, `[1, 3]`; not `[[1]](url)` or `[1](url)`
 _GROUP = re.compile(
@@ -124,30 +125,6 @@ def resolve(sources: list[Source], url_pattern: str | None = None,
     return refs
 
 
-# -- markup ----------------------------------------------------------------------------------
-
-
-def _escape_text(text: str, markup: str) -> str:
-    if markup == "slack":
-        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    if markup in ("markdown", "teams"):
-        return re.sub(r"([\\`*_~\[\]<>|])", r"\\\1", text)
-    return text
-
-
-def link(label: str, url: str | None, markup: str) -> str:
-    """`label` (already escaped for `markup`) as a link to `url` in the platform's syntax."""
-    if url is None or markup == "plain":
-        return label
-    if markup == "slack":
-        return f"<{url.replace('|', '%7C').replace('<', '%3C').replace('>', '%3E')}|{label}>"
-    if markup == "teams":
-        safe = url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
-        return f"[{label}]({safe})"
-    # markdown: the <...> form needs no escaping of ( ) and keeps Discord from embedding
-    return f"[{label}](<{url.replace(' ', '%20').replace('<', '%3C').replace('>', '%3E')}>)"
-
-
 def superscript(n: int) -> str:
     return str(n).translate(_SUPERSCRIPT)
 
@@ -178,7 +155,7 @@ def _in_code(text: str, pos: int) -> bool:
     return i >= 0 and pos < ends[i]
 
 
-def rewrite(text: str, refs: dict[int, Ref], markup: str, style: str) -> tuple[str, list[Entry]]:
+def rewrite(text: str, refs: dict[int, Ref], fmt: Formatter, style: str) -> tuple[str, list[Entry]]:
     """Rewrite every marker group for `style`; return the text and the cited documents.
 
     A number without a source is removed (with the space before a group that vanishes
@@ -209,7 +186,7 @@ def rewrite(text: str, refs: dict[int, Ref], markup: str, style: str) -> tuple[s
             return ",".join(superscript(f) for f in marks)
         for n in valid:
             cite(n)
-        return m.group("ws") + "".join(link(f"[{n}]", refs[n].url, markup) for n in valid)
+        return m.group("ws") + "".join(fmt.link(f"[{n}]", refs[n].url) for n in valid)
 
     out = _GROUP.sub(sub, text) if "[" in text else text
     return out, list(entries.values())
@@ -223,28 +200,17 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _entry_line(entry: Entry, markup: str, style: str, title_limit: int) -> str:
-    title = _escape_text(_truncate(entry.title, title_limit), markup)
+def _entry_line(entry: Entry, fmt: Formatter, style: str, title_limit: int) -> str:
+    title = fmt.escape(_truncate(entry.title, title_limit))
     if style == "footnotes":
         label = superscript(entry.footnote)
     else:
         # "[1] [Title](url)": an undefined reference label stays literal in Markdown
         label = "".join(f"[{n}]" for n in entry.numbers)
-    if markup == "plain":
-        return f"{label} {title}" + (f" — {entry.url}" if entry.url else "")
-    bullet = "•" if markup == "slack" else "-"
-    return f"{bullet} {label} {link(title, entry.url, markup)}"
+    return fmt.bullet(f"{label} {fmt.source_link(title, entry.url)}")
 
 
-def _heading(text: str, markup: str) -> str:
-    if markup == "slack":
-        return f"*{_escape_text(text, markup)}*"
-    if markup in ("markdown", "teams"):
-        return f"**{_escape_text(text, markup)}**"
-    return f"{text}:"
-
-
-def footer(entries: list[Entry], markup: str, style: str, *, max_sources: int, budget: int,
+def footer(entries: list[Entry], fmt: Formatter, style: str, *, max_sources: int, budget: int,
            title: str = "Sources", more_text: str = "and {n} more", title_limit: int = 120) -> str:
     """The sources list: at most `max_sources` entries within `budget` characters.
 
@@ -252,11 +218,11 @@ def footer(entries: list[Entry], markup: str, style: str, *, max_sources: int, b
     """
     if not entries:
         return ""
-    lines = [_heading(title, markup)] if title else []
+    lines = [fmt.heading(title)] if title else []
     used = sum(len(line) + 1 for line in lines)
     shown = 0
     for entry in entries[:max_sources]:
-        line = _entry_line(entry, markup, style, title_limit)
+        line = _entry_line(entry, fmt, style, title_limit)
         if shown and used + len(line) + 1 > budget - len(more_text) - 8:
             break
         lines.append(line)

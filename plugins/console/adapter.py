@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from botkit import hookimpl
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Stopping, Unavailable
+from botkit.markup import Markup
 from botkit.events import Inbound, ThreadKey
 from botkit.terminal import decodable, printable
 from botkit_plugins.console import ConsoleConfig
@@ -88,7 +89,7 @@ class ConsoleAdapter(Adapter):
         self.out = stdout or sys.stdout
         self.interactive = config.interactive if config.interactive is not None else self.stdin.isatty()
         self.capabilities = Capabilities(max_length=1_000_000, edit_interval=0.05 if self.interactive else 0.0,
-                                         markup="plain")
+                                         markup=Markup.PLAIN)
         self.placeholder = "thinking…"
         self._threads = itertools.count(1)
         self._thread = ThreadKey("console", "local", "console", str(next(self._threads)))

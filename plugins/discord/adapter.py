@@ -40,6 +40,7 @@ import discord
 from discord import app_commands
 
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Unavailable, starts_new_thread
+from botkit.markup import Markup
 from botkit.events import Attachment, Draft, Inbound, Source, ThreadKey
 from botkit_plugins.discord import DiscordConfig, endpoints, files, layout
 from botkit_plugins.discord.conversations import Conversations, question_text
@@ -187,7 +188,7 @@ class DiscordAdapter(Adapter):
 
     def __init__(self, name: str, config: DiscordConfig, bot: Bot) -> None:
         super().__init__(name, config, bot)
-        self.capabilities = Capabilities(max_length=2000, edit_interval=config.edit_interval, markup="markdown")
+        self.capabilities = Capabilities(max_length=2000, edit_interval=config.edit_interval, markup=Markup.MARKDOWN)
         #: note kinds not in a message's text (the sources note is behind the Sources button)
         self._hidden = frozenset({layout.SOURCES}) if config.sources_button else frozenset()
         self.conversations = Conversations(config)

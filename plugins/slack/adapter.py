@@ -39,6 +39,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit import hookimpl
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Unavailable, starts_new_thread
+from botkit.markup import Markup
 from botkit.events import Attachment, Inbound, ThreadKey
 from botkit.logs import Refusals
 from botkit_plugins.slack import SlackConfig, files
@@ -81,7 +82,7 @@ class SlackAdapter(Adapter):
     def __init__(self, name: str, config: SlackConfig, bot: Bot) -> None:
         super().__init__(name, config, bot)
         self.capabilities = Capabilities(
-            max_length=config.max_length, edit_interval=config.edit_interval, markup="slack",
+            max_length=config.max_length, edit_interval=config.edit_interval, markup=Markup.SLACK,
             can_edit=True, native_streaming=config.streaming == "native")
         self.client = AsyncWebClient(token=config.bot_token.get_secret_value(), base_url=config.api_url)
         if config.rate_limit_retries:

@@ -44,6 +44,7 @@ from aiohttp import web
 
 from botkit import hookimpl
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Unavailable, starts_new_thread
+from botkit.markup import Markup
 from botkit.events import Attachment, Inbound, ThreadKey
 from botkit.logs import Refusals
 from botkit_plugins.teams import TeamsConfig, files
@@ -90,7 +91,7 @@ class TeamsAdapter(Adapter):
         super().__init__(name, config, bot)
         self.config: TeamsConfig = config
         self.capabilities = Capabilities(max_length=config.max_length, edit_interval=config.edit_interval,
-                                         markup="teams", can_edit=True, native_streaming=config.streaming)
+                                         markup=Markup.TEAMS, can_edit=True, native_streaming=config.streaming)
         self.placeholder = config.progress_text
         self._http = httpx.AsyncClient(timeout=config.request_timeout)
         self._verifier: InboundVerifier | None = None

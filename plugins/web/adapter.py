@@ -44,6 +44,7 @@ from aiohttp import WSMsgType, web
 
 from botkit import hookimpl
 from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, Unavailable
+from botkit.markup import Markup
 from botkit.events import Draft, Inbound, Note, Source, ThreadKey
 from botkit_plugins.web import PLATFORM, WebConfig
 
@@ -118,7 +119,7 @@ class WebAdapter(Adapter):
         super().__init__(name, config, bot)
         self.config: WebConfig = config
         self.capabilities = Capabilities(max_length=config.max_length, edit_interval=config.edit_interval,
-                                         markup="markdown", can_edit=True)
+                                         markup=Markup.MARKDOWN, can_edit=True)
         self.placeholder = config.progress_text
         base = config.path.rstrip("/")
         self.page_path = base or "/"

@@ -1,0 +1,41 @@
+"""Each markup's formatter: what middlewares write through `surface.formatter`."""
+
+from __future__ import annotations
+
+from botkit.adapters import Capabilities, Surface
+from botkit.markup import Formatter, Markup, formatter_for
+
+
+def test_link_escapes_characters_that_would_break_the_syntax() -> None:
+    url = "https://x.io/a b|c<d>(e)"
+    assert formatter_for("slack").link("[1]", url) == "<https://x.io/a b%7Cc%3Cd%3E(e)|[1]>"
+    assert formatter_for("markdown").link("[1]", url) == "[[1]](<https://x.io/a%20b|c%3Cd%3E(e)>)"
+    assert formatter_for("teams").link("[1]", url) == "[[1]](https://x.io/a%20b|c<d>%28e%29)"
+    assert formatter_for("plain").link("[1]", url) == "[1]"
+    assert formatter_for("slack").link("[1]", None) == "[1]"
+
+
+def test_text_is_escaped_and_listed_in_each_markup() -> None:
+    assert formatter_for("slack").escape("a<b>&c") == "a&lt;b&gt;&amp;c"
+    assert formatter_for("markdown").escape("*x* [y]") == r"\*x\* \[y\]"
+    assert formatter_for("plain").source_link("Guide", "https://g.io") == "Guide — https://g.io"
+    assert [formatter_for(m).bullet("x") for m in Markup] == ["x", "- x", "• x", "- x"]
+    assert [formatter_for(m).heading("Sources") for m in Markup] == ["Sources:", "**Sources**", "*Sources*",
+                                                                     "**Sources**"]
+
+
+class Shouting(Formatter):
+    def heading(self, text: str) -> str:
+        return text.upper()
+
+
+def test_a_surface_carries_its_platforms_formatter_or_the_markups_own() -> None:
+    assert Surface("p", "a", "slack", 4000).formatter is formatter_for("slack")
+    assert formatter_for("an unknown markup") is formatter_for("plain")
+    custom = Capabilities(markup="zulip", formatter=Shouting())
+
+    class Adapterish:
+        platform, name, capabilities = "zulip", "z", custom
+    from botkit.adapters import Adapter
+    surface = Adapter.surface.fget(Adapterish())  # type: ignore[union-attr]
+    assert surface.formatter.heading("Sources") == "SOURCES"
