@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol, runtime_checkable
 
 from botkit.backends import Backend, BackendError, Question, Session
+from botkit.chat_completions import chat_messages, read_chat_stream
 from botkit.events import AnswerEvent, Done, Source, Sources, Status, TextDelta, Warning
-from botkit_plugins.openai import OpenAIConfig
-from botkit_plugins.openai.chat import chat_messages, read_chat_stream
-from botkit_plugins.openai.files import question_content
 from botkit.http import Transport, guarded, is_event_stream, upstream_detail
+from botkit_plugins.openai import OpenAIConfig
+from botkit_plugins.openai.files import question_content
 
 SERVICE = "the OpenAI-compatible server"
 _SAMPLING = ("temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty", "seed")

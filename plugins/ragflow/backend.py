@@ -15,7 +15,7 @@ import httpx
 
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.events import AnswerEvent, Done, SessionInfo, Sources, Status, TextDelta
-from botkit_plugins.openai.chat import chat_messages, read_chat_stream
+from botkit.chat_completions import chat_messages, read_chat_stream
 from botkit.http import Transport, aiter_sse, guarded, is_event_stream
 from botkit_plugins.ragflow import RagflowConfig
 from botkit_plugins.ragflow.answer import AnswerFolder, CitationRewriter, chunks_to_sources, rewrite_citations
