@@ -1,8 +1,8 @@
 """HTTP plumbing every HTTP backend shares: one pooled client, retries, auth, error mapping, SSE.
 
 Backends make their requests through `Transport` (config: `botkit.config.HttpSettings`), so
-they retry the same way (429/5xx and connection failures, honouring `Retry-After`, only before
-any answer text was streamed), put their credentials on requests the same way (an `Auth` gives
+they retry the same way (429/5xx and connections that fail or break, honouring `Retry-After`,
+only before anything of the answer was read: `Transport.items`), put their credentials on requests the same way (an `Auth` gives
 the headers, and after a 401 may renew them once: an OAuth2 token that expired), turn upstream
 failures into `BackendError`s whose message is safe to show while the operator log gets the
 upstream detail, and read Server-Sent Events with one tolerant reader.
@@ -17,7 +17,7 @@ import logging
 import time
 from datetime import timezone
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -285,15 +285,6 @@ class Transport:
             return response.json()
         except ValueError as exc:
             raise self.error(f"{method} {path}: response is not JSON: {response.text[:200]!r}") from exc
-
-    @asynccontextmanager
-    async def stream(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[httpx.Response]:
-        """An open streaming response; retries happen before it is handed out, never after."""
-        response = await self._send(method, path, _Attempts(self.retry, None), **kwargs)
-        try:
-            yield response
-        finally:
-            await response.aclose()
 
     async def items(self, method: str, path: str, read: Callable[[httpx.Response], AsyncGenerator[Item, None]], *,
                     deadline: float | None = None, **kwargs: Any) -> AsyncIterator[Item]:

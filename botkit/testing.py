@@ -355,8 +355,9 @@ class FakeServer(ABC):
     plugin author's.
 
     It records every request (`requests`, `calls`, `wait_requests`) and can be told to fail the
-    next ones (`fail_next`: status, body, `Retry-After`) or to replay raw stream bytes (`streams`,
-    e.g. a captured fixture) instead of what the subclass's routes would generate.
+    next ones (`fail_next`: status, body, `Retry-After`; `drop_next`: a broken connection) or to
+    replay raw stream bytes (`streams`, e.g. a captured fixture) instead of what the subclass's
+    routes would generate.
 
         class FakeEcho(FakeServer):
             def add_routes(self, router):
@@ -371,6 +372,8 @@ class FakeServer(ABC):
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.failures: list[Failure] = []
+        #: how many of the next requests get a stream whose connection breaks before its first byte
+        self.drops = 0
         #: raw bodies replayed, in order, by the next streaming requests instead of generated ones
         self.streams: list[bytes] = []
         #: set to hold generated streams after their first event until the test releases them
@@ -407,6 +410,10 @@ class FakeServer(ABC):
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         self.failures.extend(Failure(status, body, headers) for _ in range(times))
 
+    def drop_next(self, times: int = 1) -> None:
+        """The next requests get `200 text/event-stream` and then a dropped connection, no event."""
+        self.drops += times
+
     def calls(self, method: str, path_part: str = "") -> list[Recorded]:
         return [r for r in self.requests if r.method == method and path_part in r.path]
 
@@ -429,6 +436,13 @@ class FakeServer(ABC):
             self.requests.append(Recorded(request.method, request.path, dict(request.query),
                                           dict(request.headers), body))
             self.received.notify_all()
+        if self.drops:
+            self.drops -= 1
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            assert request.transport is not None
+            request.transport.abort()
+            return response
         if self.failures:
             failure = self.failures.pop(0)
             if isinstance(failure.body, (dict, list)):
