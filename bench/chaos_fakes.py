@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from botkit_plugins.openai.fake import FakeOpenAI, openai_chunk
+from botkit.testing import openai_chunk
+from botkit_plugins.openai.fake import FakeOpenAI
 
 #: prefix of every bot process' backend API key; the rest names the process (p0, r2, ...)
 API_KEY_PREFIX = "sk-chaos-"

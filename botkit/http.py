@@ -1,9 +1,11 @@
-"""HTTP plumbing every HTTP backend shares: one pooled client, retries, error mapping, SSE.
+"""HTTP plumbing every HTTP backend shares: one pooled client, retries, auth, error mapping, SSE.
 
-Backends make their requests through `Transport` (config: `botkit.config.HttpSettings`), so they retry the same way (429/5xx and connection failures, honouring
-`Retry-After`, only before any answer text was streamed), turn upstream failures into
-`BackendError`s whose message is safe to show while the operator log gets the upstream
-detail, and read Server-Sent Events with one tolerant reader.
+Backends make their requests through `Transport` (config: `botkit.config.HttpSettings`), so
+they retry the same way (429/5xx and connections that fail or break, honouring `Retry-After`,
+only before anything of the answer was read: `Transport.items`), put their credentials on requests the same way (an `Auth` gives
+the headers, and after a 401 may renew them once: an OAuth2 token that expired), turn upstream
+failures into `BackendError`s whose message is safe to show while the operator log gets the
+upstream detail, and read Server-Sent Events with one tolerant reader.
 """
 
 from __future__ import annotations
@@ -14,21 +16,38 @@ import json
 import logging
 import time
 from datetime import timezone
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import aclosing
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
 from botkit.backends import BackendError
 from botkit.events import AnswerEvent, Failed
-from botkit.config import HttpSettings
+from botkit.config import HttpSettings, RetrySettings
 
 log = logging.getLogger("botkit.backends.http")
 
 #: what waits between retries; tests replace it to record the delays instead of sleeping
 sleep = asyncio.sleep
+
+#: a connection that failed or broke before any of the answer arrived: asking again repeats nothing
+_RETRIED_ERRORS = (httpx.ConnectTimeout, httpx.NetworkError, httpx.RemoteProtocolError)
+
+Item = TypeVar("Item")
+
+
+class Auth(Protocol):
+    """A backend's credentials, as headers on each request (a `Transport` asks before every attempt)."""
+
+    async def headers(self, client: httpx.AsyncClient) -> Mapping[str, str]:
+        """The headers to send now; `client` is the transport's, for fetching a token."""
+        ...
+
+    def invalidate(self) -> bool:
+        """After a 401: forget what was sent; True if fresh credentials are worth one more try."""
+        ...
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -121,14 +140,46 @@ async def guarded(events: AsyncGenerator[AnswerEvent, None], service: str, name:
         await events.aclose()
 
 
+class _Attempts:
+    """One request's retry budget: attempts left, the waits between them, the one re-auth."""
+
+    def __init__(self, retry: RetrySettings, deadline: float | None) -> None:
+        self.retry = retry
+        self.deadline = deadline
+        self.made = 1
+        self.reauthed = False
+
+    def left(self) -> float | None:
+        """Seconds until the deadline (None: no deadline)."""
+        return None if self.deadline is None else self.deadline - asyncio.get_running_loop().time()
+
+    def wait(self, asked: float | None) -> float | None:
+        """Seconds to wait before the next attempt (`asked`: the server's `Retry-After`), or None
+        when there is none: attempts used up, or a wait longer than `max_wait` or the deadline."""
+        if self.made >= self.retry.attempts:
+            return None
+        delay = asked if asked is not None else min(self.retry.backoff * 2 ** (self.made - 1), self.retry.max_wait)
+        left = self.left()
+        if delay > self.retry.max_wait or (left is not None and delay > left):
+            return None
+        self.made += 1
+        return delay
+
+
 class Transport:
-    """One backend instance's pooled httpx client and the way it makes every request."""
+    """One backend instance's pooled httpx client and the way it makes every request.
+
+    A backend whose API words its errors its own way overrides `refused` and `unreachable`.
+    """
 
     def __init__(self, service: str, name: str, base_url: str, settings: HttpSettings, *,
-                 headers: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None,
+                 auth: Auth | None = None) -> None:
         self.service = service
         self.name = name
+        self.settings = settings
         self.retry = settings.retry
+        self.auth = auth
         self.client = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             headers=dict(headers or {}),
@@ -167,39 +218,58 @@ class Transport:
             return f"{service} refused the request (HTTP {status}): {detail}"
         return f"{service} reported an error: {detail}"
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def refused(self, response: httpx.Response, method: str, path: str) -> BackendError:
+        """The error for a failed response that is not retried (its body read)."""
+        status, detail = response.status_code, upstream_detail(response)
+        return self.error(f"{method} {path}: {detail}", status=status, retryable=status == 429 or status >= 500,
+                          message=self._message(status, detail))
+
+    def unreachable(self, exc: httpx.TransportError, method: str, path: str) -> BackendError:
+        """The error for a connection that failed on every attempt."""
+        return self.error(f"{method} {path}: {type(exc).__name__}", retryable=True,
+                          message=f"could not reach {self.service}; please try again later")
+
+    async def _send(self, method: str, path: str, attempts: _Attempts, **kwargs: Any) -> httpx.Response:
         """Send with retries; return the response (body not read yet) once it is a success."""
-        attempts = self.retry.attempts
-        for attempt in range(1, attempts + 1):
-            delay = self.retry.backoff * 2 ** (attempt - 1)
+        extra = dict(kwargs.pop("headers", None) or {})
+        while True:
+            headers = {**(await self.auth.headers(self.client) if self.auth else {}), **extra}
+            left = attempts.left()
+            if left is not None:  # no single read outlasts the deadline
+                kwargs["timeout"] = httpx.Timeout(min(self.settings.timeout, max(left, 0.001)),
+                                                  connect=min(self.settings.connect_timeout, max(left, 0.001)),
+                                                  pool=None)
             try:
-                response = await self.client.send(self.client.build_request(method, path, **kwargs), stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt == attempts:
-                    raise self.error(f"{method} {path}: {type(exc).__name__}", retryable=True,
-                                     message=f"could not reach {self.service}; please try again later") from exc
+                response = await self.client.send(self.client.build_request(method, path, headers=headers, **kwargs),
+                                                  stream=True)
+            except _RETRIED_ERRORS as exc:
+                delay = attempts.wait(None)
+                if delay is None:
+                    raise self.unreachable(exc, method, path) from exc
+                why = type(exc).__name__
             else:
                 status = response.status_code
                 if status < 400:
                     return response
                 await response.aread()
                 await response.aclose()
-                detail = upstream_detail(response)
-                retryable = status == 429 or status >= 500
-                asked = retry_after(response)
-                if asked is not None and retryable:
-                    delay = asked
-                if not retryable or attempt == attempts or delay > self.retry.max_wait:
-                    raise self.error(f"{method} {path}: {detail}", status=status, retryable=retryable,
-                                     message=self._message(status, detail))
-                log.info("%s backend %r: HTTP %s on %s %s, retry %d/%d in %.2fs", self.service, self.name,
-                         status, method, path, attempt, attempts - 1, delay)
+                if status == 401 and self.auth is not None and not attempts.reauthed and self.auth.invalidate():
+                    attempts.reauthed = True  # fresh credentials, once, at once
+                    continue
+                delay = attempts.wait(retry_after(response)) if status == 429 or status >= 500 else None
+                if delay is None:
+                    raise self.refused(response, method, path)
+                why = f"HTTP {status}"
+            log.info("%s backend %r: %s on %s %s, retry %d/%d in %.2fs", self.service, self.name, why,
+                     method, path, attempts.made - 1, self.retry.attempts - 1, delay)
             await sleep(delay)
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """A whole request/response exchange (body read), retried on 429/5xx."""
-        response = await self._send(method, path, **kwargs)
+    async def request(self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any) -> httpx.Response:
+        """A whole request/response exchange (body read), retried on 429/5xx.
+
+        `deadline` (the event loop's clock) bounds the retry waits and every read.
+        """
+        response = await self._send(method, path, _Attempts(self.retry, deadline), **kwargs)
         try:
             await response.aread()
         finally:
@@ -216,11 +286,33 @@ class Transport:
         except ValueError as exc:
             raise self.error(f"{method} {path}: response is not JSON: {response.text[:200]!r}") from exc
 
-    @asynccontextmanager
-    async def stream(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[httpx.Response]:
-        """An open streaming response; retries happen before it is handed out, never after."""
-        response = await self._send(method, path, **kwargs)
-        try:
-            yield response
-        finally:
-            await response.aclose()
+    async def items(self, method: str, path: str, read: Callable[[httpx.Response], AsyncGenerator[Item, None]], *,
+                    deadline: float | None = None, **kwargs: Any) -> AsyncIterator[Item]:
+        """What `read` makes of a streamed response, retried as long as it has made nothing.
+
+        A connection that breaks before `read` gave its first item is retried like one that
+        could not connect (nothing was passed on, so asking again repeats nothing); after
+        that, the error is the caller's. `deadline` as in `request`.
+        """
+        attempts = _Attempts(self.retry, deadline)
+        while True:
+            response = await self._send(method, path, attempts, **kwargs)
+            given = False
+            try:
+                async with aclosing(read(response)) as made:
+                    async for item in made:
+                        given = True
+                        yield item
+                return
+            except _RETRIED_ERRORS as exc:
+                if given:
+                    raise
+                delay = attempts.wait(None)
+                if delay is None:
+                    raise self.unreachable(exc, method, path) from exc
+                log.info("%s backend %r: %s before any answer on %s %s, retry %d/%d in %.2fs", self.service,
+                         self.name, type(exc).__name__, method, path, attempts.made - 1, self.retry.attempts - 1,
+                         delay)
+            finally:
+                await response.aclose()
+            await sleep(delay)

@@ -16,6 +16,7 @@ import contextlib
 import copy
 import glob
 import itertools
+import json
 import os
 import pwd
 import random
@@ -23,7 +24,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -327,6 +330,159 @@ async def serve_loopback(app: web.Application) -> tuple[web.AppRunner, int]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     return runner, runner.addresses[0][1]
+
+
+@dataclass(slots=True)
+class Recorded:
+    """A request the fake received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any = None
+
+
+@dataclass(slots=True)
+class Failure:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+async def send_stream(request: web.Request, parts: Iterable[str | bytes], *, content_type: str = "text/event-stream",
+                      gate: asyncio.Event | None = None, pace: float = 0.0) -> web.StreamResponse:
+    """Write `parts` as one streamed response, `pace` seconds apart; with `gate`, wait for
+    it after the first part."""
+    response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    for n, part in enumerate(parts):
+        if pace and n:
+            await asyncio.sleep(pace)  # a model generating, token after token
+        await response.write(part.encode() if isinstance(part, str) else part)
+        if n == 0 and gate is not None:
+            await gate.wait()
+    await response.write_eof()
+    return response
+
+
+class FakeServer(ABC):
+    """A remote HTTP API faked on loopback: the base of every built-in backend's fake, and of a
+    plugin author's.
+
+    It records every request (`requests`, `calls`, `wait_requests`) and can be told to fail the
+    next ones (`fail_next`: status, body, `Retry-After`; `drop_next`: a broken connection) or to
+    replay raw stream bytes (`streams`, e.g. a captured fixture) instead of what the subclass's
+    routes would generate.
+
+        class FakeEcho(FakeServer):
+            def add_routes(self, router):
+                router.add_post("/v1/echo", self.echo)
+            async def echo(self, request):
+                return await send_stream(request, words("Hello there"), gate=self.gate)
+
+        async with FakeEcho() as fake:
+            config = {"type": "echo", "base_url": fake.url}
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.failures: list[Failure] = []
+        #: how many of the next requests get a stream whose connection breaks before its first byte
+        self.drops = 0
+        #: raw bodies replayed, in order, by the next streaming requests instead of generated ones
+        self.streams: list[bytes] = []
+        #: set to hold generated streams after their first event until the test releases them
+        self.gate: asyncio.Event | None = None
+        #: seconds between the parts of a generated stream
+        self.pace = 0.0
+        self.received = asyncio.Condition()
+        self.app = web.Application(middlewares=[self._record])
+        self.add_routes(self.app.router)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    @abstractmethod
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """Mount the API this fake speaks."""
+
+    async def start(self) -> str:
+        self._runner, port = await serve_loopback(self.app)
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def fail_next(self, status: int, body: Any = None, *, retry_after: str | None = None, times: int = 1) -> None:
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self.failures.extend(Failure(status, body, headers) for _ in range(times))
+
+    def drop_next(self, times: int = 1) -> None:
+        """The next requests get `200 text/event-stream` and then a dropped connection, no event."""
+        self.drops += times
+
+    def calls(self, method: str, path_part: str = "") -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and path_part in r.path]
+
+    async def wait_requests(self, count: int, timeout: float = 5) -> None:
+        async with self.received:
+            await asyncio.wait_for(self.received.wait_for(lambda: len(self.requests) >= count), timeout)
+
+    def replay(self) -> bytes | None:
+        """The next scripted raw stream, if any."""
+        return self.streams.pop(0) if self.streams else None
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        async with self.received:
+            self.requests.append(Recorded(request.method, request.path, dict(request.query),
+                                          dict(request.headers), body))
+            self.received.notify_all()
+        if self.drops:
+            self.drops -= 1
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            assert request.transport is not None
+            request.transport.abort()
+            return response
+        if self.failures:
+            failure = self.failures.pop(0)
+            if isinstance(failure.body, (dict, list)):
+                return web.json_response(failure.body, status=failure.status, headers=failure.headers)
+            return web.Response(status=failure.status, text=failure.body or "", headers=failure.headers)
+        return await handler(request)
+
+
+def openai_chunk(delta: dict[str, Any], finish_reason: str | None = None, usage: dict[str, Any] | None = None,
+                 model: str = "model") -> str:
+    """One `data:` event of an OpenAI chat-completions stream."""
+    chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+             "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+    if usage is not None:
+        chunk["usage"] = usage
+    return f"data: {json.dumps(chunk)}\n\n"
+
+
+def words(text: str, parts: int = 3) -> list[str]:
+    """`text` cut into about `parts` pieces at spaces (each keeps its leading space)."""
+    tokens = text.split(" ")
+    size = max(1, -(-len(tokens) // parts))
+    pieces = [" ".join(tokens[i:i + size]) for i in range(0, len(tokens), size)]
+    return [p if i == 0 else " " + p for i, p in enumerate(pieces)]
 
 
 # -- running a bot in a test -----------------------------------------------------------------

@@ -165,8 +165,8 @@ class LlamaCloudBackend(Backend):
         sources: list[Source] = []
         streamed = thinking = False
         stop: dict[str, Any] | None = None
-        async with self.transport.stream("POST", path, json=body) as response:
-            async for sse in aiter_sse(response):
+        async with aclosing(self.transport.items("POST", path, aiter_sse, json=body)) as stream:
+            async for sse in stream:
                 try:
                     event = json.loads(sse.data) if sse.data.strip() else None
                 except ValueError:

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from botkit_plugins.openai.fake import FakeServer, send_stream, words
+from botkit.testing import FakeServer, send_stream, words
 
 ANSWER = "Q3 revenue grew 12% year over year, driven by enterprise subscriptions (q3_report.pdf, p. 2)."
 RESULTS = [{"file_id": "dfl-1b2c3d", "file_name": "q3_report.pdf", "page_range_start": 2, "page_range_end": 2,

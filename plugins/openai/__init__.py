@@ -2,8 +2,7 @@
 
 Any `/v1/chat/completions` server: OpenAI, Azure-style deployments, vLLM, Ollama,
 llama.cpp's server, LM Studio. botkit keeps the thread's history and sends it as
-messages. This package also holds the HTTP plumbing the RAGFlow and LlamaCloud
-backends share (`settings`, `transport`, `chat`, and the loopback fakes in `fake`).
+messages. `fake` holds a loopback fake of such a server, for tests.
 """
 
 from __future__ import annotations

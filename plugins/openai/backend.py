@@ -3,15 +3,18 @@ images on a question as content parts and text files inlined (`botkit_plugins.op
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any, Protocol, runtime_checkable
 
+import httpx
+
 from botkit.backends import Backend, BackendError, Question, Session
+from botkit.chat_completions import ChatChunk, chat_messages, read_chat_stream
 from botkit.events import AnswerEvent, Done, Source, Sources, Status, TextDelta, Warning
-from botkit_plugins.openai import OpenAIConfig
-from botkit_plugins.openai.chat import chat_messages, read_chat_stream
-from botkit_plugins.openai.files import question_content
 from botkit.http import Transport, guarded, is_event_stream, upstream_detail
+from botkit_plugins.openai import OpenAIConfig
+from botkit_plugins.openai.files import question_content
 
 SERVICE = "the OpenAI-compatible server"
 _SAMPLING = ("temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty", "seed")
@@ -78,6 +81,14 @@ class OpenAIBackend(Backend):
         body.update(config.extra_body)
         return body
 
+    async def _chunks(self, response: httpx.Response) -> AsyncGenerator[ChatChunk, None]:
+        """The answer's chunks (`Transport.items` retries until the first one)."""
+        if not is_event_stream(response):
+            await response.aread()
+            raise self.transport.error(f"expected an event stream, got {upstream_detail(response)}")
+        async for chunk in read_chat_stream(response, self.transport):
+            yield chunk
+
     async def _answer(self, session: Session, question: Question) -> AsyncIterator[AnswerEvent]:
         system = self.config.system_prompt
         retrieval = self.config.retrieval
@@ -92,11 +103,9 @@ class OpenAIBackend(Backend):
                                              max_chars=self.config.max_file_chars)
         usage = finish = None
         thinking = False
-        async with self.transport.stream("POST", "chat/completions", json=self._body(system, session, content)) as response:
-            if not is_event_stream(response):
-                await response.aread()
-                raise self.transport.error(f"expected an event stream, got {upstream_detail(response)}")
-            async for chunk in read_chat_stream(response, self.transport):
+        body = self._body(system, session, content)
+        async with aclosing(self.transport.items("POST", "chat/completions", self._chunks, json=body)) as stream:
+            async for chunk in stream:
                 if chunk.reasoning and not thinking:
                     thinking = True
                     yield Status("Thinking…")

@@ -8,14 +8,16 @@ answer). In a stream `data: true` is the end.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
+from httpx_sse import ServerSentEvent
 
 from botkit.backends import Backend, BackendError, Question, Session
+from botkit.chat_completions import ChatChunk, chat_messages, read_chat_stream
 from botkit.events import AnswerEvent, Done, SessionInfo, Sources, Status, TextDelta
-from botkit_plugins.openai.chat import chat_messages, read_chat_stream
 from botkit.http import Transport, aiter_sse, guarded, is_event_stream
 from botkit_plugins.ragflow import RagflowConfig
 from botkit_plugins.ragflow.answer import AnswerFolder, CitationRewriter, chunks_to_sources, rewrite_citations
@@ -66,14 +68,28 @@ class RagflowBackend(Backend):
             raise self.envelope_error(envelope, f"{method} {path}")
         return envelope.get("data")
 
-    async def _json_instead_of_stream(self, response: httpx.Response, what: str) -> BackendError:
+    async def _json_instead_of_stream(self, response: httpx.Response) -> BackendError:
         """Pre-stream errors come as a JSON envelope with HTTP 200, even for `stream: true`."""
         await response.aread()
         try:
             envelope = response.json()
         except ValueError:
             envelope = response.text
-        return self.envelope_error(envelope, what)
+        return self.envelope_error(envelope, f"{response.request.method} {response.request.url.path}")
+
+    async def _events(self, response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:
+        """A native answer's events (`Transport.items` retries until the first one)."""
+        if not is_event_stream(response):
+            raise await self._json_instead_of_stream(response)
+        async for sse in aiter_sse(response):
+            yield sse
+
+    async def _chat_chunks(self, response: httpx.Response) -> AsyncGenerator[ChatChunk, None]:
+        """An `api: openai` answer's chunks (`Transport.items` retries until the first one)."""
+        if not is_event_stream(response):
+            raise await self._json_instead_of_stream(response)
+        async for chunk in read_chat_stream(response, self.transport):
+            yield chunk
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -151,10 +167,8 @@ class RagflowBackend(Backend):
         path = f"chats/{self.chat_id}/completions"
         body = {"question": question.text, "stream": True, "session_id": session_id, "user_id": question.user}
         folder = AnswerFolder()
-        async with self.transport.stream("POST", path, json=body) as response:
-            if not is_event_stream(response):
-                raise await self._json_instead_of_stream(response, f"POST {path}")
-            async for sse in aiter_sse(response):
+        async with aclosing(self.transport.items("POST", path, self._events, json=body)) as stream:
+            async for sse in stream:
                 raw = sse.data.strip()
                 if not raw:
                     continue
@@ -193,10 +207,8 @@ class RagflowBackend(Backend):
         chunks: list[dict[str, Any]] = []
         usage = None
         thinking = False
-        async with self.transport.stream("POST", path, json=body) as response:
-            if not is_event_stream(response):
-                raise await self._json_instead_of_stream(response, f"POST {path}")
-            async for chunk in read_chat_stream(response, self.transport):
+        async with aclosing(self.transport.items("POST", path, self._chat_chunks, json=body)) as stream:
+            async for chunk in stream:
                 if chunk.content.startswith("**ERROR**"):
                     detail = chunk.content.removeprefix("**ERROR**:").strip()
                     raise self.transport.error(f"POST {path}: {detail}", retryable=True,

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from botkit_plugins.openai.fake import FakeServer, openai_chunk, send_stream, words
+from botkit.testing import FakeServer, openai_chunk, send_stream, words
 
 ANSWER = ("Robot Utility Models are policies trained on diverse environments and objects that can be "
           "deployed in new environments without further data or training [ID:0]. They reach about a 90% "

@@ -1,13 +1,14 @@
-"""Vectara credentials as request headers: a static API key, or OAuth2 client credentials.
+"""Vectara credentials as request headers (a `botkit.http.Auth`): an API key, or OAuth2.
 
 The OAuth2 token is fetched on first use and cached until shortly before it expires;
-a 401 invalidates it so the next attempt fetches a fresh one. Secrets only ever go
-into request headers or the token request body, never into messages.
+after a 401 the transport invalidates it and asks once more with a fresh one. Secrets
+only ever go into request headers or the token request body, never into messages.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import httpx
@@ -15,8 +16,12 @@ from pydantic import SecretStr
 
 from botkit.backends import BackendError
 
+log = logging.getLogger("botkit.backends.vectara")
+
 #: refresh this many seconds before the token's stated expiry
 EXPIRY_MARGIN = 30.0
+#: what a user is told when Vectara will not take botkit's credentials (the operator log says why)
+UNREACHABLE = "the knowledge base is not reachable right now"
 
 
 class ApiKeyAuth:
@@ -37,7 +42,8 @@ class ApiKeyAuth:
 class OAuth2Auth:
     """Client-credentials grant against `token_url`, as Vectara's SDK does it."""
 
-    def __init__(self, token_url: str, client_id: str, client_secret: SecretStr) -> None:
+    def __init__(self, token_url: str, client_id: str, client_secret: SecretStr, *, backend: str) -> None:
+        self.backend = backend
         self.token_url = token_url
         self.client_id = client_id
         self._secret = client_secret
@@ -66,9 +72,13 @@ class OAuth2Auth:
             })
         except httpx.HTTPError as exc:
             raise BackendError(f"cannot reach the OAuth2 token URL ({type(exc).__name__})", retryable=True) from None
-        if response.status_code != 200:
-            raise BackendError(f"OAuth2 token request was refused (HTTP {response.status_code})",
-                               retryable=response.status_code >= 500, status=response.status_code)
+        status = response.status_code
+        if status >= 500:
+            raise BackendError(f"OAuth2 token request was refused (HTTP {status})", retryable=True, status=status)
+        if status != 200:
+            log.error("vectara backend %r: OAuth2 token request was refused (HTTP %d); check "
+                      "backends.%s.client_id/client_secret", self.backend, status, self.backend)
+            raise BackendError(UNREACHABLE, status=status)
         try:
             payload = response.json()
             token = payload["access_token"]

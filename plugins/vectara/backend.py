@@ -1,10 +1,11 @@
 """The Vectara chat backend: a thread is a Vectara chat, each message a turn.
 
 The first turn of a thread posts to `/v2/chats`, later ones to `/v2/chats/{chat_id}/turns`
-(a chat deleted upstream is replaced by a new one). One pooled `httpx.AsyncClient` per
-backend instance; answers stream over SSE (specs/backends.md §1). Retries of 429, 5xx
-and lost connections happen only before anything of the answer was passed on, so a
-user never sees text twice.
+(a chat deleted upstream is replaced by a new one). Requests go through a
+`botkit.http.Transport`, with every HTTP backend's pooling, retries and config keys and
+Vectara's credentials as its `Auth`; answers stream over SSE (specs/backends.md §1).
+Retries of 429, 5xx and lost connections happen only before anything of the answer was
+passed on, so a user never sees text twice, and never past `request_timeout`.
 """
 
 from __future__ import annotations
@@ -13,43 +14,67 @@ import asyncio
 import json
 import logging
 import math
-import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import aclosing
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from httpx_sse import EventSource
 
 from botkit import __version__
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.events import AnswerEvent, Done, Failed
-from botkit.http import parse_retry_after
+from botkit.http import Transport, aiter_sse, is_event_stream
 
-from .auth import ApiKeyAuth, Auth, OAuth2Auth
+from .auth import UNREACHABLE, ApiKeyAuth, Auth, OAuth2Auth
 from .config import MAX_QUERY_CHARS, VectaraConfig
 from .wire import Mapper, TurnState, error_text
 
+__all__ = ["UNREACHABLE", "VectaraBackend"]
+
 log = logging.getLogger("botkit.backends.vectara")
 
-UNREACHABLE = "the knowledge base is not reachable right now"
+SERVICE = "Vectara"
 #: Vectara's default `generation.max_used_search_results`: markers only count these
 DEFAULT_USED_RESULTS = 5
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+TOO_LONG = "the knowledge base took too long to answer"
 
 
-class _Status(Exception):
-    """A non-success HTTP response, before any of its body was used."""
+class VectaraTransport(Transport):
+    """The shared transport with Vectara's wording: what a user may read, what the operator needs."""
 
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(response.status_code)
-        self.status = response.status_code
-        self.headers = response.headers
+    def refused(self, response: httpx.Response, method: str, path: str) -> BackendError:
+        status = response.status_code
+        if status == 404 and method == "POST" and path.endswith("/turns"):
+            # the chat is gone upstream: the backend starts a new one, nothing to tell anyone
+            return BackendError("the chat no longer exists upstream", status=404)
         try:
-            self.body: Any = response.json()
+            detail = error_text(response.json()) or "no details"
         except ValueError:
-            self.body = None
+            detail = "no details"
+        name = self.name
+        if status in (401, 403):
+            what = "the credentials were rejected" if status == 401 else "permission denied"
+            log.error("vectara backend %r: %s (HTTP %d on %s: %s); check backends.%s credentials and "
+                      "their access to the corpora", name, what, status, path, detail, name)
+            return BackendError(UNREACHABLE, status=status)
+        if status == 400:
+            log.error("vectara backend %r: request rejected (HTTP 400 on %s): %s", name, path, detail)
+            return BackendError(f"the knowledge base rejected the request: {detail}", status=400)
+        if status == 404:
+            log.error("vectara backend %r: not found (HTTP 404 on %s): %s", name, path, detail)
+            return BackendError(f"the knowledge base could not find what was asked for: {detail}", status=404)
+        if status == 429 or status >= 500:
+            log.warning("vectara backend %r: HTTP %d on %s, giving up: %s", name, status, path, detail)
+            busy = "the knowledge base is busy" if status == 429 else UNREACHABLE
+            return BackendError(f"{busy}, please try again shortly", retryable=True, status=status)
+        log.error("vectara backend %r: HTTP %d on %s: %s", name, status, path, detail)
+        return BackendError(f"the knowledge base failed (HTTP {status})", status=status)
+
+    def unreachable(self, exc: httpx.TransportError, method: str, path: str) -> BackendError:
+        log.warning("vectara backend %r: %s on %s, giving up", self.name, type(exc).__name__, path)
+        return BackendError(UNREACHABLE, retryable=True)
 
 
 class VectaraBackend(Backend):
@@ -59,42 +84,30 @@ class VectaraBackend(Backend):
 
     def __init__(self, name: str, config: VectaraConfig, bot: Any) -> None:
         super().__init__(name, config, bot)
-        self._client: httpx.AsyncClient | None = None
+        for written, instead in config.deprecated():
+            log.warning("vectara backend %r: `%s` is deprecated; write `%s` (the same keys as every HTTP "
+                        "backend's)", name, written, instead)
         self._auth: Auth = (ApiKeyAuth(config.api_key) if config.api_key is not None
-                            else OAuth2Auth(config.token_url, config.client_id or "", config.client_secret))
+                            else OAuth2Auth(config.token_url, config.client_id or "", config.client_secret,
+                                            backend=name))
         used = (config.generation and config.generation.max_used_search_results) or DEFAULT_USED_RESULTS
         self._mapper = Mapper(config.source_keys, used)
         self._options = config.request_options()
         timeout = config.request_timeout
         self._timeout_headers = {"Request-Timeout": str(math.ceil(timeout)),
                                  "Request-Timeout-Millis": str(round(timeout * 1000))}
-        #: how retry waits are slept; tests swap it to observe them
-        self.sleep = asyncio.sleep
+        self._transport = VectaraTransport(SERVICE, name, config.base_url, config, auth=self._auth,
+                                           headers={"User-Agent": f"botkit/{__version__}"})
 
     def __repr__(self) -> str:
         return f"VectaraBackend(name={self.name!r}, base_url={self.config.base_url!r}, auth={self._auth!r})"
 
-    async def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=self.config.base_url,
-            # bounds each read; a whole turn is also held to request_timeout (see _Retry.deadline)
-            timeout=httpx.Timeout(self.config.request_timeout, connect=min(10.0, self.config.request_timeout),
-                                  pool=None),  # a turn waits for a connection (see botkit.http.Transport)
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=60.0),
-            headers={"User-Agent": f"botkit/{__version__}"},
-        )
-
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._transport.close()
 
-    def _http(self) -> httpx.AsyncClient:
-        """The pooled client (a method, not a property: the core registers backends with pluggy,
-        which reads every attribute)."""
-        if self._client is None:
-            raise BackendError(f"backend {self.name!r} is not started")
-        return self._client
+    def _deadline(self) -> float:
+        """When a turn or a call started now must be over, retries included (`request_timeout`)."""
+        return asyncio.get_running_loop().time() + self.config.request_timeout
 
     # -- answering -----------------------------------------------------------------------
 
@@ -113,35 +126,34 @@ class VectaraBackend(Backend):
         except BackendError as exc:
             yield Failed(exc.message, exc.retryable)
 
-    async def _answer(self, chat_id: str | None, query: str) -> AsyncIterator[AnswerEvent]:
+    async def _answer(self, chat_id: str | None, query: str) -> AsyncGenerator[AnswerEvent, None]:
         body = {"query": query, **self._options, "stream_response": self.config.stream}
-        retry = _Retry(self)
+        headers = dict(self._timeout_headers)
+        if self.config.stream:
+            headers["Accept"] = "text/event-stream"
+        deadline = self._deadline()
         state = TurnState()
         while True:
             path = f"/v2/chats/{quote(chat_id, safe='')}/turns" if chat_id else "/v2/chats"
-            yielded = False
+            read = partial(self._events, state=state, deadline=deadline)
             try:
-                async with aclosing(self._exchange(path, body, state, retry.deadline)) as events:
+                async with aclosing(self._transport.items("POST", path, read, deadline=deadline, json=body,
+                                                          headers=headers)) as events:
                     async for event in events:
-                        yielded = True
                         yield event
-            except _Status as exc:
+            except BackendError as exc:
                 if exc.status == 404 and chat_id:
                     log.info("vectara backend %r: chat %s no longer exists upstream; starting a new chat",
                              self.name, chat_id)
                     chat_id = None
                     continue
-                await retry.after_status(exc, path)
-                continue
+                raise
             except httpx.TimeoutException:
                 log.warning("vectara backend %r: timed out on %s", self.name, path)
-                raise BackendError("the knowledge base took too long to answer", retryable=True) from None
-            except httpx.TransportError as exc:
-                if yielded:  # part of the answer was passed on: asking again would repeat it
-                    log.warning("vectara backend %r: connection lost on %s (%s)", self.name, path, type(exc).__name__)
-                    raise BackendError("the connection to the knowledge base was lost", retryable=True) from None
-                await retry.after_transport(exc, path)
-                continue
+                raise BackendError(TOO_LONG, retryable=True) from None
+            except httpx.TransportError as exc:  # part of the answer was passed on: asking again would repeat it
+                log.warning("vectara backend %r: connection lost on %s (%s)", self.name, path, type(exc).__name__)
+                raise BackendError("the connection to the knowledge base was lost", retryable=True) from None
             break
         if state.error is not None:
             log.warning("vectara backend %r: error event in the answer stream: %s", self.name, state.error)
@@ -153,37 +165,31 @@ class VectaraBackend(Backend):
             return
         yield Done(state.usage() or None)
 
-    async def _exchange(self, path: str, body: dict[str, Any], state: TurnState,
-                        deadline: float) -> AsyncIterator[AnswerEvent]:
-        """One POST; its events until `end`, `error` or EOF. Raises `_Status` for an error response."""
-        headers = {**await self._headers(), **self._timeout_headers}
-        if self.config.stream:
-            headers["Accept"] = "text/event-stream"
-        async with self._http().stream("POST", path, json=body, headers=headers) as response:
-            if response.status_code >= 300:
-                await response.aread()
-                raise _Status(response)
-            if "text/event-stream" not in response.headers.get("content-type", ""):
-                await response.aread()
-                for event in self._read("response", self._mapper.response(_json(response), state)):
-                    yield event
+    async def _events(self, response: httpx.Response, *, state: TurnState,
+                      deadline: float) -> AsyncGenerator[AnswerEvent, None]:
+        """The answer events of one response: an SSE stream until `end`, `error` or EOF, or a JSON
+        `ChatFullResponse` (non-streaming mode)."""
+        if not is_event_stream(response):
+            await response.aread()
+            for event in self._read("response", self._mapper.response(_json(response), state)):
+                yield event
+            return
+        loop = asyncio.get_running_loop()
+        async for sse in aiter_sse(response):
+            try:
+                payload = json.loads(sse.data) if sse.data else None
+            except ValueError:
+                payload = None
+            if not isinstance(payload, dict):
+                log.debug("vectara backend %r: skipping a non-JSON event %r", self.name, sse.event)
+                continue
+            for event in self._read(str(payload.get("type")), self._mapper.event(payload, state)):
+                yield event
+            if state.ended or state.error is not None:
                 return
-            loop = asyncio.get_running_loop()
-            async for sse in EventSource(response).aiter_sse():
-                try:
-                    payload = json.loads(sse.data) if sse.data else None
-                except ValueError:
-                    payload = None
-                if not isinstance(payload, dict):
-                    log.debug("vectara backend %r: skipping a non-JSON event %r", self.name, sse.event)
-                    continue
-                for event in self._read(str(payload.get("type")), self._mapper.event(payload, state)):
-                    yield event
-                if state.ended or state.error is not None:
-                    return
-                if loop.time() > deadline:
-                    log.warning("vectara backend %r: answer not finished within request_timeout", self.name)
-                    raise BackendError("the knowledge base took too long to answer", retryable=True)
+            if loop.time() > deadline:
+                log.warning("vectara backend %r: answer not finished within request_timeout", self.name)
+                raise BackendError(TOO_LONG, retryable=True)
 
     def _read(self, kind: str, events: Iterator[AnswerEvent]) -> list[AnswerEvent]:
         """`events` of one payload, or a readable failure when a field has another type than
@@ -195,54 +201,16 @@ class VectaraBackend(Backend):
                         type(exc).__name__, exc)
             raise BackendError("the knowledge base sent an answer botkit cannot read") from None
 
-    async def _headers(self) -> dict[str, str]:
-        try:
-            return await self._auth.headers(self._http())
-        except BackendError as exc:
-            if exc.status is not None and exc.status < 500:
-                log.error("vectara backend %r: %s; check backends.%s.client_id/client_secret",
-                          self.name, exc.message, self.name)
-                raise BackendError(UNREACHABLE, status=exc.status) from None
-            raise
-
-    # -- errors ----------------------------------------------------------------------------
-
-    def _error(self, exc: _Status, path: str) -> BackendError:
-        """The readable, secret-free error for a response that is not retried; logs for the operator."""
-        detail = error_text(exc.body) or "no details"
-        if exc.status in (401, 403):
-            what = "the credentials were rejected" if exc.status == 401 else "permission denied"
-            log.error("vectara backend %r: %s (HTTP %d on %s: %s); check backends.%s credentials and "
-                      "their access to the corpora", self.name, what, exc.status, path, detail, self.name)
-            return BackendError(UNREACHABLE, status=exc.status)
-        if exc.status == 400:
-            log.error("vectara backend %r: request rejected (HTTP 400 on %s): %s", self.name, path, detail)
-            return BackendError(f"the knowledge base rejected the request: {detail}", status=400)
-        if exc.status == 404:
-            log.error("vectara backend %r: not found (HTTP 404 on %s): %s", self.name, path, detail)
-            return BackendError(f"the knowledge base could not find what was asked for: {detail}", status=404)
-        if exc.status in RETRY_STATUSES:
-            log.warning("vectara backend %r: HTTP %d on %s, giving up: %s", self.name, exc.status, path, detail)
-            busy = "the knowledge base is busy" if exc.status == 429 else UNREACHABLE
-            return BackendError(f"{busy}, please try again shortly", retryable=True, status=exc.status)
-        log.error("vectara backend %r: HTTP %d on %s: %s", self.name, exc.status, path, detail)
-        return BackendError(f"the knowledge base failed (HTTP {exc.status})", status=exc.status)
-
     # -- history and administration ----------------------------------------------------------
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """A non-streamed request with the same auth refresh, retries and errors as a turn."""
-        retry = _Retry(self)
-        while True:
-            headers = {**await self._headers(), **self._timeout_headers}
-            try:
-                response = await self._http().request(method, path, headers=headers, **kwargs)
-            except httpx.TransportError as exc:
-                await retry.after_transport(exc, path)
-                continue
-            if response.status_code < 300:
-                return response
-            await retry.after_status(_Status(response), path)
+        """A non-streamed request with the same auth, retries, deadline and errors as a turn."""
+        try:
+            return await self._transport.request(method, path, headers=self._timeout_headers,
+                                                 deadline=self._deadline(), **kwargs)
+        except httpx.TimeoutException:
+            log.warning("vectara backend %r: timed out on %s %s", self.name, method, path)
+            raise BackendError(TOO_LONG, retryable=True) from None
 
     async def list_sessions(self, limit: int = 50) -> list[dict[str, Any]]:
         """Chats as Vectara lists them, following `page_key` until `limit` are collected."""
@@ -287,49 +255,6 @@ class VectaraBackend(Backend):
         """Disable a turn (and, upstream, every later one) so it no longer shapes answers."""
         path = f"/v2/chats/{quote(chat_id, safe='')}/turns/{quote(turn_id, safe='')}"
         return _json(await self._call("PATCH", path, json={"enabled": False}))
-
-
-class _Retry:
-    """The retry budget of one request: bounded attempts, backoff with jitter, one re-auth, a deadline."""
-
-    def __init__(self, backend: VectaraBackend) -> None:
-        self.backend = backend
-        self.config = backend.config
-        self.loop = asyncio.get_running_loop()
-        self.deadline = self.loop.time() + self.config.request_timeout
-        self.attempt = 0
-        self.reauthed = False
-
-    def backoff(self) -> float:
-        step = self.config.retry_backoff * 2 ** (self.attempt - 1)
-        return min(self.config.max_retry_wait, step + random.uniform(0, step))
-
-    async def after_status(self, exc: _Status, path: str) -> None:
-        """Return when the request may be sent again; raise the readable error when it may not."""
-        if exc.status == 401 and not self.reauthed and self.backend._auth.invalidate():
-            self.reauthed = True
-            return
-        if exc.status not in RETRY_STATUSES or self.attempt >= self.config.max_retries:
-            raise self.backend._error(exc, path)
-        self.attempt += 1
-        wait = parse_retry_after(exc.headers.get("retry-after"))
-        if wait is None:
-            wait = self.backoff()
-        if wait > self.config.max_retry_wait or wait > self.deadline - self.loop.time():
-            raise self.backend._error(exc, path)
-        await self._sleep(wait, f"HTTP {exc.status}", path)
-
-    async def after_transport(self, exc: httpx.TransportError, path: str) -> None:
-        if self.attempt >= self.config.max_retries:
-            log.warning("vectara backend %r: %s on %s, giving up", self.backend.name, type(exc).__name__, path)
-            raise BackendError(UNREACHABLE, retryable=True) from None
-        self.attempt += 1
-        await self._sleep(self.backoff(), type(exc).__name__, path)
-
-    async def _sleep(self, wait: float, why: str, path: str) -> None:
-        log.warning("vectara backend %r: %s on %s; retry %d/%d in %.1fs", self.backend.name, why, path,
-                    self.attempt, self.config.max_retries, wait)
-        await self.backend.sleep(wait)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

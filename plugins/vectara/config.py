@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
-from botkit.config import Section
+from botkit.config import HttpSettings, RetrySettings, Section
 
 #: Vectara's documented response languages (`generation.response_language`).
 Language = Literal[
@@ -137,8 +137,26 @@ class SourceKeys(Section):
     url: list[str] = ["url"]
 
 
-class VectaraConfig(Section):
-    """One Vectara chat backend: credentials, corpora and the request options sent with every turn."""
+class VectaraRetry(RetrySettings):
+    """Every HTTP backend's retry keys; Vectara makes four attempts unless told otherwise (as it always has)."""
+
+    attempts: int = Field(4, ge=1, le=10)
+
+
+#: the keys Vectara once had for what `retry` holds now: old name -> (new name, value conversion)
+RENAMED = {
+    "max_retries": ("attempts", lambda retries: retries + 1 if isinstance(retries, int) else retries),
+    "retry_backoff": ("backoff", lambda seconds: seconds),
+    "max_retry_wait": ("max_wait", lambda seconds: seconds),
+}
+
+
+class VectaraConfig(HttpSettings):
+    """One Vectara chat backend: credentials, corpora and the request options sent with every turn.
+
+    Timeouts, pool size and `retry` are every HTTP backend's (`HttpSettings`); the keys Vectara
+    had before (`RENAMED`) are still read, into `retry`, and `deprecated()` names them.
+    """
 
     api_key: SecretStr | None = None
     client_id: str | None = None
@@ -154,17 +172,42 @@ class VectaraConfig(Section):
     intelligent_query_rewriting: bool | None = None
 
     stream: bool = True
-    #: seconds; sent as Request-Timeout / Request-Timeout-Millis and enforced client-side
+    #: seconds for a whole turn, retries included; sent as Request-Timeout / Request-Timeout-Millis
+    #: and enforced client-side
     request_timeout: float = Field(60.0, gt=0, le=3600)
-    #: retries of a 429, a 5xx or a failed connection, only before any answer text arrived
-    max_retries: int = Field(3, ge=0, le=10)
-    #: first backoff step in seconds (doubled each retry, with jitter)
-    retry_backoff: float = Field(0.5, gt=0)
-    #: a Retry-After longer than this is not waited for: the turn fails as retryable
-    max_retry_wait: float = Field(30.0, gt=0)
+    max_connections: int = Field(100, ge=1)
+    retry: VectaraRetry = VectaraRetry()
     source_keys: SourceKeys = SourceKeys()
     #: delete the upstream chat when a thread is reset (else it stays in Vectara's history)
     delete_on_reset: bool = False
+
+    _renamed: list[tuple[str, str]] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _old_retry_keys(cls, data: Any, handler: Any) -> VectaraConfig:
+        """Read `max_retries`, `retry_backoff` and `max_retry_wait` into `retry`."""
+        renamed: list[tuple[str, str]] = []
+        if isinstance(data, dict) and any(key in data for key in RENAMED):
+            data = dict(data)
+            retry = data.get("retry") or {}
+            retry = dict(retry.model_dump(exclude_unset=True) if isinstance(retry, Section) else retry)
+            for old, (new, convert) in RENAMED.items():
+                if old not in data:
+                    continue
+                if new in retry:
+                    raise ValueError(f"{old} is the deprecated name of retry.{new}: give only retry.{new}")
+                value = data.pop(old)
+                retry[new] = convert(value)
+                renamed.append((f"{old}: {value}", f"retry: {{{new}: {retry[new]}}}"))
+            data["retry"] = retry
+        config = handler(data)
+        config._renamed = renamed
+        return config
+
+    def deprecated(self) -> list[tuple[str, str]]:
+        """(what the config says, what to write instead) for each deprecated key it uses."""
+        return list(self._renamed)
 
     @model_validator(mode="after")
     def _credentials(self) -> VectaraConfig:

@@ -158,6 +158,13 @@ async def test_a_session_gone_upstream_is_replaced(fake, backend):
                                                     f"/api/v1/chat/{events[0].session_id}/messages/stream"]
 
 
+async def test_a_stream_broken_before_its_first_event_is_asked_again(fake, backend, delays):
+    fake.drop_next()
+    events = await ask(backend, Session(THREAD, "reports", session_id=fake.add_session(INDEXES)))
+    assert delays == [0.5] and len(fake.calls("POST", "/messages/stream")) == 2
+    assert text_of(events) == ANSWER and isinstance(events[-1], Done)
+
+
 async def test_retry_after_before_the_stream(fake, backend, delays):
     fake.fail_next(502, {"detail": "Bad gateway"}, retry_after="0.25")
     events = await ask(backend, Session(THREAD, "reports", session_id=fake.add_session(INDEXES)))

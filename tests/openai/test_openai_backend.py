@@ -95,6 +95,15 @@ async def test_retry_honours_retry_after_then_streams(fake, delays):
     assert isinstance(events[-1], Done) and text_of(events)
 
 
+async def test_a_stream_broken_before_its_first_chunk_is_asked_again(fake, delays):
+    fake.drop_next()
+    backend = make_backend(fake)
+    events = await collect(backend, Session(THREAD, "gpt"))
+    await backend.close()
+    assert delays == [0.5] and len(fake.calls("POST")) == 2
+    assert isinstance(events[-1], Done) and text_of(events) == fake.answer
+
+
 async def test_retries_give_up_with_a_retryable_failure(fake, delays, caplog):
     fake.fail_next(500, {"error": {"message": "boom"}}, times=3)
     backend = make_backend(fake)

@@ -109,7 +109,7 @@ async def test_an_upstream_failure_keeps_the_local_session_for_a_retry(tmp_path,
         ids = await fill(fake, tmp_path)
         config = deployment(fake)
         config["backends"]["kb"]["api_key"] = "zqt_wrong-key-0000000000"
-        config["backends"]["kb"]["max_retries"] = 0
+        config["backends"]["kb"]["retry"] = {"attempts": 1}
         path = str(write_config(config, tmp_path))
         code, out = await cli(capsys, "sessions", "delete", ids["chat"], "-c", path, "--json")
         [result] = json.loads(out)

@@ -185,6 +185,19 @@ async def test_retry_after_is_honoured_before_streaming(fake, backend, delays):
     assert len(fake.calls("POST", "/completions")) == 3 and text_of(events) == EXPECTED
 
 
+@pytest.mark.parametrize("api", ["native", "openai"])
+async def test_a_stream_broken_before_its_first_event_is_asked_again(fake, delays, api):
+    fake.drop_next()
+    backend = make_backend(fake, **({"api": "openai", "model": "m"} if api == "openai" else {}))
+    await backend.start()
+    try:
+        events = await ask(backend, Session(THREAD, "robots", session_id=fake_session(fake)[0]))
+    finally:
+        await backend.close()
+    assert delays == [0.5] and len(fake.calls("POST", "/completions")) == 2
+    assert text_of(events) == EXPECTED and isinstance(events[-1], Done)
+
+
 async def test_create_chat_reuses_an_assistant_by_name(fake):
     backend = make_backend(fake, create_chat={"name": "robotics-assistant", "dataset_ids": ["d1"]})
     await backend.start()

@@ -37,18 +37,14 @@ def settings(fake: FakeVectara, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def make_backend(fake: FakeVectara) -> AsyncIterator[Callable[..., Any]]:
-    """`await make_backend(**config)`: a started backend (closed after the test) with recorded sleeps."""
+async def make_backend(fake: FakeVectara, delays: list[float]) -> AsyncIterator[Callable[..., Any]]:
+    """`await make_backend(**config)`: a started backend (closed after the test); `backend.sleeps`
+    are the waits between retries its transport (`botkit.http`) took, recorded instead of slept."""
     started: list[VectaraBackend] = []
 
     async def make(**overrides: Any) -> VectaraBackend:
         backend = VectaraBackend("kb", VectaraConfig.model_validate(settings(fake, **overrides)), None)
-        backend.sleeps = []
-
-        async def sleep(seconds: float) -> None:
-            backend.sleeps.append(seconds)
-
-        backend.sleep = sleep
+        backend.sleeps = delays
         await backend.start()
         started.append(backend)
         return backend

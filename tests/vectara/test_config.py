@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from pydantic import ValidationError
 
@@ -88,3 +91,48 @@ def test_yaml_errors_name_the_line_and_key(tmp_path):
     assert "botkit.yaml:8: backends.support.corpora[0].corpus_key" in text
     assert "botkit.yaml:9: backends.support.corpora[0].lexical_interpolation" in text
     assert "abc-123" not in text
+
+
+# -- the HTTP keys every HTTP backend has, and Vectara's old names for them -------------------------
+
+
+def test_the_shared_http_keys_are_vectaras_with_its_own_defaults():
+    config = VectaraConfig.model_validate({**BASE, "timeout": 30, "connect_timeout": 2,
+                                           "retry": {"backoff": 0.25, "max_wait": 5}})
+    assert (config.timeout, config.connect_timeout, config.max_connections) == (30, 2, 100)
+    assert (config.retry.attempts, config.retry.backoff, config.retry.max_wait) == (4, 0.25, 5)
+    assert config.deprecated() == []
+    assert "retry.attempts" in problems(retry={"attempts": 0})
+
+
+@pytest.mark.parametrize("old, value, new", [
+    ("max_retries", 2, ("attempts", 3)),  # retries after the first request; attempts count it
+    ("retry_backoff", 0.25, ("backoff", 0.25)),
+    ("max_retry_wait", 7, ("max_wait", 7)),
+])
+def test_old_retry_keys_are_read_into_retry_and_named_as_deprecated(old, value, new):
+    config = VectaraConfig.model_validate({**BASE, old: value})
+    assert getattr(config.retry, new[0]) == new[1]
+    assert config.deprecated() == [(f"{old}: {value}", f"retry: {{{new[0]}: {new[1]}}}")]
+    assert old not in config.model_dump()
+
+
+def test_an_old_key_and_its_new_one_together_are_an_error():
+    assert "max_retry_wait is the deprecated name of retry.max_wait" in problems(max_retry_wait=5,
+                                                                                 retry={"max_wait": 9})
+
+
+def test_botkit_check_warns_once_per_deprecated_key_naming_its_replacement(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("backends:\n  kb:\n    type: vectara\n    api_key: k-123456\n"
+                    "    corpora: [{corpus_key: docs}]\n    retry_backoff: 0.25\n    max_retries: 1\n",
+                    encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "botkit.cli", "check", "-c", str(path)], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "deprecated" in line]
+    assert len(warnings) == 2 and all("WARNING" in line and "'kb'" in line for line in warnings)
+    for said in ("`retry_backoff: 0.25` is deprecated; write `retry: {backoff: 0.25}`",
+                 "`max_retries: 1` is deprecated; write `retry: {attempts: 2}`"):
+        assert sum(said in line for line in warnings) == 1
+    assert "k-123456" not in proc.stderr + proc.stdout

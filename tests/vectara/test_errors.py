@@ -28,16 +28,38 @@ async def test_429_then_success_waits_retry_after_and_retries(fake, make_backend
     assert isinstance(events[-1], Done) and any(isinstance(e, TextDelta) for e in events)
 
 
-async def test_429_http_date_retry_after_and_5xx_backoff_with_jitter(fake, make_backend):
+async def test_429_http_date_retry_after_and_5xx_backoff_doubling(fake, make_backend):
     fake.script(Reply(503, {"messages": ["unavailable"]}), Reply(502, None),
                 Reply(429, {"messages": ["busy"]}, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}))
-    backend = await make_backend(retry_backoff=0.5)
+    backend = await make_backend(retry={"backoff": 0.5})
     events = await ask(backend, "q")
     assert isinstance(events[-1], Done)
-    first, second, third = backend.sleeps
-    assert 0.5 <= first <= 1.0 and 1.0 <= second <= 2.0  # doubling steps, each with up to 100% jitter
-    assert third == 0.0  # a date in the past: retry at once
-    assert len(fake.posts()) == 4
+    assert backend.sleeps == [0.5, 1.0, 0.0]  # doubling steps (as every HTTP backend's); a past date: at once
+    assert len(fake.posts()) == 4  # Vectara's default: four attempts
+
+
+async def test_the_shared_retry_keys_bound_attempts_and_waits(fake, make_backend):
+    fake.script(*[Reply(503, {"messages": ["unavailable"]})] * 3)
+    backend = await make_backend(retry={"attempts": 2, "backoff": 0.25})
+    events = await ask(backend, "q")
+    assert backend.sleeps == [0.25] and len(fake.posts()) == 2
+    assert events == [Failed(f"{UNREACHABLE}, please try again shortly", True)]
+
+
+async def test_old_retry_keys_still_work(fake, make_backend):
+    fake.script(*[Reply(503, {"messages": ["unavailable"]})] * 3)
+    backend = await make_backend(max_retries=1, retry_backoff=0.25)
+    events = await ask(backend, "q")
+    assert backend.sleeps == [0.25] and len(fake.posts()) == 2
+    assert isinstance(events[-1], Failed) and events[-1].retryable
+
+
+async def test_a_retry_wait_past_the_turn_deadline_is_not_taken(fake, make_backend):
+    fake.script(Reply(429, {"messages": ["busy"]}, {"Retry-After": "5"}))
+    backend = await make_backend(request_timeout=1)
+    events = await ask(backend, "q")
+    assert backend.sleeps == [] and len(fake.posts()) == 1
+    assert events == [Failed("the knowledge base is busy, please try again shortly", True)]
 
 
 async def test_retries_are_bounded_and_end_retryable(fake, make_backend, caplog):
@@ -180,6 +202,18 @@ async def test_oauth2_expired_token_is_refreshed_once_on_401(oauth_fake):
         await backend.close()
     assert isinstance(events[-1], Done)
     assert len([r for r in oauth_fake.requests if r.path == "/oauth2/token"]) == 2
+
+
+async def test_oauth2_a_401_with_a_fresh_token_is_not_asked_again(oauth_fake):
+    oauth_fake.script(*[Reply(401, {"messages": ["Invalid API key or token."]})] * 3)
+    backend = oauth_backend(oauth_fake)
+    try:
+        events = await ask(backend, "q")
+    finally:
+        await backend.close()
+    assert events == [Failed(UNREACHABLE, False)]
+    assert len([r for r in oauth_fake.requests if r.path == "/oauth2/token"]) == 2  # one re-auth
+    assert len(oauth_fake.posts()) == 2
 
 
 async def test_oauth2_refused_credentials_fail_with_the_user_notice(oauth_fake, caplog):

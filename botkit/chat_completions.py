@@ -1,7 +1,8 @@
 """The OpenAI chat-completions wire format: messages out, streamed chunks in.
 
-Shared by the OpenAI-compatible backend and RAGFlow's `api: openai` mode, which speaks
-the same stream with a few extra fields (kept in `ChatChunk.delta`).
+In the core because more than one backend speaks it: the OpenAI-compatible backend and
+RAGFlow's `api: openai` mode (the same stream with a few extra fields, kept in
+`ChatChunk.delta`); a plugin for another such server uses it too, with `botkit.http`.
 """
 
 from __future__ import annotations
