@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import copy
 import glob
+import importlib
 import itertools
 import json
 import os
@@ -40,6 +41,7 @@ from botkit.adapters import Adapter, Capabilities, MessageRef, Outgoing, RateLim
 from botkit.backends import Backend, Question, Session
 from botkit.bot import Bot, load
 from botkit.config import Section
+from botkit.extras import install_hint
 from botkit.events import (AnswerEvent, Attachment, Done, Failed, Inbound, Score, SessionInfo, Source, Sources, Status,
                            TextDelta, ThreadKey)
 from botkit.files import FileNotRead
@@ -187,8 +189,19 @@ def copy_world(name: str) -> str:
     return copied
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One post or edit the recording adapter was asked for; `at` is `time.monotonic()` when it
+    was asked (the clock of `Inbound.received_at`), so a test can see what came when."""
+
+    kind: str  # "send" | "edit"
+    message_id: str
+    message: Outgoing
+    at: float
+
+
 class RecordingAdapter(Adapter):
-    """Keeps every message it was asked to post or edit; `inject` plays the user.
+    """Keeps every message it was asked to post or edit (`deliveries`); `inject` plays the user.
 
     `fail_next` makes the next send/edit raise `RateLimited(retry_after)` for each
     value it holds (tests of 429 handling).
@@ -206,7 +219,7 @@ class RecordingAdapter(Adapter):
         self.messages: dict[str, Outgoing] = world.messages
         self.order: list[str] = world.order  # message ids in posting order
         self.replied_to: dict[str, str] = world.replied_to  # message id -> event id of the question it answers
-        self.calls: list[tuple[str, str, Outgoing]] = []  # ("send"|"edit", message id, message)
+        self.deliveries: list[Delivery] = []
         self.fail_next: list[float] = []
         #: when set to Events, a post (a final edit) is on the platform but does not return until
         #: set: a test holds the moment after the platform took it, before the bot knows
@@ -272,9 +285,14 @@ class RecordingAdapter(Adapter):
         if self.fail_next:
             raise RateLimited(self.fail_next.pop(0))
 
+    @property
+    def calls(self) -> list[tuple[str, str, Outgoing]]:
+        """`deliveries` without their times: ("send"|"edit", message id, message)."""
+        return [(d.kind, d.message_id, d.message) for d in self.deliveries]
+
     async def _record(self, kind: str, message_id: str, message: Outgoing) -> None:
         self.messages[message_id] = message
-        self.calls.append((kind, message_id, message))
+        self.deliveries.append(Delivery(kind, message_id, message, time.monotonic()))
         async with self.changed:
             self.changed.notify_all()
 
@@ -483,6 +501,49 @@ def words(text: str, parts: int = 3) -> list[str]:
     size = max(1, -(-len(tokens) // parts))
     pieces = [" ".join(tokens[i:i + size]) for i in range(0, len(tokens), size)]
     return [p if i == 0 else " " + p for i, p in enumerate(pieces)]
+
+
+#: the loopback fakes of the built-in platforms and backends, imported only when started (a
+#: plugin author without slack-bolt or the Teams extra can still start the others)
+BUILT_IN_FAKES = {
+    "slack": "botkit_plugins.slack.testing:FakeSlack",
+    "discord": "botkit_plugins.discord.testing:FakeDiscord",
+    "teams": "botkit_plugins.teams.testing:FakeBotFramework",
+    "vectara": "botkit_plugins.vectara.fake:FakeVectara",
+    "openai": "botkit_plugins.openai.fake:FakeOpenAI",
+    "ragflow": "botkit_plugins.ragflow.fake:FakeRagflow",
+    "llamacloud": "botkit_plugins.llamacloud.fake:FakeLlamaCloud",
+}
+
+
+class LoopbackFakes:
+    """Starts fakes of the built-in platforms and backends on 127.0.0.1; `close` stops them all.
+
+        slack = await fakes.start("slack")            # a FakeSlack: configure api_url=slack.api_url
+        vectara = await fakes.start("vectara", api_key="zqt_test")
+    """
+
+    def __init__(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+
+    async def start(self, name: str, **options: Any) -> Any:
+        """A started fake of `name` (a key of `BUILT_IN_FAKES`), built with `options`."""
+        if name not in BUILT_IN_FAKES:
+            raise KeyError(f"no loopback fake {name!r}; there are: {', '.join(BUILT_IN_FAKES)}")
+        module, _, cls = BUILT_IN_FAKES[name].partition(":")
+        try:
+            fake = getattr(importlib.import_module(module), cls)(**options)
+        except ImportError as exc:
+            hint = install_hint(name)
+            raise RuntimeError(f"the {name} fake needs {exc.name!r}" + (f": {hint}" if hint else "")) from exc
+        if hasattr(fake, "__aenter__"):
+            return await self._stack.enter_async_context(fake)
+        await fake.start()
+        self._stack.push_async_callback(fake.close)
+        return fake
+
+    async def close(self) -> None:
+        await self._stack.aclose()
 
 
 # -- running a bot in a test -----------------------------------------------------------------
