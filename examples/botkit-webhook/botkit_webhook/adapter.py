@@ -22,8 +22,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from botkit import Adapter, Capabilities, Inbound, MessageRef, Outgoing, RateLimited, ThreadKey, Unavailable, hookimpl
+from botkit.bot import Bot
 from botkit.config import Section
 from botkit.markup import Markup
+from botkit.server import Server
 
 from botkit_webhook.signing import HEADER, sign, verify
 
@@ -58,7 +60,7 @@ class WebhookAdapter(Adapter):
     platform = "webhook"
     config: WebhookConfig
 
-    def __init__(self, name: str, config: WebhookConfig, bot) -> None:
+    def __init__(self, name: str, config: WebhookConfig, bot: Bot) -> None:
         super().__init__(name, config, bot)
         self.capabilities = Capabilities(max_length=config.max_length, edit_interval=config.edit_interval,
                                          markup=config.markup, can_edit=config.can_edit)
@@ -66,7 +68,7 @@ class WebhookAdapter(Adapter):
         self.client: httpx.AsyncClient | None = None
 
     @hookimpl
-    def botkit_routes(self, server) -> None:
+    def botkit_routes(self, server: Server) -> None:
         server.add_route("POST", self.path, self.receive)
 
     async def start(self) -> None:

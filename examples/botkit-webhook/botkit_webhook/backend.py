@@ -8,12 +8,15 @@ The pair whose question shares the most words with the one asked wins (at least
 """
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from botkit import Backend, BackendError, Done, Source, Sources, TextDelta
+from botkit import Backend, BackendError, Done, Question, Session, Source, Sources, TextDelta
+from botkit.bot import Bot
 from botkit.config import Section
+from botkit.events import AnswerEvent
 
 
 class JsonQAConfig(Section):
@@ -41,6 +44,7 @@ PAIRS = TypeAdapter(list[Pair])
 
 
 def words(text: str) -> set[str]:
+    """The lower-cased words of `text`, for comparing questions."""
     return set(re.findall(r"\w+", text.lower()))
 
 
@@ -54,7 +58,7 @@ def pieces(text: str, count: int) -> list[str]:
 class JsonQABackend(Backend):
     config: JsonQAConfig
 
-    def __init__(self, name, config, bot):
+    def __init__(self, name: str, config: JsonQAConfig, bot: Bot) -> None:
         super().__init__(name, config, bot)
         self.pairs: list[Pair] = []
 
@@ -82,7 +86,7 @@ class JsonQABackend(Backend):
                 best, score = pair, share
         return best if score >= self.config.min_overlap else None
 
-    async def stream(self, session, question):
+    async def stream(self, session: Session, question: Question) -> AsyncIterator[AnswerEvent]:
         pair = self.match(question.text)
         if pair is None:
             yield TextDelta(self.config.not_found)

@@ -1,10 +1,11 @@
 """The `smalltalk` middleware: greetings are answered without asking the backend, and
 every finished answer gets a line below it."""
 
-from botkit import Note, hookimpl
+from botkit import Draft, Note, Surface, hookimpl
+from botkit.bot import Bot
 from botkit.config import Section
 from botkit.events import NoteKind
-from botkit.turn import Handled
+from botkit.turn import Handled, Turn
 
 
 class SmallTalkConfig(Section):
@@ -15,16 +16,16 @@ class SmallTalkConfig(Section):
 
 
 class SmallTalk:
-    def __init__(self, config: SmallTalkConfig, bot):
+    def __init__(self, config: SmallTalkConfig, bot: Bot) -> None:
         self.config = config
 
     @hookimpl
-    def botkit_message_received(self, turn):
+    def botkit_message_received(self, turn: Turn) -> Handled | None:
         if turn.query.strip(" !.?").lower() in self.config.greetings:
             return Handled(reply=self.config.reply, reason="greeting")
         return None
 
     @hookimpl
-    def botkit_render(self, draft, surface):
+    def botkit_render(self, draft: Draft, surface: Surface) -> None:
         if draft.final and self.config.footer:
             draft.notes.append(Note(surface.formatter.escape(self.config.footer), kind=NoteKind.CONTEXT))
