@@ -7,13 +7,17 @@ Importing botkit never imports a platform library (slack-bolt, discord.py, ...).
 from botkit.adapters import (Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Stopping, Surface,
                              Unavailable)
 from botkit.backends import Backend, BackendError, Question, Session
+from botkit.config import Section
 from botkit.events import (
+    AnswerEvent,
     Attachment,
     Done,
     Draft,
     Failed,
     Inbound,
     Note,
+    NoteKind,
+    Placement,
     Score,
     SessionInfo,
     Source,
@@ -24,37 +28,52 @@ from botkit.events import (
     Warning,
 )
 from botkit.files import FileNotRead
-from botkit.plugins import hookimpl
+from botkit.markup import Formatter, Markup
+from botkit.plugins import PluginError, hookimpl
+from botkit.render import DeliveryObserver
+from botkit.turn import Answer, Handled, Turn, TurnStatus
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Adapter",
+    "Answer",
+    "AnswerEvent",
     "Attachment",
     "Backend",
     "BackendError",
     "Capabilities",
+    "DeliveryObserver",
     "Done",
     "Draft",
     "Failed",
     "FileNotRead",
+    "Formatter",
+    "Handled",
     "Inbound",
+    "Markup",
     "MessageRef",
     "Note",
+    "NoteKind",
     "Outgoing",
+    "Placement",
+    "PluginError",
     "Question",
     "RateLimited",
     "Score",
+    "Section",
     "Session",
     "SessionInfo",
     "Source",
     "Sources",
     "Status",
     "Stopping",
-    "Unavailable",
     "Surface",
     "TextDelta",
     "ThreadKey",
+    "Turn",
+    "TurnStatus",
+    "Unavailable",
     "Warning",
     "hookimpl",
 ]

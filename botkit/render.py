@@ -1,6 +1,6 @@
 """The streaming renderer: one answer, from the first delta to the final edit.
 
-Rules (DESIGN.md): the first text is shown as soon as it arrives; after that at most
+Rules: the first text is shown as soon as it arrives; after that at most
 one edit per the adapter's interval; every edit carries the latest text (states that
 went stale while waiting are skipped, never queued); a 429 is waited out; text over
 the platform's limit continues in new messages; the final edit always lands.

@@ -1,6 +1,6 @@
 """A loopback fake of Discord for tests: REST under /api/v10 and a gateway websocket.
 
-It speaks the wire format of ../shared/specs/platforms.md §2 and §4 closely enough for
+It speaks the wire format of docs/specs/platforms.md §2 and §4 closely enough for
 the real discord.py to log in, connect, receive dispatches and make its REST calls, and
 it records every REST call so tests assert on what the bot sent. It needs only aiohttp,
 so plugin authors can use it without importing discord.py:

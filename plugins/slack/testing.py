@@ -1,7 +1,7 @@
 """A loopback fake of Slack for tests: the Web API, a Socket Mode websocket, signed events.
 
 Point the real slack_sdk/slack-bolt at it (`api_url: fake.api_url`) and assert on
-`fake.calls`. It speaks the wire format of ../shared/specs/platforms.md §4 and §7 (the
+`fake.calls`. It speaks the wire format of docs/specs/platforms.md §4 and §7 (the
 AI-app methods: native streams that expire, assistant thread status, suggested prompts and
 titles, feedback buttons) and needs only aiohttp, so plugin authors can use it without
 importing Slack's libraries:

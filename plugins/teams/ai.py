@@ -13,7 +13,7 @@ With the feedback middleware on, its note (`kind="feedback"`) becomes Teams' own
 `channelData.feedbackLoopEnabled`; a vote comes back as an `invoke` named
 `message/submitAction` (`feedback_vote` reads it), with the text the person typed.
 
-Limits (Microsoft Learn, "Bot messages with AI-generated content"; ../shared/specs/platforms.md §7):
+Limits (Microsoft Learn, "Bot messages with AI-generated content"; docs/specs/platforms.md §7):
 at most 20 citations a message, an abstract of at most 160 characters; a name is kept to 80.
 """
 

@@ -3,7 +3,7 @@
 The first turn of a thread posts to `/v2/chats`, later ones to `/v2/chats/{chat_id}/turns`
 (a chat deleted upstream is replaced by a new one). Requests go through a
 `botkit.http.Transport`, with every HTTP backend's pooling, retries and config keys and
-Vectara's credentials as its `Auth`; answers stream over SSE (specs/backends.md §1).
+Vectara's credentials as its `Auth`; answers stream over SSE (docs/specs/backends.md §1).
 Retries of 429, 5xx and lost connections happen only before anything of the answer was
 passed on, so a user never sees text twice, and never past `request_timeout`.
 """

@@ -1,6 +1,6 @@
 """The `backends.<name>` section of a `type: vectara` backend, validated before any request.
 
-Field names and placement follow Vectara's `ChatRequest` (specs/backends.md §1.3) so
+Field names and placement follow Vectara's `ChatRequest` (docs/specs/backends.md §1.3) so
 `search`, `generation` and each corpus are sent exactly as configured: unset fields
 are left out of the request rather than sent as null.
 """

@@ -1,7 +1,7 @@
 """A loopback fake of Vectara's chat API v2 for tests (botkit's and plugin authors').
 
 It speaks the documented framing (`event:<type>` / `data:<compact json>` / blank line,
-`text/event-stream`; specs/backends.md §1), keeps chats and turns so history calls
+`text/event-stream`; docs/specs/backends.md §1), keeps chats and turns so history calls
 work, records every request, and can be scripted reply by reply: a stream of events
 (with delays or a cut connection), raw bytes (e.g. a fixture file), a JSON body, or an
 error status. Start it with `async with FakeVectara() as fake:` and point a backend's

@@ -2,7 +2,7 @@
 
 Parsing is by the JSON `type` (never by the SSE event name), unknown types are
 skipped, and the order of events after `chat_info` is not relied on
-(specs/backends.md §1.5). Error bodies (§1.8) become readable text here too.
+(docs/specs/backends.md §1.5). Error bodies (§1.8) become readable text here too.
 """
 
 from __future__ import annotations
