@@ -21,10 +21,9 @@ import httpx
 from aiohttp import web
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from botkit import Adapter, Capabilities, Inbound, MessageRef, Outgoing, RateLimited, ThreadKey, Unavailable, hookimpl
+from botkit import (Adapter, Capabilities, Inbound, Markup, MessageRef, Outgoing, RateLimited, Section, ThreadKey,
+                    Unavailable, hookimpl)
 from botkit.bot import Bot
-from botkit.config import Section
-from botkit.markup import Markup
 from botkit.server import Server
 
 from botkit_webhook.signing import HEADER, sign, verify

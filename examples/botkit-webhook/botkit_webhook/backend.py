@@ -13,10 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from botkit import Backend, BackendError, Done, Question, Session, Source, Sources, TextDelta
+from botkit import AnswerEvent, Backend, BackendError, Done, Question, Section, Session, Source, Sources, TextDelta
 from botkit.bot import Bot
-from botkit.config import Section
-from botkit.events import AnswerEvent
 
 
 class JsonQAConfig(Section):

@@ -1,11 +1,8 @@
 """The `smalltalk` middleware: greetings are answered without asking the backend, and
 every finished answer gets a line below it."""
 
-from botkit import Draft, Note, Surface, hookimpl
+from botkit import Draft, Handled, Note, NoteKind, Section, Surface, Turn, hookimpl
 from botkit.bot import Bot
-from botkit.config import Section
-from botkit.events import NoteKind
-from botkit.turn import Handled, Turn
 
 
 class SmallTalkConfig(Section):
