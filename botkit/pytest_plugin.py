@@ -58,7 +58,7 @@ if pytest_asyncio is not None:
                         **recording: Any) -> RecordingAdapter:
             """The recording adapter `rec` (options: `botkit.testing.RecordingConfig`) of a started
             bot with `backends` (default: the `fake` one) and `middlewares`; `rec.bot` is the bot."""
-            bot = await botkit_bot({"adapters": {"rec": {"type": "recording", "edit_interval": 0.0, **recording}},
+            bot = await botkit_bot({"adapters": {"rec": {"type": "recording", **recording}},
                                     "backends": backends or {"fake": {"type": "fake"}},
                                     "middlewares": middlewares or {}})
             return bot.adapters["rec"]  # type: ignore[return-value]

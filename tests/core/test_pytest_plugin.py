@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from botkit.testing import BUILT_IN_FAKES, LoopbackFakes
+
 
 def test_pytest_loads_it_through_its_entry_point(pytestconfig):
     assert pytestconfig.pluginmanager.has_plugin("botkit")
@@ -44,6 +46,18 @@ async def test_loopback_fakes_of_the_built_ins_start_and_answer(botkit_fakes):
         response = await client.post(openai.url + "/v1/chat/completions",
                                      json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 200 and "Hello" in response.text
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_IN_FAKES))
+async def test_every_built_in_fake_starts_on_loopback_and_stops(name):
+    fakes = LoopbackFakes()
+    fake = await fakes.start(name)
+    url = getattr(fake, "api_url", None) or fake.url
+    assert url.startswith("http://127.0.0.1:")
+    await fakes.close()
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient() as client:
+            await client.get(url)
 
 
 async def test_an_unknown_fake_is_named_with_the_known_ones(botkit_fakes):
