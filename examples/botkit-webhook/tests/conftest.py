@@ -1,5 +1,5 @@
 """The webhook platform faked on 127.0.0.1: it takes botkit's signed callbacks and keeps
-the conversation as a person would see it; `post` delivers a signed message to the bot."""
+the conversation as a person would see it; `deliver` POSTs a signed message to the bot."""
 
 import itertools
 import json
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from botkit.testing import FakeServer
 from botkit_webhook.signing import HEADER, sign, verify
+
 
 class FakePlatform(FakeServer):
     def __init__(self) -> None:
