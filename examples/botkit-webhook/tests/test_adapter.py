@@ -2,6 +2,9 @@
 
 import logging
 
+import pytest
+
+from botkit.config import ConfigError
 from botkit.testing import eventually
 
 
@@ -82,3 +85,11 @@ async def test_the_secret_never_shows(botkit_fake_backend, platform, caplog):
     await platform.deliver(backend.bot, platform.message("hi there"))
     await backend.bot.idle(5)
     assert platform.secret not in caplog.text
+
+
+async def test_a_bad_config_is_named_without_showing_the_secret(botkit_bot, platform):
+    with pytest.raises(ConfigError) as raised:
+        await botkit_bot({"adapters": platform.adapter(secret="short-secret", callback_url="ftp://x"),
+                          "backends": {"b": {"type": "fake"}}})
+    assert "adapters.hook.secret" in str(raised.value) and "adapters.hook.callback_url" in str(raised.value)
+    assert "short-secret" not in str(raised.value)
