@@ -184,6 +184,6 @@ def botkit_cli(commands: argparse._SubParsersAction) -> None:
     """Add `botkit` subcommands: `parser = commands.add_parser(name, help=...)`.
 
     Set `parser.set_defaults(func=callable)`; it is called with the parsed args and
-    may return an exit status or a coroutine (awaited). Synchronous. `botkit.commands`
+    may return an exit status or a coroutine (awaited). Synchronous. `botkit.cli.support`
     has what every command shares (`with_config` adds `-c`, `load_for_cli` loads it).
     """

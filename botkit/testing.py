@@ -461,7 +461,10 @@ class FakeServer(ABC):
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        raw = await request.read()
+        try:
+            raw = await request.read()
+        except ConnectionResetError:  # the client is gone (a bot killed mid-request): nothing to answer
+            return web.Response(status=499)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:

@@ -18,14 +18,22 @@ from botkit import http
 
 
 @pytest.fixture(autouse=True)
-def _log_levels_restored() -> Iterator[None]:
+def _logging_restored() -> Iterator[None]:
     """A test that runs the CLI in this process sets up logging (`log: {level: ERROR}` raises
-    the root logger's level): later tests must still see the WARNINGs they look for."""
-    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict))]
+    the root logger's level, and its handler writes to that test's captured stderr): later
+    tests must still see the WARNINGs they look for, and nothing may log to a closed stream."""
+    root = logging.getLogger()
+    loggers = [root, *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict))]
     levels = [(logger, logger.level) for logger in loggers if isinstance(logger, logging.Logger)]
+    handlers = list(root.handlers)
     yield
     for logger, level in levels:
         logger.setLevel(level)
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
 
 
 class LoopThread:

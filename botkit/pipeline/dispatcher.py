@@ -21,7 +21,7 @@ from botkit.logs import turn_context
 from botkit.pipeline.intake import Intake
 from botkit.pipeline.runner import TurnRunner
 from botkit.pipeline.workers import ThreadWorkers
-from botkit.store import JournalEntry, Store
+from botkit.store import JournalEntry, TurnStore
 from botkit.turn import Turn
 
 #: seconds after the grace time that the final edits of turns cut off by a stop may take;
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 class Dispatcher:
-    def __init__(self, *, adapters: dict[str, Adapter], backends: dict[str, Backend], store: Store,
+    def __init__(self, *, adapters: dict[str, Adapter], backends: dict[str, Backend], store: TurnStore,
                  plugins: Plugins, routes: list[Route], settings: DispatchConfig,
                  recovery: RecoveryConfig | None = None, observers: Sequence[DeliveryObserver] = ()) -> None:
         self.settings = settings

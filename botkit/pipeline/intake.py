@@ -18,7 +18,7 @@ from botkit.config import DispatchConfig, Route
 from botkit.events import Inbound, ThreadKey
 from botkit.ordering import ThreadOrder
 from botkit.pipeline.workers import ThreadWorkers
-from botkit.store import JournalEntry, Store
+from botkit.store import JournalEntry, TurnStore
 from botkit.turn import Turn
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ log = logging.getLogger("botkit.dispatcher")
 
 
 class Intake:
-    def __init__(self, *, adapters: dict[str, Adapter], store: Store, plugins: Plugins, routes: list[Route],
+    def __init__(self, *, adapters: dict[str, Adapter], store: TurnStore, plugins: Plugins, routes: list[Route],
                  settings: DispatchConfig, workers: ThreadWorkers) -> None:
         self.adapters = adapters
         self.store = store

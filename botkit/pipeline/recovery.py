@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited
 from botkit.events import Note, NoteKind
 from botkit.pipeline.screen import outgoing, ref_of, shown
-from botkit.store import JournalEntry, Store
+from botkit.store import JournalEntry, TurnStore
 from botkit.turn import Answer, Turn, TurnStatus
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ INTERRUPTED_NOTICE = "This answer was interrupted when the bot restarted. Please
 _ATTEMPTS = 4
 
 
-async def resume(entry: JournalEntry, turn: Turn, store: Store, plugins: Plugins,
+async def resume(entry: JournalEntry, turn: Turn, store: TurnStore, plugins: Plugins,
                  observers: Sequence[DeliveryObserver] = ()) -> Answer:
     """Finish or mark `entry`'s answer, record it, close the journal entry.
 

@@ -24,7 +24,7 @@ from botkit.pipeline.recovery import resume
 from botkit.pipeline.screen import ScreenJournal
 from botkit.pipeline.slots import Slots
 from botkit.render import AnswerRenderer, DeliveryObserver
-from botkit.store import JournalEntry, SessionRecord, Store
+from botkit.store import JournalEntry, SessionRecord, TurnStore
 from botkit.turn import Answer, Turn, TurnStatus
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ log = logging.getLogger("botkit.dispatcher")
 
 
 class TurnRunner:
-    def __init__(self, *, adapters: dict[str, Adapter], backends: dict[str, Backend], store: Store,
+    def __init__(self, *, adapters: dict[str, Adapter], backends: dict[str, Backend], store: TurnStore,
                  plugins: Plugins, settings: DispatchConfig, recovery: RecoveryConfig,
                  observers: Sequence[DeliveryObserver] = ()) -> None:
         #: turns asking their backend at once (`dispatch.max_in_flight`); journal writes wait outside

@@ -11,7 +11,7 @@ from typing import Any
 
 from botkit.adapters import MessageRef, Outgoing
 from botkit.events import Note, NoteKind, Placement, ThreadKey
-from botkit.store import JournalEntry, Store
+from botkit.store import JournalEntry, TurnStore
 
 
 def shown(message: Outgoing, ref: MessageRef | None) -> dict[str, Any]:
@@ -39,7 +39,7 @@ class ScreenJournal:
 
     __slots__ = ("store", "entry")
 
-    def __init__(self, store: Store, entry: JournalEntry) -> None:
+    def __init__(self, store: TurnStore, entry: JournalEntry) -> None:
         self.store = store
         self.entry = entry
 

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Collection
 
 from botkit.events import ThreadKey
 from botkit.logs import turn_context
-from botkit.store import JournalEntry, Store
+from botkit.store import JournalEntry, TurnStore
 
 log = logging.getLogger("botkit.dispatcher")
 
@@ -34,7 +34,7 @@ POOL_SIZE = 1024
 
 
 class ThreadWorkers:
-    def __init__(self, store: Store, run: Callable[[JournalEntry], Awaitable[object]],
+    def __init__(self, store: TurnStore, run: Callable[[JournalEntry], Awaitable[object]],
                  finished: Callable[[JournalEntry], None], *, size: int | None = None) -> None:
         self.store = store
         self.run = run

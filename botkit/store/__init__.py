@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botkit.store.base import JournalEntry, SessionRecord, Store, StoreUnusable, TurnRecord
+from botkit.store.base import (FeedbackStore, HistoryStore, JournalEntry, SessionRecord, Store, StoreUnusable,
+                               TurnRecord, TurnStore)
 
 if TYPE_CHECKING:
     from botkit.config import Config
@@ -43,4 +44,5 @@ def open_store(url: str, *, base_dir: Path | None = None, events_ttl: float = 48
     raise ValueError(f"unsupported store URL scheme {scheme!r} (supported: sqlite, postgresql)")
 
 
-__all__ = ["JournalEntry", "SessionRecord", "Store", "StoreUnusable", "TurnRecord", "open_store", "store_for"]
+__all__ = ["FeedbackStore", "HistoryStore", "JournalEntry", "SessionRecord", "Store", "StoreUnusable", "TurnRecord",
+           "TurnStore", "open_store", "store_for"]

@@ -125,8 +125,9 @@ class StoreUnusable(RuntimeError):
     newer than this botkit): the message says which and what to do; botkit does not start."""
 
 
-class Store(ABC):
-    """What the pipeline needs from persistence: the turn journal, claims, leases, sessions.
+class TurnStore(ABC):
+    """What the turn path needs (intake, workers, runner, recovery, the scheduler's
+    housekeeping): claims, the turn journal, thread leases, sessions.
 
     Implementations may buffer writes (group commit) as long as the methods documented
     as durable return only once committed, `flush` makes everything durable, and
@@ -157,8 +158,6 @@ class Store(ABC):
     @abstractmethod
     async def ping(self) -> bool:
         """True if the store answers (for /readyz)."""
-
-    # -- intake: claims and the journal -------------------------------------------------------
 
     @abstractmethod
     async def claim_event(self, event_id: str) -> bool:
@@ -208,7 +207,6 @@ class Store(ABC):
         """The turn is over: take it out of the journal and, given `answer`, record it in
         `session` (saved too), in one transaction. Write-behind."""
 
-    # -- thread leases (several processes on one store) -----------------------------------------
 
     async def take_thread(self, thread: ThreadKey) -> bool:
         """Own `thread` (run its turns) until `release_thread`; False if a live process owns it.
@@ -229,8 +227,6 @@ class Store(ABC):
         stop, or by a replica that died. Recovery asks at start and then periodically."""
         return []
 
-    # -- sessions -----------------------------------------------------------------------------
-
     @abstractmethod
     async def active_session(self, thread: ThreadKey, backend: str, *, with_recent: int = 0) -> SessionRecord:
         """The thread's current session for `backend`, created (without a backend id) if none.
@@ -248,6 +244,20 @@ class Store(ABC):
         """End the thread's current session (reset, idle); the next turn starts a new one."""
 
     @abstractmethod
+    async def expire_idle(self, idle_before: float, *, busy: Collection[ThreadKey] = ()) -> list[SessionRecord]:
+        """End every active session last active before `idle_before`, except in `busy` threads."""
+
+    @abstractmethod
+    async def prune(self, *, turns_before: float | None = None) -> int:
+        """Delete expired event ids (and turns older than `turns_before`, their feedback, and
+        ended sessions left without turns); return rows removed."""
+
+
+class FeedbackStore(ABC):
+    """Votes and comments on answers (the feedback middleware, adapters' buttons, metrics,
+    `botkit feedback export`, the dashboard)."""
+
+    @abstractmethod
     async def turn_for_message(self, thread: ThreadKey, message_id: str) -> TurnRecord | None:
         """The turn whose answer occupies `message_id` in `thread` (feedback on a message)."""
 
@@ -262,27 +272,27 @@ class Store(ABC):
         question, answer, score; oldest first."""
 
     @abstractmethod
+    async def feedback_counts(self) -> dict[str, int]:
+        """Stored feedback votes by value (comments without a vote count as "comment")."""
+
+    @abstractmethod
+    async def feedback_on_figures(self, *, since: float, limit: int) -> dict[str, int]:
+        """The feedback on the turns `turn_figures(since=, limit=)` returns, by value
+        (as in `feedback_counts`)."""
+
+
+class HistoryStore(ABC):
+    """Reading what was said, for people: `botkit sessions`, the web chat after a reload,
+    the dashboard. Each read is bounded: along an index, with a LIMIT, whatever the
+    store's size (`iter_turns` streams)."""
+
+    @abstractmethod
     async def turns_of(self, session: int) -> list[dict[str, Any]]:
         """Every turn of a session (store id), oldest first, as column dicts."""
 
     @abstractmethod
-    async def prune(self, *, turns_before: float | None = None) -> int:
-        """Delete expired event ids (and turns older than `turns_before`, their feedback, and
-        ended sessions left without turns); return rows removed."""
-
-    # -- housekeeping and administration (scheduler, metrics, `botkit sessions`) ------------------
-
-    @abstractmethod
-    async def expire_idle(self, idle_before: float, *, busy: Collection[ThreadKey] = ()) -> list[SessionRecord]:
-        """End every active session last active before `idle_before`, except in `busy` threads."""
-
-    @abstractmethod
     async def count_sessions(self) -> int:
         """How many sessions are active (for the metrics gauge)."""
-
-    @abstractmethod
-    async def feedback_counts(self) -> dict[str, int]:
-        """Stored feedback votes by value (comments without a vote count as "comment")."""
 
     @abstractmethod
     async def list_sessions(self, *, adapter: str | None = None, channel: str | None = None,
@@ -306,10 +316,6 @@ class Store(ABC):
     def iter_turns(self, *, since: float | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every turn (as in `turns_of`, plus its session's backend session id), oldest first."""
 
-    # -- reading history for people (the web chat after a reload, the dashboard) ------------------
-    # Each is one bounded read along an index, whatever the store's size: a range of
-    # turns(thread, id), of turns(created_at) or of the primary keys, with a LIMIT.
-
     @abstractmethod
     async def thread_turns(self, thread: ThreadKey, *, limit: int) -> list[dict[str, Any]]:
         """The thread's latest `limit` turns (as in `turns_of`), oldest first."""
@@ -319,11 +325,6 @@ class Store(ABC):
         """The latest `limit` turns recorded at or after `since`, newest first, without their
         texts: id, event_id, created_at, adapter, backend, status, first_text_after, duration,
         score, and cited (whether the answer came with sources)."""
-
-    @abstractmethod
-    async def feedback_on_figures(self, *, since: float, limit: int) -> dict[str, int]:
-        """The feedback on the turns `turn_figures(since=, limit=)` returns, by value
-        (as in `feedback_counts`)."""
 
     @abstractmethod
     async def recent_turns(self, *, limit: int, before: int | None = None,
@@ -336,3 +337,9 @@ class Store(ABC):
     async def turn_by_id(self, turn_id: int) -> dict[str, Any] | None:
         """One turn (as in `turns_of`) with its session's backend `session_id` and its
         `feedback` (user, value, comment, at; oldest first); None if there is none."""
+
+
+class Store(TurnStore, FeedbackStore, HistoryStore, ABC):
+    """The store botkit opens (`open_store`): one implementation per database (SQLite,
+    PostgreSQL) serving every client. Code that needs only part of it says which
+    (`TurnStore`, `FeedbackStore`, `HistoryStore`)."""

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Iterable
 from typing import IO, Any
 
-from botkit.admin import since
-from botkit.commands import load_for_cli, with_config
+from botkit.cli.admin import since
+from botkit.cli.support import load_for_cli, with_config
 
 #: the columns of an export, in order (the store's `list_feedback` rows carry these keys)
 COLUMNS = ("at", "event_id", "thread", "adapter", "backend", "user", "value", "comment", "question", "answer",

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from botkit.backends import BackendError
-from botkit.commands import load_for_cli, with_config
+from botkit.cli.support import load_for_cli, with_config
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

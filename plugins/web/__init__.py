@@ -84,7 +84,7 @@ def botkit_register_adapters(register) -> None:  # noqa: ANN001 - pluggy passes 
 async def cmd_web(args: argparse.Namespace) -> int:
     """Run the config with the web chat: its own web adapter, or one added in place of the others."""
     from botkit.bot import Bot
-    from botkit.commands import load_for_cli
+    from botkit.cli.support import load_for_cli
     from botkit.config import Configured
 
     config, plugins = load_for_cli(args)
@@ -118,7 +118,7 @@ def _page(config: Any) -> str:
 
 @hookimpl
 def botkit_cli(commands: argparse._SubParsersAction) -> None:
-    from botkit.commands import with_config
+    from botkit.cli.support import with_config
 
     parser = with_config(commands.add_parser("web", help="run the bot with the web chat (default: the bundled "
                                                          "docs bot)"))

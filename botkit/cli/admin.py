@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from botkit.backends import Backend, BackendError
-from botkit.commands import CONFIG_ENV, load_for_cli, with_config
+from botkit.cli.support import CONFIG_ENV, load_for_cli, with_config
 from botkit.config import DEFAULT_CONFIG, Config, parse_duration
 from botkit.plugins import Plugins, hookimpl
 from botkit.store import Store, store_for

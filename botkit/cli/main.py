@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from botkit.backends import BackendError, Question, Session
 from botkit.bot import Bot, StartupError, describe
-from botkit.commands import LEVELS, load_for_cli, log_level, with_config
+from botkit.cli.support import LEVELS, load_for_cli, log_level, with_config
 from botkit.config import (Config, ConfigError, Configured, MetricsConfig, Route, ServerConfig,
                            StoreConfig, routes_of)
 from botkit.events import Done, Failed, Sources, TextDelta, ThreadKey
@@ -78,7 +78,7 @@ async def cmd_check(args: argparse.Namespace) -> int:
     else:
         print("server:      none (nothing needs one; give server: {port: 3000} for /healthz and /metrics)")
     if args.online:
-        from botkit.online import check_online
+        from botkit.cli.online import check_online
 
         return await check_online(bot)
     return 0
@@ -172,14 +172,14 @@ async def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
-    from botkit.completion import script
+    from botkit.cli.completion import script
 
     sys.stdout.write(script(args.parser, args.shell))
     return 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from botkit.scaffold import write_config
+    from botkit.cli.scaffold import write_config
 
     return write_config(load_plugins(), args)
 
@@ -297,7 +297,3 @@ def main(argv: list[str] | None = None) -> int:
             print(redact(traceback.format_exc()), file=sys.stderr, end="")
         print(f"botkit: {redact(describe(exc))} (run with -vv for the traceback)", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
