@@ -5,7 +5,7 @@ Importing botkit never imports a platform library (slack-bolt, discord.py, ...).
 """
 
 from botkit.adapters import (Adapter, Capabilities, MessageRef, Outgoing, RateLimited, Stopping, Surface,
-                             Unavailable)
+                             Unavailable, Undeliverable)
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.config import Section
 from botkit.events import (
@@ -74,6 +74,7 @@ __all__ = [
     "Turn",
     "TurnStatus",
     "Unavailable",
+    "Undeliverable",
     "Warning",
     "hookimpl",
 ]

@@ -125,6 +125,13 @@ class Stopping(Unavailable):
     """`Unavailable` because the bot is stopping."""
 
 
+class Undeliverable(Exception):
+    """Raised by `send`/`edit` when the platform refused the message for good: the
+    conversation or message is gone, the bot was removed, the message is invalid (a 4xx
+    other than 408 and 429). Trying again cannot help: the renderer says so in one log
+    line and records the turn as undelivered, instead of retrying its final edit."""
+
+
 class RateLimited(Exception):
     """Raised by `send`/`edit` when the platform said 429; the renderer waits and retries."""
 

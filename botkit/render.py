@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited
+from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited, Undeliverable
 from botkit.deadlines import Deadlines
 from botkit.events import Draft, Inbound, Note, NoteKind, Placement, Score, Sources, Status, TextDelta, Warning
 from botkit.plugins import Plugins
@@ -238,6 +238,9 @@ class AnswerRenderer:
                 self._tell_rate_limited(exc)
                 self._dirty = True
                 self._next_at = time.monotonic() + exc.retry_after
+            except Undeliverable as exc:
+                log.warning("%s refused an edit in %s: %s", self.adapter.name, self.inbound.thread, exc)
+                return  # nothing more is shown until the final edit, which says how it ends
             except Exception:
                 log.warning("edit failed on %s; the next edit carries the text", self.adapter.name, exc_info=True)
                 self._next_at = time.monotonic() + max(self.caps.edit_interval, 1.0)
@@ -336,6 +339,10 @@ class AnswerRenderer:
             except RateLimited as exc:
                 self._tell_rate_limited(exc)
                 self._next_at = time.monotonic() + exc.retry_after
+            except Undeliverable as exc:
+                log.warning("%s refused the answer in %s for good (%s); not tried again", self.adapter.name,
+                            self.inbound.thread, exc)
+                return False
             except Exception:
                 log.warning("final edit failed on %s (attempt %d)", self.adapter.name, attempt + 1, exc_info=True)
                 self._next_at = time.monotonic() + min(2.0 ** attempt, 30.0)

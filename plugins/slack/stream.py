@@ -22,7 +22,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from botkit.adapters import MessageRef, Outgoing, RateLimited
+from botkit.adapters import MessageRef, Outgoing, RateLimited, Undeliverable
 from botkit.events import ThreadKey
 from botkit_plugins.slack.layout import layout, note_blocks, pieces, to_markdown
 
@@ -34,14 +34,29 @@ STREAM_CALL_MAX = 12_000
 _UNAVAILABLE = {"unknown_method", "not_allowed_token_type", "missing_scope", "feature_not_enabled"}
 
 
+#: Web API errors no retry changes: the channel or message is gone, the bot was removed or
+#: lost its token or scope, the message is refused as it is
+REFUSED = frozenset({"channel_not_found", "not_in_channel", "is_archived", "message_not_found",
+                     "cant_update_message", "edit_window_closed", "msg_too_long", "restricted_action",
+                     "account_inactive", "invalid_auth", "token_revoked", "not_authed", "missing_scope",
+                     "no_permission", "team_access_not_granted"})
+
+
+class SlackRefused(SlackApiError, Undeliverable):
+    """A Web API error in `REFUSED`: the renderer does not try the message again."""
+
+
 async def slack_call(method: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
-    """Call a Web API method; a 429 slack_sdk did not absorb becomes `RateLimited`."""
+    """Call a Web API method; a 429 slack_sdk did not absorb becomes `RateLimited`, an error
+    no retry changes `SlackRefused` (still a `SlackApiError`)."""
     try:
         return await method(**kwargs)
     except SlackApiError as exc:
         if exc.response.status_code == 429:
             retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
             raise RateLimited(float(retry_after or 1.0)) from exc
+        if exc.response.get("error") in REFUSED:
+            raise SlackRefused(str(exc), exc.response) from exc
         raise
 
 

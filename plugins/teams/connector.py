@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from botkit.adapters import RateLimited
+from botkit.adapters import RateLimited, Undeliverable
 from botkit.http import retry_after
 
 RETRIED = frozenset({412, 429, 502, 504})
@@ -34,6 +34,11 @@ class TeamsError(Exception):
         super().__init__(f"Teams answered {status}" + (f" {code}" if code else "") + (f": {message}" if message else ""))
         self.status = status
         self.code = code
+
+
+class TeamsRefused(TeamsError, Undeliverable):
+    """Teams refused the call for good (a 4xx that no retry changes: the conversation or
+    activity is unknown, the bot is not in the conversation, the activity is invalid)."""
 
 
 class TokenProvider:
@@ -135,7 +140,8 @@ class Connector:
                     raise RateLimited(delay)
             error = _json_object(response).get("error")
             error = error if isinstance(error, dict) else {}
-            raise TeamsError(status, str(error.get("code", "")), str(error.get("message", ""))[:200])
+            kind = TeamsRefused if 400 <= status < 500 and status not in (408, 429) else TeamsError
+            raise kind(status, str(error.get("code", "")), str(error.get("message", ""))[:200])
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:

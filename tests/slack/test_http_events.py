@@ -231,3 +231,19 @@ async def test_a_post_answered_without_its_ts_is_not_edited_later_with_an_empty_
         await fake.wait_for(lambda f: any("Fine." in c.get("text", "") for c in f.of("chat.update") + f.of("chat.postMessage")))
         await bot.idle(5)
     assert all(update["ts"] for update in fake.of("chat.update"))
+
+
+async def test_an_answer_slack_refuses_for_good_is_not_tried_again(fake, tmp_path, caplog):
+    """The bot was removed from the channel: one attempt and one line, no retries with tracebacks."""
+    fake.fail("chat.postMessage", "not_in_channel", times=10)
+    config = bot_config(fake, backend={"answer": "Nobody will read this."}, dispatch={"progress_delay": 60})
+    async with running_bot(config, tmp_path) as bot:
+        status, _ = await post_event(bot.server.url, mention())
+        assert status == 200
+        await bot.idle(5)
+        (turn,) = [t async for t in bot.store.iter_turns()]
+    assert len(fake.of("chat.postMessage")) == 1
+    refused = [r for r in caplog.records if r.name == "botkit.render"]
+    assert [r.levelname for r in refused] == ["WARNING"] and not refused[0].exc_info
+    assert "not_in_channel" in refused[0].getMessage()
+    assert turn["flags"] == {"undelivered": True}

@@ -83,3 +83,21 @@ async def test_refused_requests_cause_no_outbound_call(fake, tmp_path):
         await bot.idle(5)
         assert bot.backends["kb"].calls == []
     assert fake.calls == [] and fake.token_requests == []
+
+
+async def test_an_answer_teams_refuses_for_good_is_not_tried_again(fake, tmp_path, caplog):
+    """A 404 for the conversation (the bot was removed from it): one attempt and one line, not
+    six attempts with a traceback each; the turn is recorded as undelivered."""
+    config = _config(fake, answer="Nobody will read this.")
+    config["dispatch"] = {"progress_delay": 60}  # the answer is the only post
+    fake.script(404, {"error": {"code": "ConversationNotFound", "message": "Conversation not found."}}, times=10)
+    async with running_bot(config, tmp_path) as bot:
+        activity = fake.activity("anyone?", kind="groupChat", mention_bot=True)
+        assert await _post(bot, fake, activity) == 202
+        await bot.idle(5)
+        (turn,) = [t async for t in bot.store.iter_turns()]
+    assert len(fake.calls) == 1
+    refused = [r for r in caplog.records if r.name == "botkit.render"]
+    assert [r.levelname for r in refused] == ["WARNING"] and not refused[0].exc_info
+    assert "ConversationNotFound" in refused[0].getMessage() and "not tried again" in refused[0].getMessage()
+    assert turn["flags"] == {"undelivered": True}
