@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from botkit.cli import main
-from botkit.testing import running_bot, serve_loopback
+from botkit.testing import eventually, running_bot, serve_loopback
 
 SOURCE_URL = "https://docs.example.com/refunds"
 TOKEN = "dashboard-token-for-tests-0123456789"
@@ -63,17 +63,23 @@ async def ask(page, question: str) -> None:
 
 async def watch_answer(page, count: int) -> list[str]:
     """The texts answer number `count` (1-based) showed, in order, until it was final."""
+    from playwright.async_api import expect
+
     answer = page.locator(".answer").nth(count - 1)
+    await expect(answer).to_be_attached(timeout=WAIT_MS)
     seen: list[str] = []
     deadline = time.monotonic() + WAIT_MS / 1000
     while time.monotonic() < deadline:
-        if await answer.count():
-            text = await answer.inner_text()
-            if not seen or seen[-1] != text:
-                seen.append(text)
-            if "Sources" in text:
-                return seen
-        await asyncio.sleep(0.03)
+        text = await answer.inner_text()
+        if not seen or seen[-1] != text:
+            seen.append(text)
+        if "Sources" in text:
+            return seen
+        try:  # the next state the page shows, whenever it comes
+            await expect(answer).not_to_have_text(text, use_inner_text=True,
+                                                  timeout=max(deadline - time.monotonic(), 0) * 1000)
+        except AssertionError:
+            break
     raise AssertionError(f"the answer never completed; it showed {seen}")
 
 
@@ -213,7 +219,11 @@ async def test_the_dashboard_refuses_without_the_token_and_shows_the_figures_wit
     await ask(page, "How long do refunds take?")
     await watch_answer(page, 1)
     await page.locator(".answer").first.get_by_role("button", name="Helpful", exact=True).click()
-    await asyncio.sleep(0.2)
+
+    async def voted() -> bool:
+        return bool(await bot.store.list_feedback())
+
+    await eventually(voted)  # the vote is in the store before the dashboard is asked
 
     refused = await page.goto(bot.server.url + "/dashboard")
     assert refused is not None and refused.status == 401
