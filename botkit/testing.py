@@ -21,6 +21,7 @@ import json
 import os
 import pwd
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -321,6 +322,16 @@ def botkit_register_adapters(register) -> None:
 
 
 # -- waiting in tests -------------------------------------------------------------------------
+
+
+async def read_until(stream: asyncio.StreamReader, pattern: str | re.Pattern[str], seen: list[str]) -> re.Match[str]:
+    """Read a process's output (`botkit run` in a test) line by line, each kept in `seen`,
+    until one matches `pattern`; AssertionError with everything read when it ends first."""
+    while line := (await stream.readline()).decode():
+        seen.append(line)
+        if match := re.search(pattern, line):
+            return match
+    raise AssertionError("botkit exited early:\n" + "".join(seen))
 
 
 async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0, *,

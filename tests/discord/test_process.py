@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from botkit.testing import write_config
+from botkit.testing import read_until, write_config
 from botkit_plugins.discord.testing import BOT_ID, CHANNEL_ID, GUILD_ID, FakeDiscord
 
 
@@ -24,9 +24,9 @@ async def test_botkit_run_answers_a_mention(fake: FakeDiscord, tmp_path: Path) -
     process = await asyncio.create_subprocess_exec(
         *argv, "run", "-c", str(config), cwd=tmp_path, env={"DISCORD_TEST_TOKEN": "process-token", "PATH": ""},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    log: list[bytes] = []
+    log: list[str] = []
     try:
-        await asyncio.wait_for(_read_until(process, b"botkit started", log), 30)  # signal handlers are set
+        await asyncio.wait_for(read_until(process.stdout, "botkit started", log), 30)  # signal handlers are set
         question = fake.message(CHANNEL_ID, f"<@{BOT_ID}> are you a process?", mentions_bot=True)
         await fake.dispatch("MESSAGE_CREATE", question)
         await fake.wait_until(lambda: any(m["content"] == "Answered by a process."
@@ -35,19 +35,8 @@ async def test_botkit_run_answers_a_mention(fake: FakeDiscord, tmp_path: Path) -
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
         rest, _ = await asyncio.wait_for(process.communicate(), 30)
-    output = b"".join(log) + rest
-    assert process.returncode == 0, output.decode()
+    output = "".join(log) + rest.decode()
+    assert process.returncode == 0, output
     assert fake.identify[0]["token"] == "process-token"
     assert fake.requests("POST", f"/channels/{CHANNEL_ID}/messages/{question['id']}/threads")
-    assert b"process-token" not in output  # the token never reaches the log
-
-
-async def _read_until(process: asyncio.subprocess.Process, marker: bytes, log: list[bytes]) -> None:
-    assert process.stdout is not None
-    while True:
-        line = await process.stdout.readline()
-        log.append(line)
-        if not line:
-            raise AssertionError("botkit exited early:\n" + b"".join(log).decode())
-        if marker in line:
-            return
+    assert "process-token" not in output  # the token never reaches the log

@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import sys
 from pathlib import Path
 
 import aiohttp
 
-from botkit.testing import write_config
+from botkit.testing import read_until, write_config
 from botkit_plugins.discord.testing import BOT_ID, CHANNEL_ID, GUILD_ID, FakeDiscord
 from botkit_plugins.openai.fake import FakeOpenAI
 from botkit_plugins.slack.testing import BOT_USER, FakeSlack, event_callback, sign
@@ -49,14 +48,6 @@ def deployment(slack: FakeSlack, vectara: FakeVectara, discord: FakeDiscord, ope
         },
         "routes": [{"adapter": "slack", "backend": "vectara"}, {"adapter": "discord", "backend": "gpt"}],
     }
-
-
-async def read_until(stream: asyncio.StreamReader, pattern: str, seen: list[str]) -> re.Match:
-    while line := (await stream.readline()).decode():
-        seen.append(line)
-        if match := re.search(pattern, line):
-            return match
-    raise AssertionError("botkit exited early:\n" + "".join(seen))
 
 
 async def run_and_ask(tmp_path: Path, content: bool) -> str:

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import sys
 
-from botkit.testing import write_config
+from botkit.testing import read_until, write_config
 
 from .conftest import TS, bot_config, mention, post_event
 
 TOKEN = "xoxb-process-secret-token"
-
-
-async def _listening_url(stream: asyncio.StreamReader, seen: list[str]) -> str:
-    while line := (await stream.readline()).decode():
-        seen.append(line)
-        if m := re.search(r"HTTP server listening on (http://\S+)", line):
-            return m.group(1)
-    raise AssertionError("botkit exited before listening:\n" + "".join(seen))
 
 
 async def test_botkit_run_answers_a_signed_mention(fake, tmp_path):
@@ -29,7 +20,8 @@ async def test_botkit_run_answers_a_signed_mention(fake, tmp_path):
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     output: list[str] = []
     try:
-        url = await asyncio.wait_for(_listening_url(proc.stdout, output), 20)
+        listening = read_until(proc.stdout, r"HTTP server listening on (http://\S+)", output)
+        url = (await asyncio.wait_for(listening, 20)).group(1)
         await fake.wait_for("auth.test", timeout=20)  # the adapter starts right after the server
         status, _ = await post_event(url, mention())
         assert status == 200

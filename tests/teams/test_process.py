@@ -10,18 +10,7 @@ import signal
 
 import httpx
 
-from botkit.testing import write_config
-
-
-async def _read_until(stream: asyncio.StreamReader, pattern: re.Pattern[str], seen: list[str]) -> re.Match[str]:
-    while True:
-        line = (await stream.readline()).decode()
-        if not line:
-            raise AssertionError("botkit exited early:\n" + "".join(seen))
-        seen.append(line)
-        match = pattern.search(line)
-        if match:
-            return match
+from botkit.testing import read_until, write_config
 
 
 async def test_botkit_run_answers_a_signed_activity(fake, tmp_path):
@@ -38,7 +27,7 @@ async def test_botkit_run_answers_a_signed_activity(fake, tmp_path):
     seen: list[str] = []
     try:
         match = await asyncio.wait_for(
-            _read_until(process.stderr, re.compile(r"listening on (http://127\.0\.0\.1:\d+)"), seen), 20)
+            read_until(process.stderr, re.compile(r"listening on (http://127\.0\.0\.1:\d+)"), seen), 20)
         activity = fake.activity("hi", kind="groupChat")
         async with httpx.AsyncClient(timeout=5) as client:
             response = await client.post(f"{match.group(1)}/api/messages", json=activity,
