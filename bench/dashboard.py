@@ -25,8 +25,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from botkit.events import ThreadKey
+from botkit.plugins import load_plugins
 from botkit.store import open_store
 from botkit_plugins.dashboard.figures import WINDOWS, figures
+
+PLUGINS = load_plugins()  # the built-ins: the feedback plugin keeps its table in the store
 
 QUESTION = "How do I configure the thing so that it answers in the right thread? " * 2
 ANSWER = "You set the option in config.yaml and restart the bot [1]. It then answers in threads [2]. " * 8
@@ -48,7 +51,7 @@ def rows(turns: int, days: float, threads: int) -> Iterator[tuple]:
 
 
 async def fill(url: str, base: Path, turns: int, days: float) -> None:
-    store = open_store(url, base_dir=base)
+    store = open_store(url, base_dir=base, tables=list(PLUGINS.tables.values()))
     await store.open()  # creates the schema
     threads = max(1, turns // 10)
     if url.startswith("sqlite"):
@@ -101,12 +104,12 @@ async def bench(url: str, base: Path, args: argparse.Namespace) -> None:
     await fill(url, base, args.turns, args.days)
     print(f"{url.split(':')[0]}: {args.turns:,} turns over {args.days:g} days filled in "
           f"{time.perf_counter() - started:.0f} s (min / median / max of {args.runs} runs)")
-    store = open_store(url, base_dir=base)
+    store = open_store(url, base_dir=base, tables=list(PLUGINS.tables.values()))
     await store.open()
     try:
         for window in WINDOWS:
             await timed(f"figures, {window}", args.runs,
-                        lambda w=window: figures(store, window=w, max_turns=args.max_turns, low_fcs=0.5))
+                        lambda w=window: figures(store, PLUGINS, window=w, max_turns=args.max_turns, low_fcs=0.5))
         await timed("recent questions (25)", args.runs, lambda: store.recent_turns(limit=25))
         await timed("recent questions, page 100", args.runs, lambda: store.recent_turns(limit=25, before=args.turns // 2))
         await timed("one turn", args.runs, lambda: store.turn_by_id(args.turns // 3))

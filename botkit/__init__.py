@@ -31,6 +31,7 @@ from botkit.files import FileNotRead
 from botkit.markup import Formatter, Markup
 from botkit.plugins import PluginError, hookimpl
 from botkit.render import DeliveryObserver
+from botkit.store.tables import PluginTables, Tables
 from botkit.turn import Answer, Handled, Turn, TurnStatus
 
 __version__ = "0.1.0"
@@ -58,6 +59,7 @@ __all__ = [
     "Outgoing",
     "Placement",
     "PluginError",
+    "PluginTables",
     "Question",
     "RateLimited",
     "Score",
@@ -69,6 +71,7 @@ __all__ = [
     "Status",
     "Stopping",
     "Surface",
+    "Tables",
     "TextDelta",
     "ThreadKey",
     "Turn",

@@ -92,7 +92,7 @@ class Bot:
         self.config = config
         self.plugins = plugins
         settings = config.root
-        self.store: Store = store_for(config)
+        self.store: Store = store_for(config, list(plugins.tables.values()))
         self.server = Server(self, settings.server.host, settings.server.port)
         self.adapters: dict[str, Adapter] = {}
         self.backends: dict[str, Backend] = {}

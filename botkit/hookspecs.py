@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from botkit.adapters import Adapter, Surface
     from botkit.bot import Bot
     from botkit.events import Draft, ThreadKey
+    from botkit.store import PluginTables, Store
     from botkit.turn import Answer, Handled, Turn
 
 hookspec = pluggy.HookspecMarker("botkit")
@@ -43,6 +44,10 @@ hookspec = pluggy.HookspecMarker("botkit")
 
 class Register(Protocol):
     def __call__(self, name: str, component: type | str, config_model: type) -> None: ...
+
+
+class RegisterTables(Protocol):
+    def __call__(self, tables: PluginTables) -> None: ...
 
 
 # -- registration: called once when the plugin manager is built --------------------------
@@ -87,6 +92,19 @@ def botkit_register_sections(register: Register) -> None:
     it, and `cls(config, bot)` is constructed and registered as a plugin like a middleware,
     so that its own hook implementations (`botkit_routes`, `botkit_startup`, ...) run.
     Without the section nothing is built. A name the core's sections use is an error.
+    """
+
+
+@hookspec
+def botkit_register_tables(register: RegisterTables) -> None:
+    """Register tables the plugin keeps in the bot's store: `register(botkit.PluginTables(
+    namespace, migrations, turn_rows))`.
+
+    Every command that opens the store (`run`, `sessions`, a plugin's own) creates and
+    migrates them first, on SQLite and PostgreSQL alike; the plugin reads and writes them
+    through `bot.store.tables(namespace)`. Rows named in `turn_rows` are deleted with their
+    turn (retention, `botkit sessions delete`). A namespace registered twice is an error
+    naming both plugins.
     """
 
 
@@ -140,6 +158,29 @@ def botkit_reaction(adapter: Adapter, thread: ThreadKey, message_id: str, user: 
     (Slack "+1", Discord "👍", a button's value), `message_id` the id the adapter returned
     for the message, `comment` text the user attached (a modal, a card input) or None.
     Observers (feedback, metrics) decide what a reaction means. Every implementation runs.
+    """
+
+
+# -- views of recorded turns ------------------------------------------------------------------
+
+
+@hookspec
+def botkit_turn_annotations(store: Store, event_ids: list[str]) -> dict[str, dict[str, Any]] | None:
+    """What the plugin keeps of some recorded turns in its own tables, for the views of one
+    turn (`botkit sessions show`, the dashboard's page of a turn): `{event_id: {field:
+    value}}`, fields named for the plugin (the feedback middleware's "feedback": a list
+    of votes with user, value, comment, at). Each plugin's fields are merged into the
+    turn; a failing plugin is logged and left out. One bounded read.
+    """
+
+
+@hookspec
+def botkit_turn_tallies(store: Store, since: float | None, limit: int | None) -> dict[str, dict[str, int]] | None:
+    """Counts the plugin keeps on recorded turns: `{name: {value: count}}`, over the latest
+    `limit` turns recorded since `since` (the dashboard's window), or every turn when both
+    are None (`/metrics` exports them as the gauge `botkit_<name>{value=...}`). The feedback
+    middleware's is "feedback": votes by value, "comment" for a comment without one. A
+    failing plugin is logged and left out.
     """
 
 

@@ -2,7 +2,8 @@
 
 Counted from finished turns (`botkit_answer_complete`), from deliveries (the renderer's and
 recovery's posts, edits and 429s: a `DeliveryObserver`), and at scrape time from the
-dispatcher (queue depth) and the store (active sessions, feedback). Each bot has its
+dispatcher (queue depth), the store (active sessions) and plugins' tallies of recorded
+turns (`botkit_turn_tallies`: the feedback middleware's votes). Each bot has its
 own registry, so several bots in one process (tests) do not collide.
 """
 
@@ -46,7 +47,7 @@ class Metrics:
                              buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), registry=registry)
         self.queue = Gauge("botkit_queue_depth", "Turns accepted and not yet finished", registry=registry)
         self.sessions = Gauge("botkit_sessions_active", "Threads with an active backend session", registry=registry)
-        self.feedback = Gauge("botkit_feedback", "Stored feedback by value", ["value"], registry=registry)
+        self.tallies: dict[str, Gauge] = {}  # plugins' counts on recorded turns (botkit_turn_tallies), by name
         self.queue.set_function(lambda: self.bot.dispatcher.queued if self.bot.dispatcher else 0)
 
     def install(self) -> None:
@@ -79,6 +80,11 @@ class Metrics:
     async def handle(self, request: web.Request) -> web.Response:
         store = self.bot.store
         self.sessions.set(await store.count_sessions())
-        for value, count in (await store.feedback_counts()).items():
-            self.feedback.labels(value).set(count)
+        for name, counts in (await self.bot.plugins.turn_tallies(store)).items():
+            gauge = self.tallies.get(name)
+            if gauge is None:
+                gauge = self.tallies[name] = Gauge(f"botkit_{name}", f"Recorded turns' {name} by value (a plugin's)",
+                                                   ["value"], registry=self.registry)
+            for value, count in counts.items():
+                gauge.labels(value).set(count)
         return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

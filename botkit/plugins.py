@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -26,12 +26,14 @@ import pluggy
 
 from botkit import hookspecs
 from botkit.extras import install_hint
+from botkit.store.tables import PluginTables
 from botkit.turn import Handled
 
 if TYPE_CHECKING:
     from botkit.adapters import Adapter, Surface
     from botkit.bot import Bot
     from botkit.events import Draft, ThreadKey
+    from botkit.store import Store
     from botkit.turn import Answer, Turn
 
 log = logging.getLogger("botkit.plugins")
@@ -102,7 +104,9 @@ class _PluginManager(pluggy.PluginManager):
 
 #: hooks whose implementations must be plain functions: their callers cannot wait
 SYNCHRONOUS = frozenset({"botkit_render", "botkit_cli", "botkit_register_adapters", "botkit_register_backends",
-                         "botkit_register_middlewares", "botkit_register_sections"})
+                         "botkit_register_middlewares", "botkit_register_sections", "botkit_register_tables"})
+
+
 class _Impl:
     """One implementation of a hook, ready to call: what the facade loops over."""
 
@@ -139,6 +143,7 @@ class Plugins:
         self._impls: dict[str, list[_Impl]] = {}  # hook name -> implementations in call order
         self._trace = os.environ.get(TRACE_ENV, "") not in ("", "0")
         self.sections: dict[str, Component] = {}  # top-level config sections plugins add
+        self.tables: dict[str, PluginTables] = {}  # tables plugins keep in the store, by namespace
 
     # -- loading ------------------------------------------------------------------------
 
@@ -211,12 +216,19 @@ class Plugins:
                         raise PluginError(_plugin, f"{_kind} type {name!r} is already registered by {_table[name].plugin}")
                     _table[name] = Component(_kind, name, component, config_model, _plugin)
 
-                try:
-                    impl.function(**{a: register for a in impl.argnames})
-                except PluginError:
-                    raise
-                except Exception as exc:
-                    raise PluginError(impl.plugin, f"{hook} failed: {exc!r}") from exc
+                _register_with(impl, hook, register)
+        owners: dict[str, str] = {}
+        for impl in self._implementations("botkit_register_tables"):
+            def register_tables(tables: PluginTables, _plugin: str = impl.plugin) -> None:
+                if not isinstance(tables, PluginTables):
+                    raise PluginError(_plugin, f"botkit_register_tables: {tables!r} is not a botkit.PluginTables")
+                if tables.namespace in self.tables:
+                    raise PluginError(_plugin, f"tables {tables.namespace!r} are already registered by"
+                                               f" {owners[tables.namespace]}")
+                self.tables[tables.namespace] = tables
+                owners[tables.namespace] = _plugin
+
+            _register_with(impl, "botkit_register_tables", register_tables)
 
     def plugin_versions(self) -> list[tuple[str, str]]:
         return sorted(self.sources.items())
@@ -279,6 +291,22 @@ class Plugins:
     async def scheduled_jobs(self, scheduler: Any) -> None:
         await self._run_all("botkit_scheduled_jobs", scheduler=scheduler)
 
+    async def turn_annotations(self, store: Store, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """What plugins keep of these turns, merged by event id (see the hook)."""
+        merged: dict[str, dict[str, Any]] = {}
+        for found in await self._mappings("botkit_turn_annotations", store=store, event_ids=event_ids):
+            for event_id, fields in found.items():
+                merged.setdefault(event_id, {}).update(fields)
+        return merged
+
+    async def turn_tallies(self, store: Store, *, since: float | None = None,
+                           limit: int | None = None) -> dict[str, dict[str, int]]:
+        """Plugins' counts on recorded turns, by name (see the hook)."""
+        merged: dict[str, dict[str, int]] = {}
+        for found in await self._mappings("botkit_turn_tallies", store=store, since=since, limit=limit):
+            merged.update(found)
+        return merged
+
     def cli(self, commands: argparse._SubParsersAction) -> None:
         for impl in self._implementations("botkit_cli"):
             try:
@@ -319,6 +347,22 @@ class Plugins:
             if result is not None:
                 log.error("%s", PluginError(impl.plugin, f"{hook} returned {result!r}; observers return None"))
 
+    async def _mappings(self, hook: str, **kwargs: Any) -> list[dict]:
+        """Each implementation's dict, for a view: one that fails, or answers anything but a
+        dict or None, is logged with its plugin's name and left out of the view."""
+        found = []
+        for impl in self._implementations(hook):
+            try:
+                result = await self._call(impl, hook, kwargs)
+            except Exception:
+                log.exception("plugin %s failed in %s; left out", impl.plugin, hook)
+                continue
+            if isinstance(result, dict):
+                found.append(result)
+            elif result is not None:
+                log.error("%s", PluginError(impl.plugin, f"{hook} returned {result!r}, not a dict; left out"))
+        return found
+
     async def _run_all(self, hook: str, **kwargs: Any) -> None:
         """Lifecycle: every implementation runs, and the first failure stops the start,
         named after its plugin (the bot must not run half set up)."""
@@ -329,6 +373,16 @@ class Plugins:
                 raise
             except Exception as exc:
                 raise PluginError(impl.plugin, f"{hook} failed: {exc!r}") from exc
+
+
+def _register_with(impl: _Impl, hook: str, register: Callable[..., None]) -> None:
+    """Call a registration hook's implementation; its failure names its plugin."""
+    try:
+        impl.function(**{a: register for a in impl.argnames})
+    except PluginError:
+        raise
+    except Exception as exc:
+        raise PluginError(impl.plugin, f"{hook} failed: {exc!r}") from exc
 
 
 def _check_implementations(pm: pluggy.PluginManager, plugin: object) -> None:

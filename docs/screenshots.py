@@ -18,6 +18,7 @@ from unittest import mock
 
 from botkit.events import Done, Inbound, Score, SessionInfo, Source, Sources, TextDelta, ThreadKey
 from botkit.store import JournalEntry, Store
+from botkit_plugins.feedback.votes import Votes
 from botkit.testing import chromium, running_bot
 from botkit.turn import Answer
 
@@ -73,7 +74,7 @@ async def seed(store: Store, now: float) -> None:
         with mock.patch.object(time, "time", lambda: at):
             await store.close_turn(entry, session, answer)
         if status == "complete" and rng.random() < 0.3:
-            await store.record_feedback(f"seed-{n}", f"U{n % 37}", "up" if rng.random() < 0.8 else "down", None, at)
+            await Votes(store).record(f"seed-{n}", f"U{n % 37}", "up" if rng.random() < 0.8 else "down", None, at)
     await store.flush()
 
 

@@ -111,7 +111,7 @@ async def _store(args: argparse.Namespace) -> AsyncIterator[tuple[Config, Plugin
     if config.path == DEFAULT_CONFIG:  # its store is in memory: an empty history would look like no history
         print(f"botkit: no config given (-c, ${CONFIG_ENV}) and no ./config.yaml: the bundled default "
               "keeps no history", file=sys.stderr)
-    store = store_for(config)
+    store = store_for(config, list(plugins.tables.values()))
     await store.open()
     try:
         yield config, plugins, store
@@ -152,16 +152,13 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
-    async with _store(args) as (_, _, store):
+    async with _store(args) as (_, plugins, store):
         found = await store.find_sessions(args.ref)
-        feedback: dict[str, list[dict[str, Any]]] = {}
-        for vote in await store.list_feedback():
-            feedback.setdefault(vote["event_id"], []).append(
-                {"user": vote["user"], "value": vote["value"], "comment": vote["comment"], "at": vote["at"]})
         for session in found:
-            session["turns"] = await store.turns_of(session["id"])
-            for turn in session["turns"]:
-                turn["feedback"] = feedback.get(turn["event_id"], [])
+            session["turns"] = turns = await store.turns_of(session["id"])
+            annotations = await plugins.turn_annotations(store, [turn["event_id"] for turn in turns])
+            for turn in turns:
+                turn.update(annotations.get(turn["event_id"], {}))
     if not found:
         print(f"no session matches {printable(args.ref)!r}", file=sys.stderr)
         return 1
@@ -185,7 +182,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
                                       for s in turn["sources"])),
                 ("score", "" if turn["score"] is None else f"{turn['score']:.2f}"),
                 ("feedback", ", ".join(f"{f['user']}: {f.get('value') or ''} {f.get('comment') or ''}".strip()
-                                       for f in turn["feedback"])),
+                                       for f in turn.get("feedback", ()))),
                 ("timings", f"{timing}total {turn['duration']:.2f}s, {turn['edits']} edits"),
                 ("error", turn["error"] or ""),
             ):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from botkit.events import Attachment, Inbound, ThreadKey
 
 if TYPE_CHECKING:
+    from botkit.store.tables import Tables
     from botkit.turn import Answer
 
 
@@ -249,42 +250,18 @@ class TurnStore(ABC):
 
     @abstractmethod
     async def prune(self, *, turns_before: float | None = None) -> int:
-        """Delete expired event ids (and turns older than `turns_before`, their feedback, and
-        ended sessions left without turns); return rows removed."""
-
-
-class FeedbackStore(ABC):
-    """Votes and comments on answers (the feedback middleware, adapters' buttons, metrics,
-    `botkit feedback export`, the dashboard)."""
-
-    @abstractmethod
-    async def turn_for_message(self, thread: ThreadKey, message_id: str) -> TurnRecord | None:
-        """The turn whose answer occupies `message_id` in `thread` (feedback on a message)."""
-
-    @abstractmethod
-    async def record_feedback(self, event_id: str, user: str, value: str | None, comment: str | None,
-                              at: float) -> None:
-        """One user's feedback on a turn; None keeps what was stored (a later comment on a vote)."""
-
-    @abstractmethod
-    async def list_feedback(self, since: float | None = None) -> list[dict[str, Any]]:
-        """Feedback with its turn: at, event_id, thread, adapter, backend, user, value, comment,
-        question, answer, score; oldest first."""
-
-    @abstractmethod
-    async def feedback_counts(self) -> dict[str, int]:
-        """Stored feedback votes by value (comments without a vote count as "comment")."""
-
-    @abstractmethod
-    async def feedback_on_figures(self, *, since: float, limit: int) -> dict[str, int]:
-        """The feedback on the turns `turn_figures(since=, limit=)` returns, by value
-        (as in `feedback_counts`)."""
+        """Delete expired event ids (and turns older than `turns_before` with their rows in
+        plugins' tables, and ended sessions left without turns); return rows removed."""
 
 
 class HistoryStore(ABC):
     """Reading what was said, for people: `botkit sessions`, the web chat after a reload,
     the dashboard. Each read is bounded: along an index, with a LIMIT, whatever the
     store's size (`iter_turns` streams)."""
+
+    @abstractmethod
+    async def turn_for_message(self, thread: ThreadKey, message_id: str) -> TurnRecord | None:
+        """The turn whose answer occupies `message_id` in `thread` (a vote or a button on a message)."""
 
     @abstractmethod
     async def turns_of(self, session: int) -> list[dict[str, Any]]:
@@ -306,7 +283,7 @@ class HistoryStore(ABC):
 
     @abstractmethod
     async def delete_session(self, session: int) -> None:
-        """Delete a session with its turns and their feedback (it is ended first if active)."""
+        """Delete a session with its turns and their rows in plugins' tables (it is ended first if active)."""
 
     @abstractmethod
     async def count_turns(self, *, since: float | None = None) -> int:
@@ -335,11 +312,15 @@ class HistoryStore(ABC):
 
     @abstractmethod
     async def turn_by_id(self, turn_id: int) -> dict[str, Any] | None:
-        """One turn (as in `turns_of`) with its session's backend `session_id` and its
-        `feedback` (user, value, comment, at; oldest first); None if there is none."""
+        """One turn (as in `turns_of`) with its session's backend `session_id`; None if there is none."""
 
 
-class Store(TurnStore, FeedbackStore, HistoryStore, ABC):
+class Store(TurnStore, HistoryStore, ABC):
     """The store botkit opens (`open_store`): one implementation per database (SQLite,
     PostgreSQL) serving every client. Code that needs only part of it says which
-    (`TurnStore`, `FeedbackStore`, `HistoryStore`)."""
+    (`TurnStore`, `HistoryStore`). Plugins keep tables of their own in it (`tables`)."""
+
+    @abstractmethod
+    def tables(self, namespace: str) -> Tables:
+        """The handle on the tables a plugin registered as `namespace` (`botkit_register_tables`);
+        LookupError if none did."""

@@ -34,7 +34,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -43,7 +43,10 @@ from pydantic import SecretStr
 
 from botkit.events import ThreadKey
 from botkit.extras import install_hint
-from botkit.store.base import JournalEntry, SessionRecord, Store, StoreUnusable, TurnRecord, turn_row
+from botkit.store.base import JournalEntry, SessionRecord, StoreUnusable, TurnRecord, turn_row
+from botkit.store.history import SET_PLUGIN_VERSION as _SET_PLUGIN_VERSION
+from botkit.store.history import SQLHistory, numbered
+from botkit.store.tables import PluginTables
 
 if TYPE_CHECKING:
     from botkit.turn import Answer
@@ -109,6 +112,7 @@ MIGRATIONS: list[str] = [
         messages JSON NOT NULL,
         started_at DOUBLE PRECISION NOT NULL
     );
+    -- released before plugins had tables of their own: the feedback plugin's now (its first migration)
     CREATE TABLE feedback (
         event_id TEXT NOT NULL,
         "user" TEXT NOT NULL,
@@ -142,6 +146,13 @@ MIGRATIONS: list[str] = [
         owner TEXT NOT NULL
     );
     CREATE INDEX journal_thread ON journal(thread, seq);
+    """,
+    # plugins' own tables (botkit.store.tables): the version each namespace is at
+    """
+    CREATE TABLE plugin_schema (
+        namespace TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    );
     """,
 ]
 
@@ -273,11 +284,6 @@ _WRITE = (
     f" FROM unnest({_TURN_ARRAYS}) AS v({_TURN_COLUMNS}))"
     " SELECT 1"
 )
-_SESSION_COLUMNS = ("SELECT s.id, s.thread, s.backend, s.session_id, s.created_at, s.last_active, s.turn_count,"
-                    " s.ended_at, (SELECT adapter FROM turns t WHERE t.session = s.id ORDER BY t.id LIMIT 1)"
-                    " AS adapter FROM sessions s")
-
-
 def _split_password(url: str) -> tuple[str, str, SecretStr | None]:
     """(the URL without its password, the URL to show, the password) for a postgresql:// URL
     with the password in its user info or in its query (?password=)."""
@@ -366,10 +372,14 @@ class _Calls(Generic[Item, Result]):
         return taken
 
 
-class PostgresStore(Store):
+class PostgresStore(SQLHistory):
     shared = True
+    dialect = "postgresql"
+    _HOLDS_MESSAGE = "EXISTS (SELECT 1 FROM json_array_elements_text(turns.message_ids) AS m(id) WHERE m.id = ?)"
 
-    def __init__(self, url: str, *, events_ttl: float = 48 * 3600, lease_ttl: float = 20.0) -> None:
+    def __init__(self, url: str, *, events_ttl: float = 48 * 3600, lease_ttl: float = 20.0,
+                 tables: Sequence[PluginTables] = ()) -> None:
+        super().__init__(tables)
         # the password is kept apart from the DSN, so no error or log line built from either shows it
         self._dsn, self.url, self._password = _split_password(url)
         self.events_ttl = events_ttl
@@ -441,10 +451,19 @@ class PostgresStore(Store):
                 if version > len(MIGRATIONS):
                     raise StoreUnusable(f"{self!r}: schema version {version} is newer than this botkit knows")
                 if version == len(MIGRATIONS):
+                    await self._migrate_plugin_tables(conn)
                     return
                 await conn.execute(MIGRATIONS[version])
                 await conn.execute("INSERT INTO botkit_schema (version) VALUES ($1)", version + 1)
             log.info("store %s migrated to schema version %d", self.url, version + 1)
+
+    async def _migrate_plugin_tables(self, conn: asyncpg.Connection) -> None:
+        """Plugins' migrations, within `_migrate`'s transaction (under its lock)."""
+        versions = dict(await conn.fetch("SELECT namespace, version FROM plugin_schema"))
+        for tables, number, script in self._plugin_migrations(versions):
+            await conn.execute(script)
+            await conn.execute(numbered(_SET_PLUGIN_VERSION), tables.namespace, number)
+            log.info("store %s: the %s tables migrated to version %d", self.url, tables.namespace, number)
 
     async def close(self) -> None:
         if self._pool is None:
@@ -767,19 +786,6 @@ class PostgresStore(Store):
             key, time.time())
         return _record(thread, row) if row is not None else None
 
-    async def prune(self, *, turns_before: float | None = None) -> int:
-        assert self._pool
-        await self.flush()
-        async with self._pool.acquire() as conn, conn.transaction():
-            removed = _count(await conn.execute("DELETE FROM events WHERE expires_at <= $1", time.time()))
-            if turns_before is not None:
-                for sql in ("DELETE FROM feedback WHERE event_id IN (SELECT event_id FROM turns WHERE created_at < $1)",
-                            "DELETE FROM turns WHERE created_at < $1",
-                            "DELETE FROM sessions WHERE ended_at IS NOT NULL AND last_active < $1"
-                            " AND NOT EXISTS (SELECT 1 FROM turns WHERE turns.session = sessions.id)"):
-                    removed += _count(await conn.execute(sql, turns_before))
-        return removed
-
     # -- housekeeping and administration --------------------------------------------------------
 
     async def expire_idle(self, idle_before: float, *, busy: Collection[ThreadKey] = ()) -> list[SessionRecord]:
@@ -797,139 +803,31 @@ class PostgresStore(Store):
         assert self._pool
         return await self._pool.fetchval("SELECT COUNT(*) FROM sessions WHERE ended_at IS NULL")
 
-    async def feedback_counts(self) -> dict[str, int]:
-        rows = await self._fetch("SELECT COALESCE(value, 'comment'), COUNT(*) FROM feedback GROUP BY 1")
-        return {value: count for value, count in rows}
+    # -- what the shared SQL runs on (SQLHistory) -------------------------------------------------
 
-    async def list_sessions(self, *, adapter: str | None = None, channel: str | None = None,
-                            since: float | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        clauses, params = ["s.last_active >= $1"], [since or 0.0]
-        if adapter is not None:
-            params.append(adapter)
-            clauses.append(f"EXISTS (SELECT 1 FROM turns t WHERE t.session = s.id AND t.adapter = ${len(params)})")
-        if channel is not None:  # narrowed in SQL, matched exactly on the parsed key below
-            params.append(f":{channel}:")
-            clauses.append(f"strpos(s.thread, ${len(params)}) > 0")
-        found: list[dict[str, Any]] = []
-        for row in await self._fetch(f"{_SESSION_COLUMNS} WHERE {' AND '.join(clauses)}"
-                                     " ORDER BY s.last_active DESC, s.id DESC", *params):
-            if channel is None or ThreadKey.parse(row["thread"]).channel == channel:
-                found.append(dict(row))
-                if len(found) >= limit:
-                    break
-        return found
+    async def _rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        assert self._pool
+        await self.flush()
+        return [dict(row) for row in await self._pool.fetch(numbered(sql), *params)]
 
-    async def find_sessions(self, ref: str) -> list[dict[str, Any]]:
-        number = int(ref) if ref.isdigit() and int(ref) < 2 ** 63 else None
-        rows = await self._fetch(f"{_SESSION_COLUMNS} WHERE s.thread = $1 OR s.session_id = $1 OR s.id = $2"
-                                 " ORDER BY s.id", ref, number)
-        return [dict(row) for row in rows]
+    async def _execute(self, sql: str, params: Sequence[Any]) -> int:
+        assert self._pool
+        await self.flush()
+        return _count(await self._pool.execute(numbered(sql), *params))
 
-    async def delete_session(self, session: int) -> None:
+    async def _stream(self, sql: str, params: Sequence[Any]) -> AsyncIterator[dict[str, Any]]:
         assert self._pool
         await self.flush()
         async with self._pool.acquire() as conn, conn.transaction():
-            for sql in ("DELETE FROM feedback WHERE event_id IN (SELECT event_id FROM turns WHERE session = $1)",
-                        "DELETE FROM turns WHERE session = $1", "DELETE FROM sessions WHERE id = $1"):
-                await conn.execute(sql, session)
-
-    async def count_turns(self, *, since: float | None = None) -> int:
-        rows = await self._fetch("SELECT COUNT(*) FROM turns WHERE created_at >= $1", since or 0.0)
-        return rows[0][0]
-
-    async def iter_turns(self, *, since: float | None = None) -> AsyncIterator[dict[str, Any]]:
-        assert self._pool
-        await self.flush()
-        async with self._pool.acquire() as conn, conn.transaction():
-            async for row in conn.cursor("SELECT t.*, s.session_id FROM turns t JOIN sessions s ON s.id = t.session"
-                                         " WHERE t.created_at >= $1 ORDER BY t.id", since or 0.0):
+            async for row in conn.cursor(numbered(sql), *params):
                 yield dict(row)
 
-    # -- feedback ---------------------------------------------------------------------------------
-
-    async def turn_for_message(self, thread: ThreadKey, message_id: str) -> TurnRecord | None:
-        rows = await self._fetch(
-            "SELECT * FROM turns WHERE thread = $1 AND EXISTS"
-            " (SELECT 1 FROM json_array_elements_text(turns.message_ids) AS m(id) WHERE m.id = $2)"
-            " ORDER BY id DESC LIMIT 1", str(thread), message_id)
-        if not rows:
-            return None
-        row = dict(rows[0])
-        row["thread"] = thread
-        return TurnRecord(**{name: row[name] for name in _TURN_FIELDS})
-
-    async def record_feedback(self, event_id: str, user: str, value: str | None, comment: str | None,
-                              at: float) -> None:
-        assert self._pool
-        await self._pool.execute(
-            'INSERT INTO feedback (event_id, "user", value, comment, at) VALUES ($1, $2, $3, $4, $5)'
-            ' ON CONFLICT (event_id, "user") DO UPDATE SET value = COALESCE(excluded.value, feedback.value),'
-            " comment = COALESCE(excluded.comment, feedback.comment), at = excluded.at",
-            event_id, user, value, comment, at)
-
-    async def list_feedback(self, since: float | None = None) -> list[dict[str, Any]]:
-        rows = await self._fetch(
-            'SELECT f.at, f.event_id, t.thread, t.adapter, t.backend, f."user", f.value, f.comment, t.question,'
-            " t.answer, t.score FROM feedback f JOIN turns t ON t.event_id = f.event_id"
-            " WHERE f.at >= $1 ORDER BY f.at", since or 0.0)
-        return [dict(row) for row in rows]
-
-    # -- reading history (CLI, admin) ------------------------------------------------------------
-
-    async def turns_of(self, session: int) -> list[dict[str, Any]]:
-        return [dict(row) for row in await self._fetch("SELECT * FROM turns WHERE session = $1 ORDER BY id", session)]
-
-    # -- reading history for people (web chat, dashboard): bounded, along an index --------------
-
-    async def thread_turns(self, thread: ThreadKey, *, limit: int) -> list[dict[str, Any]]:
-        rows = await self._fetch("SELECT * FROM turns WHERE thread = $1 ORDER BY id DESC LIMIT $2", thread.key, limit)
-        return [dict(row) for row in reversed(rows)]
-
-    async def turn_figures(self, *, since: float, limit: int) -> list[dict[str, Any]]:
-        rows = await self._fetch(
-            "SELECT id, event_id, created_at, adapter, backend, status, first_text_after, duration, score,"
-            " sources::text <> '[]' AS cited FROM turns WHERE created_at >= $1 ORDER BY created_at DESC LIMIT $2",
-            since, limit)
-        return [dict(row) for row in rows]
-
-    async def feedback_on_figures(self, *, since: float, limit: int) -> dict[str, int]:
-        rows = await self._fetch(
-            "SELECT COALESCE(value, 'comment') AS value, COUNT(*) AS n FROM feedback WHERE event_id IN"
-            " (SELECT event_id FROM turns WHERE created_at >= $1 ORDER BY created_at DESC LIMIT $2) GROUP BY 1",
-            since, limit)
-        return {row["value"]: row["n"] for row in rows}
-
-    async def recent_turns(self, *, limit: int, before: int | None = None,
-                           ids: Collection[int] | None = None) -> list[dict[str, Any]]:
-        columns = ("SELECT id, event_id, created_at, thread, adapter, backend, status, score, error,"
-                   " substr(question, 1, 300) AS question FROM turns")
-        if ids is not None:
-            rows = await self._fetch(f"{columns} WHERE id = ANY($1::int8[]) ORDER BY id DESC LIMIT $2",
-                                     [int(i) for i in ids if 0 < int(i) < 2 ** 63], limit)
-        elif before is not None:
-            rows = await self._fetch(f"{columns} WHERE id < $1 ORDER BY id DESC LIMIT $2", before, limit)
-        else:
-            rows = await self._fetch(f"{columns} ORDER BY id DESC LIMIT $1", limit)
-        return [dict(row) for row in rows]
-
-    async def turn_by_id(self, turn_id: int) -> dict[str, Any] | None:
-        if not 0 < turn_id < 2 ** 63:
-            return None
-        rows = await self._fetch("SELECT t.*, s.session_id FROM turns t JOIN sessions s ON s.id = t.session"
-                                 " WHERE t.id = $1", turn_id)
-        if not rows:
-            return None
-        turn = dict(rows[0])
-        feedback = await self._fetch('SELECT "user", value, comment, at FROM feedback WHERE event_id = $1'
-                                     " ORDER BY at", turn["event_id"])
-        turn["feedback"] = [dict(row) for row in feedback]
-        return turn
-
-    async def _fetch(self, sql: str, *params: Any) -> list[asyncpg.Record]:
-        """A read that sees every write queued so far."""
+    async def _run(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> int:
+        """In one transaction."""
         assert self._pool
         await self.flush()
-        return await self._pool.fetch(sql, *params)
+        async with self._pool.acquire() as conn, conn.transaction():
+            return sum([_count(await conn.execute(numbered(sql), *params)) for sql, params in statements])
 
 
 async def _recent(conn: asyncpg.Connection, session: int, n: int) -> list[tuple[str, str]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -22,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +29,10 @@ import aiosqlite
 import orjson
 
 from botkit.events import ThreadKey
-from botkit.store.base import JournalEntry, SessionRecord, Store, StoreUnusable, TurnRecord, turn_row
+from botkit.store.base import JournalEntry, SessionRecord, StoreUnusable, turn_row
+from botkit.store.history import SQLHistory
 from botkit.store.seen import SeenIds
+from botkit.store.tables import PluginTables
 
 if TYPE_CHECKING:
     from botkit.turn import Answer
@@ -91,6 +92,7 @@ MIGRATIONS: list[str] = [
     """,
     """
     CREATE INDEX turns_thread ON turns(thread, id);
+    -- released before plugins had tables of their own: the feedback plugin's now (its first migration)
     CREATE TABLE feedback (
         event_id TEXT NOT NULL,
         user TEXT NOT NULL,
@@ -118,6 +120,13 @@ MIGRATIONS: list[str] = [
         messages TEXT NOT NULL,
         admitted_at REAL NOT NULL,
         owner TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
+    # plugins' own tables (botkit.store.tables): the version each namespace is at
+    """
+    CREATE TABLE plugin_schema (
+        namespace TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
 ]
@@ -267,9 +276,13 @@ def _why_not_writable(path: str) -> str:
     return ""
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLHistory):
+    dialect = "sqlite"
+    _HOLDS_MESSAGE = "EXISTS (SELECT 1 FROM json_each(turns.message_ids) WHERE value = ?)"
+
     def __init__(self, path: str, *, events_ttl: float = 48 * 3600, synchronous: str = "normal",
-                 exclusive: bool = True) -> None:
+                 exclusive: bool = True, tables: Sequence[PluginTables] = ()) -> None:
+        super().__init__(tables)
         self.path = path
         self._pragmas = (f"PRAGMA synchronous={synchronous.upper()}", *_PRAGMAS)  # see StoreConfig.synchronous
         self._target = _target(path, exclusive)
@@ -410,6 +423,14 @@ class SQLiteStore(Store):
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             await self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
             log.info("store %s migrated to schema version %d", self.path, number)
+        async with self._db.execute("SELECT namespace, version FROM plugin_schema") as cur:
+            versions = dict(await cur.fetchall())
+        for tables, number, script in self._plugin_migrations(versions):
+            # the namespace is checked to be a plain name (PluginTables), so it can be written in
+            await self._db.executescript(f"BEGIN; {script}; INSERT INTO plugin_schema VALUES ('{tables.namespace}',"
+                                         f" {number}) ON CONFLICT (namespace) DO UPDATE SET version = {number};"
+                                         " COMMIT;")
+            log.info("store %s: the %s tables migrated to version %d", self.path, tables.namespace, number)
 
     def _connect_lookup(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._target[0], uri=self._target[1], isolation_level=None, check_same_thread=False)
@@ -724,21 +745,6 @@ class SQLiteStore(Store):
         found, self._recovered = self._recovered, []
         return found
 
-    async def prune(self, *, turns_before: float | None = None) -> int:
-        assert self._db
-        await self.flush()
-        removed = 0
-        async with self._db.execute("DELETE FROM events WHERE expires_at <= ?", (time.time(),)) as cur:
-            removed += cur.rowcount
-        if turns_before is not None:
-            # one statement each, in autocommit: the group-commit writer owns transactions
-            for sql in ("DELETE FROM feedback WHERE event_id IN (SELECT event_id FROM turns WHERE created_at < ?)",
-                        "DELETE FROM turns WHERE created_at < ?",
-                        "DELETE FROM sessions WHERE ended_at IS NOT NULL AND last_active < ?"
-                        " AND NOT EXISTS (SELECT 1 FROM turns WHERE turns.session = sessions.id)"):
-                async with self._db.execute(sql, (turns_before,)) as cur:
-                    removed += cur.rowcount
-        return removed
 
     # -- housekeeping and administration --------------------------------------------------------
 
@@ -751,192 +757,35 @@ class SQLiteStore(Store):
     async def count_sessions(self) -> int:
         return len(self._sessions)
 
-    async def feedback_counts(self) -> dict[str, int]:
-        assert self._db
-        await self.flush()
-        async with self._db.execute(
-                "SELECT COALESCE(value, 'comment'), COUNT(*) FROM feedback GROUP BY 1") as cur:
-            return {value: count for value, count in await cur.fetchall()}
-
-    _SESSION_COLUMNS = ("SELECT s.id, s.thread, s.backend, s.session_id, s.created_at, s.last_active, s.turn_count,"
-                        " s.ended_at, (SELECT adapter FROM turns t WHERE t.session = s.id ORDER BY t.id LIMIT 1)"
-                        " AS adapter FROM sessions s")
-
-    async def _sessions_where(self, where: str, params: tuple) -> AsyncIterator[dict[str, Any]]:
-        assert self._db
-        await self.flush()
-        async with self._db.execute(f"{self._SESSION_COLUMNS} {where}", params) as cur:
-            names = [d[0] for d in cur.description]
-            async for row in cur:
-                yield dict(zip(names, row))
-
-    async def list_sessions(self, *, adapter: str | None = None, channel: str | None = None,
-                            since: float | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        clauses, params = ["s.last_active >= ?"], [since or 0.0]
-        if adapter is not None:
-            clauses.append("EXISTS (SELECT 1 FROM turns t WHERE t.session = s.id AND t.adapter = ?)")
-            params.append(adapter)
-        if channel is not None:  # narrowed in SQL, matched exactly on the parsed key below
-            clauses.append("instr(s.thread, ?) > 0")
-            params.append(f":{channel}:")
-        found: list[dict[str, Any]] = []
-        async for row in self._sessions_where(f"WHERE {' AND '.join(clauses)} ORDER BY s.last_active DESC, s.id DESC",
-                                              tuple(params)):
-            if channel is None or ThreadKey.parse(row["thread"]).channel == channel:
-                found.append(row)
-                if len(found) >= limit:
-                    break
-        return found
-
-    async def find_sessions(self, ref: str) -> list[dict[str, Any]]:
-        where, params = "WHERE s.thread = ? OR s.session_id = ?", (ref, ref)
-        if ref.isdigit():
-            where, params = where + " OR s.id = ?", params + (int(ref),)
-        return [row async for row in self._sessions_where(where + " ORDER BY s.id", params)]
-
     async def delete_session(self, session: int) -> None:
-        assert self._db
         for record in list(self._sessions.values()):
             if record.id == session:
                 await self.end_session(record.thread)
-        await self.flush()
-        for sql in ("DELETE FROM feedback WHERE event_id IN (SELECT event_id FROM turns WHERE session = ?)",
-                    "DELETE FROM turns WHERE session = ?", "DELETE FROM sessions WHERE id = ?"):
-            await self._db.execute(sql, (session,))
+        await super().delete_session(session)
 
-    async def count_turns(self, *, since: float | None = None) -> int:
-        assert self._db
-        await self.flush()
-        async with self._db.execute("SELECT COUNT(*) FROM turns WHERE created_at >= ?", (since or 0.0,)) as cur:
-            (count,) = await cur.fetchone()
-        return count
+    # -- what the shared SQL runs on (SQLHistory) -------------------------------------------------
 
-    async def iter_turns(self, *, since: float | None = None) -> AsyncIterator[dict[str, Any]]:
-        assert self._db
-        await self.flush()
-        async with self._db.execute(
-                "SELECT t.*, s.session_id FROM turns t JOIN sessions s ON s.id = t.session"
-                " WHERE t.created_at >= ? ORDER BY t.id", (since or 0.0,)) as cur:
-            names = [d[0] for d in cur.description]
-            async for row in cur:
-                turn = dict(zip(names, row))
-                for key in _JSON_COLUMNS:
-                    turn[key] = json.loads(turn[key])
-                yield turn
-
-    # -- feedback ---------------------------------------------------------------------------------
-
-    async def turn_for_message(self, thread: ThreadKey, message_id: str) -> TurnRecord | None:
-        assert self._db
-        await self.flush()
-        async with self._db.execute(
-            "SELECT * FROM turns WHERE thread = ? AND EXISTS"
-            " (SELECT 1 FROM json_each(turns.message_ids) WHERE value = ?) ORDER BY id DESC LIMIT 1",
-            (str(thread), message_id)) as cur:
-            row = await cur.fetchone()
-            names = [d[0] for d in cur.description]
-        return _turn_record(dict(zip(names, row))) if row else None
-
-    async def record_feedback(self, event_id: str, user: str, value: str | None, comment: str | None,
-                              at: float) -> None:
-        assert self._db
-        await self.flush()
-        await self._db.execute(
-            "INSERT INTO feedback (event_id, user, value, comment, at) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(event_id, user) DO UPDATE SET value = COALESCE(excluded.value, value),"
-            " comment = COALESCE(excluded.comment, comment), at = excluded.at",
-            (event_id, user, value, comment, at))
-
-    async def list_feedback(self, since: float | None = None) -> list[dict[str, Any]]:
-        assert self._db
-        await self.flush()
-        async with self._db.execute(
-            "SELECT f.at, f.event_id, t.thread, t.adapter, t.backend, f.user, f.value, f.comment, t.question,"
-            " t.answer, t.score FROM feedback f JOIN turns t ON t.event_id = f.event_id"
-            " WHERE f.at >= ? ORDER BY f.at", (since or 0.0,)) as cur:
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in await cur.fetchall()]
-
-    # -- reading history (CLI, admin) ------------------------------------------------------------
-
-    async def turns_of(self, session: int) -> list[dict[str, Any]]:
-        assert self._db
-        await self.flush()
-        async with self._db.execute("SELECT * FROM turns WHERE session = ? ORDER BY id", (session,)) as cur:
-            names = [d[0] for d in cur.description]
-            rows = [dict(zip(names, row)) for row in await cur.fetchall()]
-        for row in rows:
-            for key in _JSON_COLUMNS:
-                row[key] = json.loads(row[key])
-        return rows
-
-    # -- reading history for people (web chat, dashboard): bounded, along an index --------------
-
-    async def _rows(self, sql: str, params: tuple | list) -> list[dict[str, Any]]:
+    async def _rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         assert self._db
         await self.flush()
         async with self._db.execute(sql, params) as cur:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row)) for row in await cur.fetchall()]
 
-    async def thread_turns(self, thread: ThreadKey, *, limit: int) -> list[dict[str, Any]]:
-        rows = await self._rows("SELECT * FROM turns WHERE thread = ? ORDER BY id DESC LIMIT ?",
-                                (thread.key, limit))
-        for row in rows:
-            for key in _JSON_COLUMNS:
-                row[key] = json.loads(row[key])
-        return rows[::-1]
+    async def _execute(self, sql: str, params: Sequence[Any]) -> int:
+        assert self._db
+        await self.flush()
+        async with self._db.execute(sql, params) as cur:
+            return cur.rowcount
 
-    async def turn_figures(self, *, since: float, limit: int) -> list[dict[str, Any]]:
-        rows = await self._rows(
-            "SELECT id, event_id, created_at, adapter, backend, status, first_text_after, duration, score,"
-            " sources != '[]' AS cited FROM turns WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?",
-            (since, limit))
-        for row in rows:
-            row["cited"] = bool(row["cited"])
-        return rows
+    async def _stream(self, sql: str, params: Sequence[Any]) -> AsyncIterator[dict[str, Any]]:
+        assert self._db
+        await self.flush()
+        async with self._db.execute(sql, params) as cur:
+            names = [d[0] for d in cur.description]
+            async for row in cur:
+                yield dict(zip(names, row))
 
-    async def feedback_on_figures(self, *, since: float, limit: int) -> dict[str, int]:
-        rows = await self._rows(
-            "SELECT COALESCE(value, 'comment') AS value, COUNT(*) AS n FROM feedback WHERE event_id IN"
-            " (SELECT event_id FROM turns WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?) GROUP BY 1",
-            (since, limit))
-        return {row["value"]: row["n"] for row in rows}
-
-    async def recent_turns(self, *, limit: int, before: int | None = None,
-                           ids: Collection[int] | None = None) -> list[dict[str, Any]]:
-        columns = ("SELECT id, event_id, created_at, thread, adapter, backend, status, score, error,"
-                   " substr(question, 1, 300) AS question FROM turns")
-        if ids is not None:
-            return await self._rows(f"{columns} WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id DESC"
-                                    " LIMIT ?", (json.dumps([int(i) for i in ids if 0 < int(i) < 2 ** 63]), limit))
-        if before is not None:
-            return await self._rows(f"{columns} WHERE id < ? ORDER BY id DESC LIMIT ?", (before, limit))
-        return await self._rows(f"{columns} ORDER BY id DESC LIMIT ?", (limit,))
-
-    async def turn_by_id(self, turn_id: int) -> dict[str, Any] | None:
-        if not 0 < turn_id < 2 ** 63:
-            return None
-        rows = await self._rows("SELECT t.*, s.session_id FROM turns t JOIN sessions s ON s.id = t.session"
-                                " WHERE t.id = ?", (turn_id,))
-        if not rows:
-            return None
-        turn = rows[0]
-        for key in _JSON_COLUMNS:
-            turn[key] = json.loads(turn[key])
-        turn["feedback"] = await self._rows("SELECT user, value, comment, at FROM feedback WHERE event_id = ?"
-                                            " ORDER BY at", (turn["event_id"],))
-        return turn
-
-
-_JSON_COLUMNS = ("sources", "message_ids", "flags")
-
-
-def _turn_record(row: dict[str, Any]) -> TurnRecord:
-    for key in _JSON_COLUMNS:
-        row[key] = json.loads(row[key])
-    return TurnRecord(row["session"], ThreadKey.parse(row["thread"]), row["event_id"], row["adapter"], row["backend"],
-                      row["user"], row["question"], row["answer"], row["status"], row["created_at"], row["sources"],
-                      row["score"], row["error"], row["message_ids"], row["first_text_after"], row["duration"],
-                      row["edits"], row["flags"])
-
+    async def _run(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> int:
+        """One statement at a time, in autocommit: the group-commit writer owns transactions."""
+        return sum([await self._execute(sql, params) for sql, params in statements])

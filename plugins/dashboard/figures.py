@@ -1,7 +1,8 @@
 """The dashboard's figures, from the store's bounded history reads.
 
 One read of the period's latest turns (without their texts, at most `max_turns`), one
-read of the feedback on those turns, and reads by primary key for the few turns listed:
+read of the feedback on those turns (the feedback plugin's tally, `botkit_turn_tallies`),
+and reads by primary key for the few turns listed:
 whatever the store's size, opening the dashboard reads a bounded number of index entries.
 """
 
@@ -13,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from botkit.plugins import Plugins
 from botkit.store import Store
 
 #: period -> (seconds, bucket seconds)
@@ -57,7 +59,7 @@ def timings(first_text: list[float], total: list[float]) -> dict[str, float | No
             "total_median": percentile(total, 0.5), "total_p95": percentile(total, 0.95)}
 
 
-async def figures(store: Store, *, window: str, max_turns: int, low_fcs: float,
+async def figures(store: Store, plugins: Plugins, *, window: str, max_turns: int, low_fcs: float,
                   now: float | None = None) -> dict[str, Any]:
     """Everything the dashboard shows for `window`, as JSON-ready data."""
     span, bucket = WINDOWS[window]
@@ -105,7 +107,7 @@ async def figures(store: Store, *, window: str, max_turns: int, low_fcs: float,
         elif not row["cited"]:
             unanswered.append(row["id"])
             unanswered_kinds["no sources"] += 1
-    votes = await store.feedback_on_figures(since=since, limit=max_turns)
+    votes = (await plugins.turn_tallies(store, since=since, limit=max_turns)).get("feedback", {})
     up, down = votes.get("up", 0), votes.get("down", 0)
     answered = statuses.get("complete", 0)
     listed = set(low[:LISTED]) | set(unanswered[:LISTED])

@@ -165,7 +165,7 @@ class Dashboard:
         if window not in WINDOWS:
             window = self.config.window
         before = _int(request.query.get("before"))
-        data = await figures(self.bot.store, window=window, max_turns=self.config.max_turns, low_fcs=self.low_fcs)
+        data = await figures(self.bot.store, self.bot.plugins, window=window, max_turns=self.config.max_turns, low_fcs=self.low_fcs)
         recent = await self.bot.store.recent_turns(limit=RECENT, before=before)
         data["recent"] = recent
         if _wants_json(request):
@@ -271,6 +271,7 @@ class Dashboard:
         turn = await self.bot.store.turn_by_id(turn_id) if turn_id is not None else None
         if turn is None:
             raise web.HTTPNotFound(text="no such turn")
+        turn.update((await self.bot.plugins.turn_annotations(self.bot.store, [turn["event_id"]])).get(turn["event_id"], {}))
         if _wants_json(request):
             return web.json_response(turn, dumps=lambda value: json.dumps(value, default=str))
         sources = "".join(
@@ -279,7 +280,7 @@ class Dashboard:
             for s in turn["sources"]) or "<li>none</li>"
         votes = "".join(f'<li>{_e(f["user"])}: {_e(f["value"] or "comment")}'
                         + (f' — {_e(f["comment"])}' if f["comment"] else "") + f' ({_e(_when(f["at"]))})</li>'
-                        for f in turn["feedback"]) or "<li>none</li>"
+                        for f in turn.get("feedback", ())) or "<li>none</li>"
         facts = [("When", _when(turn["created_at"])), ("Thread", turn["thread"]), ("Adapter", turn["adapter"]),
                  ("Backend", turn["backend"]), ("Backend session", turn.get("session_id")), ("User", turn["user"]),
                  ("Status", turn["status"]), ("Error", turn["error"]),

@@ -5,22 +5,27 @@ Platform-neutral by design. On every final answer the middleware adds a
 of the note's text, and calls `submit_feedback` when a user clicks or reacts; other
 adapters show the text, and the user answers with a message (👍, 👎, +1, -1, or
 "feedback: what was wrong"), which the middleware takes in `botkit_message_received`.
-`botkit feedback export --format csv|jsonl` writes what was recorded.
+`botkit feedback export --format csv|jsonl` writes what was recorded. Votes live in the
+plugin's own table of the store (`votes.py`), shown by `botkit sessions show`, the
+dashboard and `/metrics` through the turn-view hooks.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botkit import hookimpl
 from botkit.config import Section
+
+from botkit_plugins.feedback.votes import TABLES, Votes
 
 if TYPE_CHECKING:
     import argparse
 
     from botkit.bot import Bot
     from botkit.events import ThreadKey
+    from botkit.store import Store
 
 UP, DOWN = "up", "down"
 _VALUES = {
@@ -81,6 +86,21 @@ async def submit_feedback(bot: Bot, thread: ThreadKey, message_id: str, user: st
 @hookimpl
 def botkit_register_middlewares(register) -> None:
     register("feedback", "botkit_plugins.feedback.middleware:Feedback", FeedbackConfig)
+
+
+@hookimpl
+def botkit_register_tables(register) -> None:
+    register(TABLES)
+
+
+@hookimpl
+async def botkit_turn_annotations(store: Store, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    return {event_id: {"feedback": votes} for event_id, votes in (await Votes(store).on_turns(event_ids)).items()}
+
+
+@hookimpl
+async def botkit_turn_tallies(store: Store, since: float | None, limit: int | None) -> dict[str, dict[str, int]]:
+    return {"feedback": await Votes(store).counts(since=since, limit=limit)}
 
 
 @hookimpl

@@ -12,7 +12,7 @@ from typing import IO, Any
 from botkit.cli.admin import since
 from botkit.cli.support import load_for_cli, with_config
 
-#: the columns of an export, in order (the store's `list_feedback` rows carry these keys)
+#: the columns of an export, in order (`Votes.list` rows carry these keys)
 COLUMNS = ("at", "event_id", "thread", "adapter", "backend", "user", "value", "comment", "question", "answer",
            "score")
 
@@ -36,11 +36,13 @@ def write(rows: Iterable[dict[str, Any]], out: IO[str], fmt: str) -> int:
 async def export(args: argparse.Namespace) -> int:
     from botkit.store import store_for
 
-    config, _ = load_for_cli(args)
-    store = store_for(config)
+    from botkit_plugins.feedback.votes import Votes
+
+    config, plugins = load_for_cli(args)
+    store = store_for(config, list(plugins.tables.values()))
     await store.open()
     try:
-        rows = await store.list_feedback(since=args.since)
+        rows = await Votes(store).list(since=args.since)
     finally:
         await store.close()
     if args.output == "-":

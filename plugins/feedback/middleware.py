@@ -1,7 +1,8 @@
 """The feedback middleware: the prompt under answers, votes and comments into the store.
 
-The store methods used (`turn_for_message`, `record_feedback`) are the store's feedback
-API; a vote given as a message refers to the thread's last answer, remembered here.
+Votes go to the plugin's own table (`votes.Votes`); a vote on a message finds its turn
+through the store's history (`turn_for_message`); a vote given as a message refers to
+the thread's last answer, remembered here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from botkit.events import Draft, Note, NoteKind, ThreadKey
 from botkit.turn import Answer, Handled, Turn
 
 from botkit_plugins.feedback import DOWN, FeedbackConfig, message_vote, normalize
+from botkit_plugins.feedback.votes import Votes
 
 if TYPE_CHECKING:
     from botkit.bot import Bot
@@ -98,6 +100,6 @@ class Feedback:
         return True
 
     async def _store(self, event_id: str, user: str, value: str | None, comment: str | None) -> None:
-        await self.bot.store.record_feedback(event_id, user, value, comment, time.time())
+        await Votes(self.bot.store).record(event_id, user, value, comment, time.time())
         log.info("feedback %s from %s on turn %s%s", value or "comment", user, event_id,
                  " with a comment" if comment else "")

@@ -17,6 +17,7 @@ from botkit.testing import running_bot
 from botkit.turn import Answer
 
 from botkit_plugins.dashboard.figures import figures, percentile
+from botkit_plugins.feedback.votes import Votes
 
 TOKEN = "a-dashboard-token-for-tests-42"
 
@@ -57,10 +58,10 @@ async def test_the_figures_of_a_window(tmp_path):
         await record(store, 3, at=now - 1000, adapter="teams", status="timeout", first=None, duration=120.0)
         await record(store, 4, at=now - 500, adapter="teams", status="failed", first=1.0, score=None)
         await record(store, 5, at=now - 100, cited=False, first=0.6, duration=2.0)  # answered from nothing
-        await store.record_feedback("E1", "U1", "up", None, now)
-        await store.record_feedback("E2", "U1", "down", "wrong", now)
-        await store.record_feedback("E0", "U1", "up", None, now)  # outside the window
-        data = await figures(store, window="24h", max_turns=100, low_fcs=0.6, now=now)
+        await Votes(store).record("E1", "U1", "up", None, now)
+        await Votes(store).record("E2", "U1", "down", "wrong", now)
+        await Votes(store).record("E0", "U1", "up", None, now)  # outside the window
+        data = await figures(store, bot.plugins, window="24h", max_turns=100, low_fcs=0.6, now=now)
         assert (data["turns"], data["failed"], data["timeouts"], data["capped"]) == (5, 1, 1, False)
         assert data["statuses"] == {"complete": 3, "timeout": 1, "failed": 1}
         assert data["timings"] == {"first_text_median": 0.4, "first_text_p95": 1.0, "total_median": 2.0,
@@ -73,7 +74,7 @@ async def test_the_figures_of_a_window(tmp_path):
             ("slack", 3, 0, 0), ("teams", 2, 1, 1)]
         assert len(data["over_time"]) in (24, 25) and sum(b["turns"] for b in data["over_time"]) == 5
         assert sum(b["failed"] for b in data["over_time"]) == 2
-        capped = await figures(store, window="24h", max_turns=2, low_fcs=0.6, now=now)
+        capped = await figures(store, bot.plugins, window="24h", max_turns=2, low_fcs=0.6, now=now)
         assert capped["capped"] and capped["turns"] == 2
 
 

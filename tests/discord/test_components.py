@@ -11,6 +11,7 @@ from typing import Any
 from botkit.events import ThreadKey
 from botkit.testing import running_bot
 from botkit_plugins.discord.testing import BOT_ID, CHANNEL_ID, EPHEMERAL, GUILD_ID, USER_ID, FakeDiscord
+from botkit_plugins.feedback.votes import Votes
 
 from .conftest import bot_config
 from .test_feedback import BACKEND, OTHER_USER, ask, watch
@@ -58,7 +59,7 @@ async def test_buttons_replace_reactions_and_footer_and_clicks_are_votes_and_sou
         # people's reactions still count, beside the buttons
         await fake.dispatch("MESSAGE_REACTION_ADD", fake.reaction(answer, "👎", user_id=OTHER_USER))
         await spy.wait(2)
-        feedback = await bot.store.list_feedback()
+        feedback = await Votes(bot.store).list()
 
     thread = ThreadKey("discord", GUILD_ID, CHANNEL_ID, question["id"])
     assert [(s["thread"], s["message_id"], s["user"], s["reaction"]) for s in spy.seen] == [
@@ -78,7 +79,7 @@ async def test_sources_of_an_answer_posted_before_a_restart_come_from_the_store(
         shown = await fake.wait_for("PATCH", f"/{interaction['token']}/messages/@original")
         vote = await click(fake, answer, VOTE_DOWN)
         await spy.wait(1)
-        feedback = await bot.store.list_feedback()
+        feedback = await Votes(bot.store).list()
 
     assert fake.responses[interaction["id"]]["type"] == 5  # thinking, only for the clicker
     assert fake.responses[interaction["id"]]["data"]["flags"] & EPHEMERAL

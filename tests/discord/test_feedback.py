@@ -13,6 +13,7 @@ from botkit.bot import Bot
 from botkit.events import ThreadKey
 from botkit.testing import running_bot
 from botkit_plugins.discord.testing import BOT_ID, CHANNEL_ID, GUILD_ID, USER_ID, FakeDiscord
+from botkit_plugins.feedback.votes import Votes
 
 from .conftest import bot_config
 
@@ -86,7 +87,7 @@ async def test_answer_gets_subtext_warning_and_vote_reactions_and_a_vote_is_reco
                                                                   channel_id=CHANNEL_ID))
         await fake.dispatch("MESSAGE_REACTION_ADD", fake.reaction(answer, "👍🏽"))  # events arrive in order
         await spy.wait(1)
-        feedback = await bot.store.list_feedback()
+        feedback = await Votes(bot.store).list()
 
     assert spy.seen == [{"thread": ThreadKey("discord", GUILD_ID, CHANNEL_ID, thread), "message_id": answer,
                          "user": USER_ID, "reaction": "👍🏽"}]
@@ -100,7 +101,7 @@ async def test_vote_on_an_answer_posted_before_a_restart(fake: FakeDiscord, tmp_
         spy = watch(bot)
         await fake.dispatch("MESSAGE_REACTION_ADD", fake.reaction(answer, "👎", user_id=OTHER_USER))
         await spy.wait(1)
-        feedback = await bot.store.list_feedback()
+        feedback = await Votes(bot.store).list()
 
     assert spy.seen[0]["thread"] == ThreadKey("discord", GUILD_ID, CHANNEL_ID, question["id"])
     assert [(f["user"], f["value"]) for f in feedback] == [(OTHER_USER, "down")]
@@ -117,7 +118,7 @@ async def test_slash_command_answer_is_voted_on_under_the_interaction(fake: Fake
         assert fake.reactions[answer] == ["👍", "👎"]
         await fake.dispatch("MESSAGE_REACTION_ADD", fake.reaction(answer, "👍"))
         await spy.wait(1)
-        feedback = await bot.store.list_feedback()
+        feedback = await Votes(bot.store).list()
 
     assert spy.seen[0]["message_id"] == interaction["id"]  # what the core recorded for the answer
     assert [(f["user"], f["value"], f["event_id"]) for f in feedback] == [(USER_ID, "up", interaction["id"])]

@@ -7,19 +7,18 @@ import csv
 import io
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from botkit.adapters import Surface
-from botkit.events import Draft, ThreadKey
-from botkit.store import Store
+from botkit.events import Draft
 from botkit.testing import running_bot
 
 from botkit_plugins.feedback import FeedbackConfig, message_vote, normalize, submit_feedback
 from botkit_plugins.feedback.export import COLUMNS, write
 from botkit_plugins.feedback.middleware import Feedback
+from botkit_plugins.feedback.votes import Votes
 
 
 @pytest.mark.parametrize(("raw", "value"), [
@@ -71,27 +70,9 @@ def test_export_csv_and_jsonl() -> None:
 # -- through the real dispatcher ------------------------------------------------------------
 
 
-@dataclass
-class _Turn:
-    event_id: str
-    adapter: str
-
-
-class MemoryFeedback:
-    """The store's feedback API in memory (what this plugin needs from the store)."""
-
-    def __init__(self, answers: dict[str, str]) -> None:
-        self.answers = answers  # message id -> event id
-        self.votes: dict[tuple[str, str], dict[str, Any]] = {}
-
-    async def turn_for_message(self, thread: ThreadKey, message_id: str) -> _Turn | None:
-        event_id = self.answers.get(message_id)
-        return _Turn(event_id, "rec") if event_id else None
-
-    async def record_feedback(self, event_id: str, user: str, value: str | None, comment: str | None,
-                              at: float) -> None:
-        row = self.votes.setdefault((event_id, user), {"value": None, "comment": None})
-        row.update({k: v for k, v in (("value", value), ("comment", comment)) if v is not None}, at=at)
+async def votes(bot) -> dict[str, dict[str, Any]]:
+    """What the store holds, by user."""
+    return {row["user"]: row for row in await Votes(bot.store).list()}
 
 
 CONFIG = {"adapters": {"rec": {"type": "recording", "markup": "plain"}},
@@ -106,32 +87,28 @@ async def answered(bot) -> str:
     return rec.order[-1]
 
 
-async def test_reaction_from_a_platform_event_is_recorded(tmp_path, monkeypatch) -> None:
+async def test_reaction_from_a_platform_event_is_recorded(tmp_path) -> None:
     async with running_bot(CONFIG, tmp_path) as bot:
         rec = bot.adapters["rec"]
         message_id = await answered(bot)
         assert rec.texts()[-1] == "the answer\n\nWas this helpful? Reply 👍 or 👎."
-        memory = MemoryFeedback({message_id: "ev1"})
-        monkeypatch.setattr(bot.store, "turn_for_message", memory.turn_for_message, raising=False)
-        monkeypatch.setattr(bot.store, "record_feedback", memory.record_feedback, raising=False)
         thread = rec.thread()
         assert await submit_feedback(bot, thread, message_id, "u2", "+1")
         assert not await submit_feedback(bot, thread, "m-unknown", "u2", "+1")
         assert not await submit_feedback(bot, thread, message_id, "u2", "heart")
-        assert memory.votes[("ev1", "u2")]["value"] == "up"
+        assert (await votes(bot))["u2"]["value"] == "up"
         # a 👎 without a comment asks for one, in the thread
         assert await submit_feedback(bot, thread, message_id, "u3", "thumbsdown")
         await rec.wait_for(lambda: "What was wrong" in rec.texts()[-1])
-        assert (memory.votes[("ev1", "u3")]["value"], memory.votes[("ev1", "u3")]["comment"]) == ("down", None)
+        u3 = (await votes(bot))["u3"]
+        assert (u3["event_id"], u3["value"], u3["comment"]) == ("ev1", "down", None)
         assert await submit_feedback(bot, thread, message_id, "u4", "-1", comment="outdated")
-        assert memory.votes[("ev1", "u4")]["comment"] == "outdated"
+        assert (await votes(bot))["u4"]["comment"] == "outdated"
 
 
-async def test_votes_and_comments_given_as_messages(tmp_path, monkeypatch) -> None:
+async def test_votes_and_comments_given_as_messages(tmp_path) -> None:
     async with running_bot(CONFIG, tmp_path) as bot:
         rec = bot.adapters["rec"]
-        memory = MemoryFeedback({})
-        monkeypatch.setattr(bot.store, "record_feedback", memory.record_feedback, raising=False)
         await rec.inject("👎", event_id="ev0")  # nothing answered yet: an ordinary question
         await bot.idle(5)
         assert [q for _, q in bot.backends["b"].calls] == ["👎"]
@@ -143,8 +120,8 @@ async def test_votes_and_comments_given_as_messages(tmp_path, monkeypatch) -> No
         await rec.inject("feedback: the version is outdated", user="u2", event_id="ev3")
         await bot.idle(5)
         assert rec.texts()[-1] == "Thanks for the feedback!"
-        assert memory.votes[("ev1", "u2")]["value"] == "down"
-        assert memory.votes[("ev1", "u2")]["comment"] == "the version is outdated"
+        u2 = (await votes(bot))["u2"]
+        assert (u2["event_id"], u2["value"], u2["comment"]) == ("ev1", "down", "the version is outdated")
         assert len(bot.backends["b"].calls) == 2  # votes and comments never reach the backend
 
 
@@ -156,9 +133,6 @@ async def test_feedback_off_when_not_configured(tmp_path) -> None:
         assert not await submit_feedback(bot, bot.adapters["rec"].thread(), message_id, "u2", "+1")
 
 
-@pytest.mark.skipif(not hasattr(Store, "record_feedback"),
-                    reason="the store's feedback API (turn_for_message, record_feedback, list_feedback) "
-                           "is not in botkit.store yet")
 async def test_feedback_lands_in_the_real_store_and_export(tmp_path) -> None:
     from botkit.cli import main
 
@@ -192,5 +166,5 @@ async def test_a_reaction_from_any_adapter_lands_in_the_store(tmp_path) -> None:
         await bot.plugins.reaction(adapter=rec, thread=rec.thread(), message_id=message_id, user="u3", reaction="+1")
         await bot.plugins.reaction(adapter=rec, thread=rec.thread(), message_id=message_id, user="u4",
                                    reaction="tada")  # not a vote
-        rows = await bot.store.list_feedback()
+        rows = await Votes(bot.store).list()
     assert [(r["user"], r["value"]) for r in rows] == [("u3", "up")]

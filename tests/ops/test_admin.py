@@ -11,6 +11,7 @@ import yaml
 from botkit.cli import main
 from botkit.testing import running_bot, write_config
 from botkit_plugins.vectara.fake import FakeVectara
+from botkit_plugins.feedback.votes import Votes
 
 API_KEY = "zqt_admin-test-key-0123456789"
 
@@ -33,7 +34,7 @@ async def fill(fake: FakeVectara, tmp_path) -> dict:
         await bot.idle(5)
         first = await bot.store.active_session(rec.thread("t1"), "kb")
         turn = (await bot.store.turns_of(first.id))[0]
-        await bot.store.record_feedback(turn["event_id"], "u2", "up", "helpful", time.time())
+        await Votes(bot.store).record(turn["event_id"], "u2", "up", "helpful", time.time())
         return {"thread": str(rec.thread("t1")), "chat": first.session_id, "id": first.id,
                 "other": str(other.thread("t7"))}
 

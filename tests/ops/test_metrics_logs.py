@@ -13,6 +13,7 @@ import yaml
 
 from botkit.events import Failed
 from botkit.testing import running_bot
+from botkit_plugins.feedback.votes import Votes
 
 from .conftest import with_
 
@@ -41,7 +42,7 @@ async def test_metrics_count_turns_latency_429s_errors_sessions_fcs_and_feedback
         await rec.inject("q2", thread="t2")
         await bot.idle(5)
         turn = (await bot.store.turns_of((await bot.store.list_sessions(channel="c1"))[-1]["id"]))[0]
-        await bot.store.record_feedback(turn["event_id"], "u2", "down", None, time.time())
+        await Votes(bot.store).record(turn["event_id"], "u2", "down", None, time.time())
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{bot.server.url}/metrics") as response:
                 assert response.status == 200 and response.content_type == "text/plain"

@@ -12,6 +12,7 @@ from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVEN
 from botkit.config import RootConfig
 from botkit.cron import cron_trigger
 from botkit.testing import running_bot
+from botkit_plugins.feedback.votes import Votes
 
 from .conftest import with_
 
@@ -156,7 +157,7 @@ async def test_retention_prunes_old_turns_feedback_sessions_and_event_ids(clock,
             await rec.inject(f"question in {thread}", thread=thread)
         await bot.idle(5)
         turn = (await store.turns_of((await store.list_sessions())[0]["id"]))[0]
-        await store.record_feedback(turn["event_id"], "u2", "up", None, time.time())
+        await Votes(store).record(turn["event_id"], "u2", "up", None, time.time())
         await store.end_session(rec.thread("t2"))
 
         assert await bot.scheduler.prune() == 2  # the two expired event ids; every turn is recent
@@ -164,7 +165,7 @@ async def test_retention_prunes_old_turns_feedback_sessions_and_event_ids(clock,
 
         bot.scheduler.clock = lambda: time.time() + 31 * 86400
         assert await bot.scheduler.prune() == 1 + 2 + 1  # feedback, turns, the ended session
-        assert await store.count_turns() == 0 and await store.feedback_counts() == {}
+        assert await store.count_turns() == 0 and await Votes(store).counts() == {}
         assert [s["thread"] for s in await store.list_sessions()] == [str(rec.thread("t1"))]  # still active
 
 

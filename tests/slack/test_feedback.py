@@ -10,6 +10,7 @@ from botkit import hookimpl
 from botkit.events import ThreadKey
 from botkit.testing import running_bot
 from botkit_plugins.slack.testing import BOT_ID, BOT_USER, TEAM, block_actions, event_callback
+from botkit_plugins.feedback.votes import Votes
 
 from .conftest import TS, bot_config, mention, post_event, post_interaction
 
@@ -81,7 +82,7 @@ async def test_a_thumbs_up_reaction_on_the_answer_lands_and_others_are_ignored(f
         await post_event(bot.server.url, reaction("U2", "+1", TS, "U1", "EvR2"))  # on the question
         await post_event(bot.server.url, reaction("U2", "+1::skin-tone-2", answer_ts, BOT_USER, "EvR3"))
         await seen.wait(1)
-        rows = await bot.store.list_feedback()
+        rows = await Votes(bot.store).list()
     assert seen.calls == [{"thread": THREAD, "message_id": answer_ts, "user": "U2", "reaction": "+1::skin-tone-2"}]
     assert votes(rows) == [("U2", "up", "Ev1")]
     assert fake.of("conversations.replies") == []  # known from memory, and item_user told the rest
@@ -97,7 +98,7 @@ async def test_a_thumbs_down_click_lands_and_asks_for_a_comment_in_the_thread(fa
         assert await post_interaction(bot.server.url, click) == 200
         await seen.wait(1)
         await fake.wait_for("chat.postMessage", count=2)
-        rows = await bot.store.list_feedback()
+        rows = await Votes(bot.store).list()
     assert seen.calls == [{"thread": THREAD, "message_id": answer_ts, "user": "U3", "reaction": "down"}]
     assert votes(rows) == [("U3", "down", "Ev1")]
     comment_request = fake.of("chat.postMessage")[1]
@@ -117,7 +118,7 @@ async def test_reaction_and_click_over_socket_mode(fake, tmp_path):
                               thread_ts=TS)
         ack = await fake.push(click, "env-3", kind="interactive")
         await seen.wait(2)
-        rows = await bot.store.list_feedback()
+        rows = await Votes(bot.store).list()
     assert ack["envelope_id"] == "env-3"
     assert sorted(votes(rows)) == [("U2", "up", "Ev1"), ("U3", "down", "Ev1")]
 
@@ -142,7 +143,7 @@ async def test_after_a_restart_the_thread_is_read_from_slack(fake, tmp_path):
                               thread_ts=TS)
         await post_interaction(restarted.server.url, click)
         await seen.wait(2)
-        rows = await restarted.store.list_feedback()
+        rows = await Votes(restarted.store).list()
     assert seen.calls == [{"thread": THREAD, "message_id": answer_ts, "user": "U2", "reaction": "-1"},
                           {"thread": THREAD, "message_id": answer_ts, "user": "U3", "reaction": "up"}]
     assert votes(rows) == [("U2", "down", "Ev1"), ("U3", "up", "Ev1")]
@@ -162,7 +163,7 @@ async def test_a_native_stream_ends_with_slacks_feedback_buttons_whose_clicks_an
                               thread_ts=TS, action_type="feedback_buttons")
         assert await post_interaction(bot.server.url, click) == 200
         await seen.wait(2)
-        rows = await bot.store.list_feedback()
+        rows = await Votes(bot.store).list()
     [stop] = fake.of("chat.stopStream", ok=True)
     assert stop["blocks"] == [{"type": "context_actions", "elements": [{
         "type": "feedback_buttons", "action_id": "botkit_feedback",
@@ -199,7 +200,7 @@ async def test_a_stream_that_expires_mid_answer_ends_by_edits_with_the_buttons(f
                               message_ts=stream_ts, user="U3", thread_ts=TS)
         assert await post_interaction(bot.server.url, click) == 200
         await seen.wait(1)
-        rows = await bot.store.list_feedback()
+        rows = await Votes(bot.store).list()
     assert fake.responses("chat.appendStream")[0] == {"ok": False, "error": "message_not_in_streaming_state"}
     assert len(fake.of("chat.appendStream")) == 1  # no stream call after the expiry but the stop
     assert all(u["ts"] == stream_ts for u in fake.of("chat.update")) and fake.of("chat.postMessage") == []

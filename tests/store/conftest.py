@@ -10,11 +10,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from botkit.store import Store, open_store
 from botkit.testing import PostgresServer, postgres_binaries, postgres_server
+from botkit_plugins.feedback.votes import TABLES as FEEDBACK_TABLES
 
 PASSWORD = "s3cret:p@ss/word"  # characters that must be percent-encoded in a URL
 
@@ -47,11 +49,13 @@ def store_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def open_test_store(store_url: str, tmp_path: Path) -> AsyncIterator[StoreFactory]:
-    """Opens stores on the test's database (call it again for a second replica or a restart)."""
+    """Opens stores on the test's database (call it again for a second replica or a restart),
+    with the feedback plugin's tables (the store's tests of plugins' tables use them)."""
     url = store_url
     opened: list[Store] = []
 
-    async def open_(**options: float) -> Store:
+    async def open_(**options: Any) -> Store:
+        options.setdefault("tables", [FEEDBACK_TABLES])
         store = open_store(url, base_dir=tmp_path, **options)
         await store.open()
         opened.append(store)

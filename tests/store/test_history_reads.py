@@ -7,8 +7,11 @@ import re
 import time
 from unittest import mock
 
+from botkit_plugins.feedback.votes import Votes
+
 from botkit.events import Source, ThreadKey
 from botkit.store import Store
+from botkit.store.history import numbered
 from botkit.turn import Answer
 
 from .test_store import T1, T2, entry
@@ -56,12 +59,12 @@ async def test_turn_figures_are_the_latest_within_the_window_without_texts(store
     assert (e1["score"], e1["first_text_after"], e1["backend"], e1["created_at"]) == (0.2, 0.5, "b", 1000.0)
     assert [f["event_id"] for f in await store.turn_figures(since=900.0, limit=2)] == ["E3", "E2"]
 
-    await store.record_feedback("E1", "u1", "up", None, 1100.0)
-    await store.record_feedback("E3", "u1", "down", None, 1100.0)
-    await store.record_feedback("E3", "u2", "down", "wrong", 1100.0)
-    await store.record_feedback("old", "u1", "up", None, 1100.0)  # a vote on a turn outside the window
-    assert await store.feedback_on_figures(since=900.0, limit=10) == {"up": 1, "down": 2}
-    assert await store.feedback_on_figures(since=900.0, limit=1) == {"down": 2}
+    await Votes(store).record("E1", "u1", "up", None, 1100.0)
+    await Votes(store).record("E3", "u1", "down", None, 1100.0)
+    await Votes(store).record("E3", "u2", "down", "wrong", 1100.0)
+    await Votes(store).record("old", "u1", "up", None, 1100.0)  # a vote on a turn outside the window
+    assert await Votes(store).counts(since=900.0, limit=10) == {"up": 1, "down": 2}
+    assert await Votes(store).counts(since=900.0, limit=1) == {"down": 2}
 
 
 async def test_recent_turns_page_backwards_and_by_id_and_one_turn_in_full(store: Store):
@@ -75,11 +78,13 @@ async def test_recent_turns_page_backwards_and_by_id_and_one_turn_in_full(store:
     picked = await store.recent_turns(limit=10, ids=[page[0]["id"], older[-1]["id"], 10 ** 30])
     assert [t["event_id"] for t in picked] == ["E4", "E0"]
 
-    await store.record_feedback("E4", "u2", "down", "not this", 2000.0)
+    await Votes(store).record("E4", "u2", "down", "not this", 2000.0)
     turn = await store.turn_by_id(page[0]["id"])
     assert turn is not None and turn["event_id"] == "E4" and turn["answer"].startswith("answer to question 4")
     assert turn["sources"][0]["url"] == "https://x" and turn["message_ids"] == ["m-E4"]
-    assert [(f["user"], f["value"], f["comment"]) for f in turn["feedback"]] == [("u2", "down", "not this")]
+    on_turns = await Votes(store).on_turns(["E4", "E3"])  # the feedback plugin's table, beside the turn
+    assert [(f["user"], f["value"], f["comment"]) for f in on_turns["E4"]] == [("u2", "down", "not this")]
+    assert on_turns["E3"] == []
     assert "session_id" in turn
     assert await store.turn_by_id(10 ** 9) is None
     assert await store.turn_by_id(10 ** 30) is None
@@ -89,20 +94,19 @@ async def test_every_history_read_follows_an_index(store: Store, store_url: str)
     """The statements the history reads run, explained by the database itself: none reads a
     whole table, so a store of a million turns costs what a small one does."""
     await record(store, T1, "E1", at=time.time())
-    await store.record_feedback("E1", "u1", "up", None, time.time())
+    await Votes(store).record("E1", "u1", "up", None, time.time())
     seen: list[tuple[str, tuple]] = []
     sqlite = store_url.startswith("sqlite")
-    name = "_rows" if sqlite else "_fetch"
-    read = getattr(store, name)
+    read = store._rows  # what every history read and plugin table read goes through
 
-    async def spy(sql, *params):
-        params = params[0] if sqlite else params
+    async def spy(sql, params):
         seen.append((sql, tuple(params)))
-        return await (read(sql, params) if sqlite else read(sql, *params))
+        return await read(sql, params)
 
-    setattr(store, name, spy)
+    store._rows = spy
     figures = await store.turn_figures(since=0.0, limit=1000)
-    await store.feedback_on_figures(since=0.0, limit=1000)
+    await Votes(store).counts(since=0.0, limit=1000)
+    await Votes(store).on_turns(["E1"])
     await store.recent_turns(limit=25)
     await store.recent_turns(limit=25, before=10)
     await store.recent_turns(limit=25, ids=[figures[0]["id"]])
@@ -118,5 +122,5 @@ async def test_every_history_read_follows_an_index(store: Store, store_url: str)
             assert not re.search(r"SCAN (turns|feedback|sessions)\b(?! USING)", plan), (sql, plan)
         else:
             async with store._pool.acquire() as conn:
-                plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", *params))
+                plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {numbered(sql)}", *params))
             assert "Seq Scan" not in plan, (sql, plan)

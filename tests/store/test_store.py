@@ -19,6 +19,7 @@ from botkit.store import JournalEntry, SessionRecord, Store, store_for
 from botkit.store.sqlite import SQLiteStore
 from botkit.testing import eventually
 from botkit.turn import Answer
+from botkit_plugins.feedback.votes import Votes
 
 T1 = ThreadKey("test", "w1", "c1", "t1")
 T2 = ThreadKey("test", "w1", "c2", "t2")
@@ -142,17 +143,17 @@ async def test_turns_history_and_feedback(store: Store):
     assert await store.turn_for_message(T2, "m2") is None
     assert await store.turn_for_message(T1, "m9") is None
 
-    await store.record_feedback("E1", "u1", "up", None, 100.0)
-    await store.record_feedback("E1", "u1", None, "very good", 101.0)  # a comment keeps the vote
-    await store.record_feedback("E3", "u2", "down", None, 102.0)
-    await store.record_feedback("E3", "u3", None, "hmm", 103.0)
-    feedback = await store.list_feedback()
+    await Votes(store).record("E1", "u1", "up", None, 100.0)
+    await Votes(store).record("E1", "u1", None, "very good", 101.0)  # a comment keeps the vote
+    await Votes(store).record("E3", "u2", "down", None, 102.0)
+    await Votes(store).record("E3", "u3", None, "hmm", 103.0)
+    feedback = await Votes(store).list()
     assert [(f["event_id"], f["user"], f["value"], f["comment"], f["at"]) for f in feedback] == [
         ("E1", "u1", "up", "very good", 101.0), ("E3", "u2", "down", None, 102.0), ("E3", "u3", None, "hmm", 103.0)]
     assert (feedback[0]["thread"], feedback[0]["question"], feedback[0]["answer"], feedback[0]["score"]) == (
         str(T1), "q1", "a1", 0.75)
-    assert [f["event_id"] for f in await store.list_feedback(since=102.0)] == ["E3", "E3"]
-    assert await store.feedback_counts() == {"up": 1, "down": 1, "comment": 1}
+    assert [f["event_id"] for f in await Votes(store).list(since=102.0)] == ["E3", "E3"]
+    assert await Votes(store).counts() == {"up": 1, "down": 1, "comment": 1}
 
 
 @contextlib.asynccontextmanager
@@ -305,17 +306,17 @@ async def test_prune_removes_old_turns_their_feedback_and_ended_sessions(store: 
     old.last_active = 1000.0
     await store.save_session(old)
     await finish_turn(store, old, "E1", at=1000.0)
-    await store.record_feedback("E1", "u1", "up", None, 1000.0)
+    await Votes(store).record("E1", "u1", "up", None, 1000.0)
     await store.end_session(T1)
     new = await store.active_session(T1, "b")
     await finish_turn(store, new, "E2", at=5000.0)
-    await store.record_feedback("E2", "u1", "down", None, 5000.0)
+    await Votes(store).record("E2", "u1", "down", None, 5000.0)
 
     assert await store.prune(turns_before=2000.0) == 3  # E1's turn, its feedback, the ended session
     assert await store.turns_of(old.id) == []
     assert await store.find_sessions(str(old.id)) == []
     assert [t["event_id"] for t in await store.turns_of(new.id)] == ["E2"]
-    assert [f["event_id"] for f in await store.list_feedback()] == ["E2"]
+    assert [f["event_id"] for f in await Votes(store).list()] == ["E2"]
     assert (await store.active_session(T1, "b")).id == new.id
 
 

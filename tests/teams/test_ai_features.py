@@ -14,6 +14,7 @@ from botkit.adapters import Outgoing
 from botkit.events import Done, Note, Source, Sources, Status, TextDelta
 from botkit.testing import running_bot
 from botkit_plugins.teams.ai import Native, cite, feedback_vote
+from botkit_plugins.feedback.votes import Votes
 
 FEEDBACK = Note("Was this helpful? Reply 👍 or 👎.", kind="feedback")
 AI_LABEL = {"type": "https://schema.org/Message", "@type": "Message", "@context": "https://schema.org", "@id": "",
@@ -262,7 +263,7 @@ async def test_feedback_loop_votes_land_in_the_store_with_their_text(fake, tmp_p
         unnamed = fake.submit_action(answer, "like", "Clear", kind=kind, user="29:carol")
         del unnamed["replyToId"]  # as the Agents Playground sends it: the thread's last answer is meant
         assert (await _post(bot, fake, unnamed)).json() == {"status": 200}
-        rows = await bot.store.list_feedback()
+        rows = await Votes(bot.store).list()
         assert len(bot.backends["kb"].calls) == 1  # votes are no questions
     assert like.status_code == dislike.status_code == odd.status_code == 200
     assert like.json() == {"status": 200}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 
 from botkit.testing import running_bot
+from botkit_plugins.feedback.votes import Votes
 
 CHANNEL_THREAD = "19:chan@thread.tacv2;messageid=1699"
 
@@ -37,7 +38,7 @@ async def _answer_id(bot, fake, question) -> str:
 
 
 async def _votes(bot) -> list[tuple[str, str | None]]:
-    return [(row["user"], row["value"]) for row in await bot.store.list_feedback()]
+    return [(row["user"], row["value"]) for row in await Votes(bot.store).list()]
 
 
 async def test_a_like_on_the_answer_is_a_vote_and_one_on_a_question_is_not(fake, tmp_path):

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from botkit.cli import main
 from botkit.testing import eventually, running_bot, serve_loopback
+from botkit_plugins.feedback.votes import Votes
 
 SOURCE_URL = "https://docs.example.com/refunds"
 TOKEN = "dashboard-token-for-tests-0123456789"
@@ -128,7 +129,7 @@ async def test_feedback_clicks_are_recorded_and_exported(tmp_path, browser, caps
         await expect(page.get_by_text("What was wrong or missing?")).to_be_visible()
         await ask(page, "feedback: it did not say how gifts are refunded")
         await expect(page.get_by_text("Thanks for the feedback!")).to_be_visible()
-        votes = await bot.store.list_feedback()
+        votes = await Votes(bot.store).list()
         assert [(v["question"], v["value"], v["comment"]) for v in votes] == [
             ("Can I get a refund?", "up", None),
             ("And for a gift?", "down", "it did not say how gifts are refunded")]
@@ -221,7 +222,7 @@ async def test_the_dashboard_refuses_without_the_token_and_shows_the_figures_wit
     await page.locator(".answer").first.get_by_role("button", name="Helpful", exact=True).click()
 
     async def voted() -> bool:
-        return bool(await bot.store.list_feedback())
+        return bool(await Votes(bot.store).list())
 
     await eventually(voted)  # the vote is in the store before the dashboard is asked
 
