@@ -26,6 +26,7 @@ async def test_every_recorded_activity_is_answered_ignored_or_acknowledged(fake,
     config = {"server": {"host": "127.0.0.1", "port": 0},
               "adapters": {"teams": fake.adapter_config(tenant_id=None)},  # multi-tenant: the example's tenant
               "backends": {"kb": {"type": "fake", "answer": "Recorded answer"}},
+              "middlewares": {"feedback": {}},  # as deployed: answers ask for Teams' 👍/👎, votes are recorded
               "dispatch": {"progress_delay": 0}}
     with caplog.at_level(logging.WARNING):
         async with running_bot(config, tmp_path) as bot:
