@@ -47,3 +47,28 @@ async def test_every_recorded_payload_is_answered_ignored_or_acknowledged(fake, 
         assert payload["challenge"] in body
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert "Traceback" not in caplog.text and "Unhandled request" not in caplog.text
+
+
+async def test_the_recorded_assistant_thread_is_offered_prompts_and_answered_under_its_status(fake, tmp_path):
+    """Slack's documented `assistant_thread_started`, then the person's `message.im` in that
+    thread, as the pane sends them: the prompts are offered, progress is the thread's status (no
+    placeholder message), the answer lands in the thread and the status is cleared."""
+    started, asked = (json.loads((FIXTURES[0].parent / f"{name}.json").read_text())["payload"]
+                      for name in ("assistant_thread_started", "assistant_thread_message"))
+    thread = started["event"]["assistant_thread"]
+    prompts = [{"title": "Onboarding", "message": "Summarize the onboarding guide"}]
+    config = bot_config(fake, slack={"suggested_prompts": prompts}, backend={"answer": "Recorded answer"})
+    async with running_bot(config, tmp_path) as bot:
+        assert (await post_event(bot.server.url, started))[0] == 200
+        await fake.wait_for("assistant.threads.setSuggestedPrompts")
+        assert (await post_event(bot.server.url, asked))[0] == 200
+        await fake.wait_for(lambda f: any(c.get("text", "").endswith("Recorded answer")
+                                          for c in f.of("chat.postMessage")))
+        await bot.idle(5)
+    where = {"channel_id": thread["channel_id"], "thread_ts": thread["thread_ts"]}
+    assert fake.of("assistant.threads.setSuggestedPrompts")[0] == {**where, "prompts": prompts}
+    assert [{k: s[k] for k in where} for s in fake.of("assistant.threads.setStatus")] == [where, where]
+    assert [s["status"] for s in fake.of("assistant.threads.setStatus")] == ["is thinking…", ""]
+    [answer] = fake.of("chat.postMessage")
+    assert answer["channel"] == asked["event"]["channel"] == thread["channel_id"]
+    assert answer["thread_ts"] == thread["thread_ts"]
