@@ -45,6 +45,10 @@ class StoreConfig(Section):
     #: it cannot kill the process with SIGBUS); other processes (`botkit sessions`, `sqlite3`)
     #: cannot open the store while the bot runs. false: they can, through the shared mapping
     exclusive: bool = True
+    #: SQLite only: active sessions kept in memory, those used last (a few hundred bytes each,
+    #: more with a backend's history); a thread whose session was let go is read back from the
+    #: database when it speaks again
+    cached_sessions: int = Field(10_000, ge=1)
 
 
 class ServerConfig(Section):

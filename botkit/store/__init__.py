@@ -24,12 +24,12 @@ def store_for(config: Config, tables: Sequence[PluginTables] = ()) -> Store:
     events_hours = root.retention.events_hours or root.store.events_ttl_hours
     return open_store(root.store.url.get_secret_value(), base_dir=config.base_dir, events_ttl=events_hours * 3600,
                       lease_ttl=root.recovery.lease_ttl, synchronous=root.store.synchronous,
-                      exclusive=root.store.exclusive, tables=tables)
+                      exclusive=root.store.exclusive, cached_sessions=root.store.cached_sessions, tables=tables)
 
 
 def open_store(url: str, *, base_dir: Path | None = None, events_ttl: float = 48 * 3600,
                lease_ttl: float = 20.0, synchronous: str = "normal", exclusive: bool = True,
-               tables: Sequence[PluginTables] = ()) -> Store:
+               cached_sessions: int = 10_000, tables: Sequence[PluginTables] = ()) -> Store:
     """The store for `url`: sqlite:///relative/path.db, sqlite:////abs/path.db, sqlite:///:memory:,
     or postgresql://user:password@host:port/database (shared by several replicas)."""
     if url.startswith("sqlite://"):
@@ -38,7 +38,8 @@ def open_store(url: str, *, base_dir: Path | None = None, events_ttl: float = 48
         path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url.removeprefix("sqlite://")
         if path != ":memory:" and not Path(path).is_absolute() and base_dir is not None:
             path = str(base_dir / path)
-        return SQLiteStore(path, events_ttl=events_ttl, synchronous=synchronous, exclusive=exclusive, tables=tables)
+        return SQLiteStore(path, events_ttl=events_ttl, synchronous=synchronous, exclusive=exclusive,
+                           cached_sessions=cached_sessions, tables=tables)
     if url.startswith(("postgresql://", "postgres://")):
         from botkit.store.postgres import PostgresStore
 

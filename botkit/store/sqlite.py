@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,6 +153,8 @@ _INSERT_TURN = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+_SESSION_FIELDS = "id, thread, backend, session_id, created_at, last_active, turn_count"
+
 _PRAGMAS = ("PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000")
 _CHECKPOINT_TICK = 0.25  # seconds between looks at whether to checkpoint
 #: commits after which a checkpoint runs even while writes go on: the WAL stays within about
@@ -238,6 +240,11 @@ def _journal_row(entry: JournalEntry) -> tuple:
             _json(entry.inbound_fields()), entry.state, _json(entry.messages), entry.admitted_at, entry.owner)
 
 
+def _session(row: tuple, thread: ThreadKey | None = None) -> SessionRecord:
+    """An active session as read from `_SESSION_FIELDS` (its history is read when asked for)."""
+    return SessionRecord(row[0], thread or ThreadKey.parse(row[1]), *row[2:])
+
+
 def _json(value: list | dict) -> str:
     """JSON for a column; empty values (most turns' flags) skip the encoder."""
     if not value:
@@ -281,7 +288,7 @@ class SQLiteStore(SQLHistory):
     _HOLDS_MESSAGE = "EXISTS (SELECT 1 FROM json_each(turns.message_ids) WHERE value = ?)"
 
     def __init__(self, path: str, *, events_ttl: float = 48 * 3600, synchronous: str = "normal",
-                 exclusive: bool = True, tables: Sequence[PluginTables] = ()) -> None:
+                 exclusive: bool = True, cached_sessions: int = 10_000, tables: Sequence[PluginTables] = ()) -> None:
         super().__init__(tables)
         self.path = path
         self._pragmas = (f"PRAGMA synchronous={synchronous.upper()}", *_PRAGMAS)  # see StoreConfig.synchronous
@@ -292,7 +299,12 @@ class SQLiteStore(SQLHistory):
         self._claiming: dict[str, float] = {}  # event ids claimed and not yet committed -> expiry
         self._claimed_at: deque[tuple[int, str]] = deque()  # (op number, event id) of `_claiming`
         self._lookup: sqlite3.Connection | None = None  # the event loop's own, for a "maybe" (one indexed read)
-        self._sessions: dict[str, SessionRecord] = {}  # every active session, by thread
+        # The active sessions used last, by thread (at most `cached_sessions`, least recently
+        # used first); the others are read back when their thread speaks again, known by the
+        # hash of their thread's key (a few dozen bytes each instead of a few kilobytes).
+        self._sessions: OrderedDict[str, SessionRecord] = OrderedDict()
+        self._evicted: set[int] = set()
+        self.cached_sessions = cached_sessions
         self._next_session_id = 1
         # Writes go to the writer in order through `_ops`, a deque (appends and pops are atomic
         # between threads). The writer is a thread of its own that takes whatever has queued
@@ -367,10 +379,16 @@ class SQLiteStore(SQLHistory):
         async with self._db.execute("SELECT COALESCE(MAX(id), 0) FROM sessions") as cur:
             (max_id,) = await cur.fetchone()
         self._next_session_id = max_id + 1
-        async with self._db.execute("SELECT id, thread, backend, session_id, created_at, last_active, turn_count"
-                                    " FROM sessions WHERE ended_at IS NULL") as cur:
+        async with self._db.execute(f"SELECT {_SESSION_FIELDS} FROM sessions WHERE ended_at IS NULL"
+                                    " ORDER BY last_active DESC") as cur:
+            cached: list[tuple] = []
             async for row in cur:
-                self._sessions[row[1]] = SessionRecord(row[0], ThreadKey.parse(row[1]), *row[2:])
+                if len(cached) < self.cached_sessions:
+                    cached.append(row)
+                else:
+                    self._evicted.add(hash(row[1]))
+        for row in reversed(cached):  # the least recently active first
+            self._sessions[row[1]] = _session(row)
 
     async def _checkpoint_loop(self) -> None:
         """Move the WAL into the database file when the writer is idle (nothing committed for
@@ -646,8 +664,13 @@ class SQLiteStore(SQLHistory):
     # -- sessions -----------------------------------------------------------------------------
 
     async def active_session(self, thread: ThreadKey, backend: str, *, with_recent: int = 0) -> SessionRecord:
-        key = str(thread)
-        record = self._sessions.get(key)
+        key = thread.key
+        sessions = self._sessions
+        record = sessions.get(key)
+        if record is not None:
+            sessions.move_to_end(key)
+        elif self._evicted:
+            record = await self._read_back(thread)
         if record is not None and record.backend != backend:
             await self.end_session(thread)
             record = None
@@ -657,10 +680,37 @@ class SQLiteStore(SQLHistory):
             record = SessionRecord(self._next_session_id, thread, backend, None, now, now, 0,
                                    [] if with_recent else None)
             self._next_session_id += 1
-            self._sessions[key] = record
+            self._cache(key, record)
             await self.save_session(record)
         if with_recent and record.recent is None:
             record.recent = await self._load_recent(record.id, with_recent)
+        return record
+
+    def _cache(self, key: str, record: SessionRecord) -> None:
+        """Keep `record` in memory, the least recently used session giving way past the bound."""
+        sessions = self._sessions
+        sessions[key] = record
+        if len(sessions) > self.cached_sessions:
+            evicted, _ = sessions.popitem(last=False)
+            self._evicted.add(hash(evicted))
+
+    async def _read_back(self, thread: ThreadKey) -> SessionRecord | None:
+        """The thread's active session from the database, if it was evicted (cached again)."""
+        key = thread.key
+        if hash(key) not in self._evicted:
+            return None  # a new thread, or one whose session ended: nothing to read
+        assert self._db
+        await self.flush()  # its last save may still be queued
+        async with self._db.execute(f"SELECT {_SESSION_FIELDS} FROM sessions WHERE thread = ? AND ended_at IS NULL",
+                                    (key,)) as cur:
+            row = await cur.fetchone()
+        if key in self._sessions:  # read back by another call meanwhile
+            return self._sessions[key]
+        if row is None:
+            return None
+        self._evicted.discard(hash(key))
+        record = _session(row, thread)
+        self._cache(key, record)
         return record
 
     async def _load_recent(self, session: int, n: int) -> list[tuple[str, str]]:
@@ -676,7 +726,10 @@ class SQLiteStore(SQLHistory):
         self._save(record, None)
 
     async def end_session(self, thread: ThreadKey) -> SessionRecord | None:
-        record = self._sessions.pop(str(thread), None)
+        record = self._sessions.pop(thread.key, None)
+        if record is None and self._evicted:
+            record = await self._read_back(thread)
+            self._sessions.pop(thread.key, None)
         if record is not None:
             self._save(record, time.time())
         return record
@@ -750,17 +803,25 @@ class SQLiteStore(SQLHistory):
 
     async def expire_idle(self, idle_before: float, *, busy: Collection[ThreadKey] = ()) -> list[SessionRecord]:
         idle = [r for r in self._sessions.values() if r.last_active < idle_before and r.thread not in busy]
+        if self._evicted:  # and those not in memory (none was used since it was evicted)
+            rows = await self._rows(f"SELECT {_SESSION_FIELDS} FROM sessions WHERE ended_at IS NULL"
+                                    " AND last_active < ?", (idle_before,))
+            idle += [_session(tuple(row.values())) for row in rows
+                     if row["thread"] not in self._sessions and hash(row["thread"]) in self._evicted]
+            idle = [r for r in idle if r.thread not in busy]
+        ended = time.time()
         for record in idle:
-            await self.end_session(record.thread)
+            self._sessions.pop(record.thread.key, None)
+            self._evicted.discard(hash(record.thread.key))
+            self._save(record, ended)
         return idle
 
     async def count_sessions(self) -> int:
-        return len(self._sessions)
+        return len(self._sessions) + len(self._evicted)
 
     async def delete_session(self, session: int) -> None:
-        for record in list(self._sessions.values()):
-            if record.id == session:
-                await self.end_session(record.thread)
+        for row in await self._rows("SELECT thread FROM sessions WHERE id = ? AND ended_at IS NULL", (session,)):
+            await self.end_session(ThreadKey.parse(row["thread"]))
         await super().delete_session(session)
 
     # -- what the shared SQL runs on (SQLHistory) -------------------------------------------------

@@ -405,3 +405,55 @@ async def test_sqlite_synchronous_is_normal_unless_the_config_asks_for_full(tmp_
             assert (await cur.fetchone())[0] == level
     finally:
         await store.close()
+
+
+async def test_sqlite_keeps_the_sessions_used_last_in_memory_and_reads_the_others_back(tmp_path):
+    """A bounded number of active sessions stay in memory (issue 14: per-thread state must not
+    grow with every thread ever seen); a thread whose session was let go gets the same session,
+    its history included, when it speaks again, and housekeeping still sees it."""
+    threads = [ThreadKey("test", "w1", "c1", f"t{n}") for n in range(4)]
+    store = SQLiteStore(str(tmp_path / "lru.db"), cached_sessions=2)
+    await store.open()
+    try:
+        first = await store.active_session(threads[0], "b", with_recent=5)
+        first.session_id, first.turn_count = "backend-1", 1  # as the runner leaves it
+        await finish_turn(store, first, "E0", question="q0", answer="a0")
+        for thread in threads[1:3]:
+            await store.active_session(thread, "b")
+        assert list(store._sessions) == [threads[1].key, threads[2].key]  # the first was let go
+        assert await store.count_sessions() == 3
+
+        again = await store.active_session(threads[0], "b", with_recent=5)
+        assert (again.id, again.session_id, again.turn_count, again.recent) == (first.id, "backend-1", 1,
+                                                                              [("q0", "a0")])
+        assert list(store._sessions) == [threads[2].key, threads[0].key]  # and T1 went out in its place
+        assert (await store.active_session(threads[3], "b")).id not in (first.id,)  # a new thread: no read
+
+        ended = await store.end_session(threads[1])  # not in memory: read back to be ended
+        assert ended is not None and ended.thread == threads[1]
+        assert [s["ended_at"] is not None for s in await store.find_sessions(threads[1].key)] == [True]
+        assert await store.count_sessions() == 3
+
+        idle = await store.expire_idle(time.time() + 1, busy=[threads[3]])
+        assert sorted(r.thread.key for r in idle) == sorted([threads[0].key, threads[2].key])
+        assert await store.count_sessions() == 1
+    finally:
+        await store.close()
+
+    reopened = SQLiteStore(str(tmp_path / "lru.db"), cached_sessions=1)
+    await reopened.open()
+    try:
+        assert await reopened.count_sessions() == 1  # T4's, still active
+        made = {t.key: (await reopened.active_session(t, "b")).id for t in threads[:2]}  # T4's let go
+    finally:
+        await reopened.close()
+    again = SQLiteStore(str(tmp_path / "lru.db"), cached_sessions=1)
+    await again.open()
+    try:
+        assert len(again._sessions) == 1 and await again.count_sessions() == 3
+        assert {t.key: (await again.active_session(t, "b")).id for t in threads[:2]} == made  # read back
+        await again.delete_session(made[threads[0].key])
+        assert made[threads[0].key] not in [s["id"] for s in await again.find_sessions(threads[0].key)]
+        assert await again.count_sessions() == 2
+    finally:
+        await again.close()
