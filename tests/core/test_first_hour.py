@@ -92,6 +92,20 @@ def test_run_without_adapters_chats_in_the_console_and_history_commands_need_no_
     assert [s["turn_count"] for s in json.loads(listed.stdout)] == [1]
 
 
+def test_a_new_run_of_the_console_answers_again_instead_of_pointing_above(tmp_path):
+    refunds_docs(tmp_path)
+    write(tmp_path, """
+        store: {url: "sqlite:///h.db"}
+        backends: {kb: {type: local, paths: [./docs]}}
+        """)
+    for _ in range(2):  # the second run's screen shows no earlier answer: it must not say "my answer above"
+        done = botkit("run", "-c", "my.yaml", cwd=tmp_path, stdin=b"How long do refunds take?\n")
+        assert done.returncode == 0, done.stderr.decode()
+        assert "14 days" in done.stdout.decode(), done.stdout.decode()
+    listed = json.loads(botkit("sessions", "list", "--json", "-c", "my.yaml", cwd=tmp_path).stdout)
+    assert [s["turn_count"] for s in listed] == [1, 1] and len({s["thread"] for s in listed}) == 2
+
+
 # -- 5, 6: stored text is shown as it was written; undecodable input is kept ---------------------
 
 
