@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from botkit.backends import BackendError, Question, Session
+from botkit.backends import Backend, BackendError, Question, Session
 from botkit.bot import Bot, StartupError, describe
 from botkit.cli.support import LEVELS, load_for_cli, log_level, with_config
 from botkit.config import (Config, ConfigError, Configured, MetricsConfig, Route, ServerConfig,
@@ -102,31 +102,28 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         print(f"botkit ask: no backend named {name!r}; configured: {', '.join(config.backends)}", file=sys.stderr)
         return EXIT_CONFIG
     question = printable(args.question, keep_lines=True).strip()
-    if args.raw:
-        return await _ask_raw(Bot(config, plugins), name, question)
     root = config.root.model_copy(update={
         "routes": [Route(backend=name)], "schedule": [], "server": ServerConfig(enabled=False),
         "metrics": MetricsConfig(enabled=False), "store": StoreConfig(url=SecretStr("sqlite:///:memory:"))})
     config = with_console(dataclasses.replace(config, root=root), plugins, read_input=False,
                           interactive=sys.stdout.isatty())
     bot = Bot(config, plugins)
-    await bot.start()
+    await bot.start()  # every backend: one may need another (openai's retrieval.backend)
     try:
+        if args.raw:
+            return await _ask_raw(bot.backends[name], question)
         status = await bot.adapters[CONSOLE].ask(question)  # type: ignore[attr-defined]
     finally:
         await bot.stop()
     return 0 if status in (None, "complete") else 1
 
 
-async def _ask_raw(bot: Bot, name: str, text: str) -> int:
+async def _ask_raw(backend: Backend, text: str) -> int:
     """What the backend streams, as it is: text with its [N] markers, then every source it returned."""
-    item = bot.config.backends[name]
-    backend = item.component.load()(name, item.settings, bot)
     question = Question(text, "cli")
-    session = Session(ThreadKey("cli", "local", "ask", "1"), name)
+    session = Session(ThreadKey("cli", "local", "ask", "1"), backend.name)
     sources = []
     status = 0
-    await backend.start()
     try:
         session.session_id = await backend.create_session(session, question)
         async for event in backend.stream(session, question):
@@ -144,8 +141,6 @@ async def _ask_raw(bot: Bot, name: str, text: str) -> int:
     except BackendError as exc:
         print(f"\nerror: {printable(exc.message)}", file=sys.stderr)
         status = 1
-    finally:
-        await backend.close()
     print()
     for source in sources:
         print(printable(f"[{source.index}] {source.title}" + (f" — {source.url}" if source.url else "")))

@@ -61,7 +61,7 @@ class OpenAIBackend(Backend):
 
     def _retriever(self) -> Retriever:
         name = self.config.retrieval.backend  # type: ignore[union-attr]
-        backend = (getattr(self.bot, "backends", None) or {}).get(name)  # `botkit ask` runs without a bot
+        backend = (getattr(self.bot, "backends", None) or {}).get(name)  # a test may give a bare bot
         if not isinstance(backend, Retriever):
             raise BackendError(f"backend {self.name!r}: retrieval.backend {name!r} is not a configured "
                                "backend that can retrieve passages")

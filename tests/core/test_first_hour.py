@@ -3,6 +3,7 @@ run as a newcomer runs them (the real CLI in a process, a real store, fakes on l
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -17,6 +18,7 @@ import pytest
 from botkit.cli import build_parser, main
 from botkit.plugins import Component, PluginError, load_plugins
 from botkit.testing import free_port
+from botkit_plugins.openai.fake import FakeOpenAI
 
 FAKE = "plugins: [botkit.testing]\n"
 
@@ -76,6 +78,23 @@ def test_ask_renders_through_the_configured_middlewares(tmp_path):
     assert "may not be supported by the sources" in out and "Colours" in out
     raw = botkit("ask", "-c", "my.yaml", "--raw", "What colour?", cwd=tmp_path).stdout.decode()
     assert "It is blue [1]." in raw and "may not be supported" not in raw
+
+
+async def test_ask_raw_answers_from_a_backend_that_retrieves_from_another(tmp_path):
+    refunds_docs(tmp_path)
+    async with FakeOpenAI(answer="Refunds take 14 days [1].", api_key="sk-first-hour") as model:
+        write(tmp_path, f"""
+            backends:
+              kb: {{type: local, paths: [./docs]}}
+              llm: {{type: openai, base_url: "{model.url}/v1", model: m, api_key: sk-first-hour,
+                     retrieval: {{backend: kb}}}}
+            routes: [{{backend: llm}}]
+            """)
+        raw = await asyncio.to_thread(botkit, "ask", "--raw", "-c", "my.yaml", "How long do refunds take?",
+                                      cwd=tmp_path)
+    assert raw.returncode == 0, raw.stderr.decode()
+    assert raw.stdout.decode().startswith("Refunds take 14 days [1].")
+    assert "[1] Refunds" in raw.stdout.decode()  # the passage the local backend retrieved for the model
 
 
 def test_run_without_adapters_chats_in_the_console_and_history_commands_need_no_adapter(tmp_path):
