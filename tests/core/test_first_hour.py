@@ -17,8 +17,13 @@ import pytest
 
 from botkit.cli import build_parser, main
 from botkit.plugins import Component, PluginError, load_plugins
-from botkit.testing import free_port
+from botkit.testing import free_port, write_config
+from botkit_plugins.discord.testing import FakeDiscord
+from botkit_plugins.llamacloud.fake import FakeLlamaCloud
 from botkit_plugins.openai.fake import FakeOpenAI
+from botkit_plugins.ragflow.fake import FakeRagflow
+from botkit_plugins.teams.testing import FakeBotFramework
+from botkit_plugins.vectara.fake import FakeVectara
 
 FAKE = "plugins: [botkit.testing]\n"
 
@@ -360,3 +365,39 @@ def test_check_online_signs_in_and_says_what_fails(tmp_path):
     assert done.returncode == 1
     assert "adapter slack: FAILED:" in out and "backend kb: " in out and "passages from" in out
     assert "xoxb-first-hour" not in out + done.stderr.decode()
+
+
+async def test_check_online_signs_in_to_every_fake_and_names_refused_credentials(tmp_path, capsys):
+    discord, teams = FakeDiscord(), await FakeBotFramework().start()
+    async with discord, FakeOpenAI(api_key="sk-first-hour") as model, FakeRagflow(api_key="rag-first-hour") as rag, \
+            FakeLlamaCloud(api_key="llx-first-hour") as llama, FakeVectara(api_key="zqt_x-first-hour") as vectara:
+        chat = rag.add_chat()
+        config = write_config({
+            "adapters": {"discord": {"type": "discord", "token": "discord-first-hour", "api_url": discord.api_url,
+                                     "gateway_url": discord.gateway_url},
+                         "teams": teams.adapter_config()},
+            "backends": {
+                "llm": {"type": "openai", "base_url": model.url + "/v1", "model": "m", "api_key": "sk-first-hour"},
+                "rag": {"type": "ragflow", "base_url": rag.url, "api_key": "rag-first-hour", "chat_id": chat},
+                "llama": {"type": "llamacloud", "base_url": llama.url, "api_key": "llx-first-hour",
+                          "index_ids": ["idx-1"]},
+                "vec": {"type": "vectara", "base_url": vectara.url, "api_key": "zqt_x-first-hour",
+                        "corpora": [{"corpus_key": "docs"}]}},
+            "routes": [{"backend": "llm"}], "log": {"level": "ERROR"}}, tmp_path)
+        try:
+            assert await asyncio.to_thread(main, ["check", "--online", "-c", str(config)]) == 0
+            out = capsys.readouterr().out
+            assert "adapter discord: signed in as botkit" in out and "adapter teams: app " in out
+            assert "backend llm: signed in; it serves model 'm'" in out
+            assert all(f"backend {name}: signed in" in out for name in ("rag", "llama", "vec")), out
+            config.write_text(config.read_text().replace("-first-hour", "-wrong-key"))
+            discord.fail("GET", "^/users/@me$", status=401)
+            assert await asyncio.to_thread(main, ["check", "--online", "-c", str(config)]) == 1
+        finally:
+            await teams.close()
+    out = capsys.readouterr().out
+    assert "adapter discord: FAILED: Discord refused the token (HTTP 401)" in out
+    for name in ("llm", "llama", "vec"):  # the operator is told the key was refused, not "unreachable"
+        assert f"backend {name}: FAILED: the credentials were refused (HTTP 401)" in out, out
+    assert "backend rag: FAILED: RAGFlow refused botkit's credentials" in out  # said in its envelope, HTTP 200
+    assert "wrong-key" not in out
