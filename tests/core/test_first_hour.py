@@ -136,14 +136,14 @@ def test_a_new_run_of_the_console_answers_again_instead_of_pointing_above(tmp_pa
 def test_sessions_show_prints_markup_in_questions_and_answers_as_text(tmp_path):
     write(tmp_path, FAKE + """
         store: {url: "sqlite:///h.db"}
-        backends: {b: {type: fake, answer: "Ask in [discord] or [bold]here[/bold]"}}
+        backends: {b: {type: fake, answer: "Ask in [discord] or [bold]here[/bold] :+1:"}}
         """)
-    assert botkit("run", "-c", "my.yaml", cwd=tmp_path, stdin=b"what does [/] do?\n").returncode == 0
+    assert botkit("run", "-c", "my.yaml", cwd=tmp_path, stdin=b"what does [/] do? :smile:\n").returncode == 0
     shown = botkit("sessions", "show", "-c", "my.yaml", "1", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr.decode()
     out = shown.stdout.decode()
-    assert "what does [/] do?" in out
-    assert "Ask in [discord] or [bold]here[/bold]" in out
+    assert "what does [/] do? :smile:" in out  # neither markup nor an emoji code
+    assert "Ask in [discord] or [bold]here[/bold] :+1:" in out
 
 
 def test_undecodable_input_is_replaced_and_kept(tmp_path):
