@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.bot import Bot, StartupError, describe
-from botkit.cli.support import LEVELS, load_for_cli, log_level, with_config
+from botkit.cli.support import CONFIG_HELP, LEVELS, load_for_cli, log_level, with_config
 from botkit.config import (Config, ConfigError, Configured, MetricsConfig, Route, ServerConfig,
                            StoreConfig, routes_of)
 from botkit.events import Done, Failed, Sources, TextDelta, ThreadKey
@@ -223,6 +223,7 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="botkit", description="RAG chat backends as bots on chat platforms")
     parser.add_argument("--version", action="version",
                         version=f"botkit {_version()} (Python {sys.version.split()[0]})")
+    parser.add_argument("-c", "--config", help=CONFIG_HELP + "; also after the command")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     with_config(commands.add_parser("run", help="run the bot")).set_defaults(func=cmd_run)
@@ -270,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"botkit: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     args = parser.parse_args(argv)
+    if args.config is not None and not getattr(args, "reads_config", False):
+        parser.error(f"botkit {args.command} reads no config (-c)")
     try:
         result = args.func(args)
         if inspect.isawaitable(result):

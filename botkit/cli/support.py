@@ -35,10 +35,14 @@ def log_level(args: argparse.Namespace, configured: str) -> str:
     return LEVELS[min(max(LEVELS.index(configured) - step, 0), len(LEVELS) - 1)]
 
 
+CONFIG_HELP = "YAML config (default: $BOTKIT_CONFIG, else ./config.yaml, else the bundled default)"
+
+
 def with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """`parser` with `-c/--config`: every command that reads the deployment's config has it."""
-    parser.add_argument("-c", "--config", help="YAML config (default: $BOTKIT_CONFIG, else ./config.yaml, "
-                                               "else the bundled default)")
+    """`parser` with `-c/--config`: every command that reads the deployment's config has it
+    after its name; `botkit -c FILE COMMAND` (the top parser's) is the same, unless repeated."""
+    parser.add_argument("-c", "--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+    parser.set_defaults(reads_config=True)
     return parser
 
 

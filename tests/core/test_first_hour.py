@@ -305,6 +305,11 @@ def test_version_and_log_options_anywhere_in_any_case(tmp_path, capsys):
     assert (after.verbose, after.config) == (2, "x.yaml")
     assert parser.parse_args(["-q", "run"]).quiet == 1
     assert parser.parse_args(["vectara", "chats", "-c", "x.yaml"]).config == "x.yaml"
+    assert parser.parse_args(["-c", "x.yaml", "sessions", "list"]).config == "x.yaml"  # as docker compose -f
+    assert parser.parse_args(["-c", "x.yaml", "ask", "-c", "y.yaml", "hi"]).config == "y.yaml"
+    with pytest.raises(SystemExit) as leaving:
+        main(["-c", "x.yaml", "completion", "bash"])
+    assert leaving.value.code == 2 and "botkit completion reads no config (-c)" in capsys.readouterr().err
     assert parser.parse_args(["plugins", "-c", "x.yaml", "--json"]).json
     assert parser.parse_args(["feedback", "export", "--since", "7d"]).since < parser.parse_args(
         ["feedback", "export", "--since", "1h"]).since
