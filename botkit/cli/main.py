@@ -43,7 +43,7 @@ def with_console(config: Config, plugins: Plugins, **settings: Any) -> Config:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    config, plugins = load_for_cli(args)
+    config, plugins = load_for_cli(args, serving=True)
     config.require("backends", purpose="botkit run")
     if not config.adapters:  # a config with only a backend: chat with it in the terminal
         config = with_console(config, plugins)

@@ -46,10 +46,14 @@ def with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def load_for_cli(args: argparse.Namespace) -> tuple[Config, Plugins]:
-    """The config named by `-c` (validated, plugins loaded) with logging set up from it."""
+def load_for_cli(args: argparse.Namespace, *, serving: bool = False) -> tuple[Config, Plugins]:
+    """The config named by `-c` (validated, plugins loaded) with logging set up from it.
+
+    `log.level` is the running bot's (`serving`: run, web). A one-shot command's output is
+    its answer or listing, so it logs warnings and errors only, unless -v or --log-level
+    asks for more: `botkit ask` is not preceded by the start-up's INFO lines."""
     config, plugins = load(config_path(getattr(args, "config", None)))
     settings = config.root.logging
-    setup_logging(log_level(args, settings.level), settings.format, secrets_of(config),
-                  log_content=settings.content)
+    level = settings.level if serving else max(settings.level, "WARNING", key=LEVELS.index)
+    setup_logging(log_level(args, level), settings.format, secrets_of(config), log_content=settings.content)
     return config, plugins

@@ -65,7 +65,9 @@ def test_ask_from_a_config_with_only_a_backend_shows_what_the_bot_would_say(tmp_
     assert done.returncode == 0, done.stderr.decode()
     assert "14 days" in out and "3-5 business days" not in out
     assert "Sources" in out and "Refunds" in out  # the citations middleware's footer, as the console shows it
-    assert "Traceback" not in done.stderr.decode()
+    assert done.stderr == b""  # the answer alone: no start-up INFO lines (log.level is the running bot's)
+    louder = botkit("ask", "-v", "-c", "my.yaml", "How long do refunds take?", cwd=tmp_path)
+    assert " INFO botkit: botkit started" in louder.stderr.decode()
     raw = botkit("ask", "--raw", "-c", "my.yaml", "How long do refunds take?", cwd=tmp_path)
     assert raw.returncode == 0, raw.stderr.decode()
     assert "[1]" in raw.stdout.decode() and "Sources" not in raw.stdout.decode()
