@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import inspect
 import json
+import os
 import sys
 import traceback
 from importlib.metadata import PackageNotFoundError, version
@@ -33,6 +34,8 @@ from botkit.store import store_for
 from botkit.terminal import printable
 
 EXIT_CONFIG = 2
+#: the status of a command whose reader closed the pipe (128 + SIGPIPE), as shell tools exit
+EXIT_BROKEN_PIPE = 141
 #: the adapter `botkit run` uses when the config names none, and the one `botkit ask` answers through
 CONSOLE = "console"
 def with_console(config: Config, plugins: Plugins, **settings: Any) -> Config:
@@ -290,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `botkit sessions export | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor fail flushing at exit
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug or an environment problem: one line, the traceback only with -v
         if log_level(args, "WARNING") == "DEBUG":
             print(redact(traceback.format_exc()), file=sys.stderr, end="")

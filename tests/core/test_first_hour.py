@@ -408,3 +408,15 @@ async def test_check_online_signs_in_to_every_fake_and_names_refused_credentials
         assert f"backend {name}: FAILED: the credentials were refused (HTTP 401)" in out, out
     assert "backend rag: FAILED: RAGFlow refused botkit's credentials" in out  # said in its envelope, HTTP 200
     assert "wrong-key" not in out
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
+    write(tmp_path, FAKE + "backends: {b: {type: fake}}\n")
+    read, written = os.pipe()
+    os.close(read)  # `botkit plugins --json | head -0`: nobody reads what it prints
+    try:
+        done = subprocess.run([sys.executable, "-m", "botkit.cli", "plugins", "--json", "-c", "my.yaml"],
+                              cwd=tmp_path, stdout=written, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(written)
+    assert (done.returncode, done.stderr) == (141, b"")
