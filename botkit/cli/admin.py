@@ -95,6 +95,11 @@ def _short(text: str | None, size: int = 80) -> str:
     return _shown(text if len(text) <= size else text[:size - 1] + "…")
 
 
+def _console() -> Console:
+    """Rich's console for tables of stored text: no emoji codes (a question's ":smile:" stays text)."""
+    return Console(emoji=False)
+
+
 def _shown(text: str | None, *, keep_lines: bool = False) -> str:
     """Stored or upstream text as a table cell: printable, and never read as Rich markup
     (a question holding `[/]` or an answer with `[discord]` is shown as it was written)."""
@@ -147,7 +152,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
         table.add_row(str(row["id"]), _shown(row["thread"]), _shown(row["adapter"]), _shown(row["backend"]),
                       _shown(row["session_id"]), str(row["turn_count"]), _when(row["last_active"]),
                       "ended" if row["ended_at"] else "active")
-    Console().print(table)
+    _console().print(table)
     return 0
 
 
@@ -165,7 +170,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(found)
         return 0
-    console = Console()
+    console = _console()
     for session in found:
         console.print(f"[bold]session {session['id']}[/bold]  {_shown(session['thread'])}  backend "
                       f"{_shown(session['backend'])}  {_shown(session['session_id']) or '(no backend id)'}  "
@@ -277,7 +282,7 @@ async def cmd_history(args: argparse.Namespace) -> int:
         _print_json({"backend": args.backend, "session": args.session, "upstream": upstream, "local": local})
         return 0
     table = _turns_side_by_side(upstream, local) if args.session else _sessions_side_by_side(upstream, local)
-    Console().print(table)
+    _console().print(table)
     return 0
 
 

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import inspect
 import json
+import os
 import sys
 import traceback
 from importlib.metadata import PackageNotFoundError, version
@@ -20,9 +21,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from botkit.backends import BackendError, Question, Session
+from botkit.backends import Backend, BackendError, Question, Session
 from botkit.bot import Bot, StartupError, describe
-from botkit.cli.support import LEVELS, load_for_cli, log_level, with_config
+from botkit.cli.support import CONFIG_HELP, LEVELS, load_for_cli, log_level, with_config
 from botkit.config import (Config, ConfigError, Configured, MetricsConfig, Route, ServerConfig,
                            StoreConfig, routes_of)
 from botkit.events import Done, Failed, Sources, TextDelta, ThreadKey
@@ -33,6 +34,8 @@ from botkit.store import store_for
 from botkit.terminal import printable
 
 EXIT_CONFIG = 2
+#: the status of a command whose reader closed the pipe (128 + SIGPIPE), as shell tools exit
+EXIT_BROKEN_PIPE = 141
 #: the adapter `botkit run` uses when the config names none, and the one `botkit ask` answers through
 CONSOLE = "console"
 def with_console(config: Config, plugins: Plugins, **settings: Any) -> Config:
@@ -43,7 +46,7 @@ def with_console(config: Config, plugins: Plugins, **settings: Any) -> Config:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    config, plugins = load_for_cli(args)
+    config, plugins = load_for_cli(args, serving=True)
     config.require("backends", purpose="botkit run")
     if not config.adapters:  # a config with only a backend: chat with it in the terminal
         config = with_console(config, plugins)
@@ -102,31 +105,28 @@ async def cmd_ask(args: argparse.Namespace) -> int:
         print(f"botkit ask: no backend named {name!r}; configured: {', '.join(config.backends)}", file=sys.stderr)
         return EXIT_CONFIG
     question = printable(args.question, keep_lines=True).strip()
-    if args.raw:
-        return await _ask_raw(Bot(config, plugins), name, question)
     root = config.root.model_copy(update={
         "routes": [Route(backend=name)], "schedule": [], "server": ServerConfig(enabled=False),
         "metrics": MetricsConfig(enabled=False), "store": StoreConfig(url=SecretStr("sqlite:///:memory:"))})
     config = with_console(dataclasses.replace(config, root=root), plugins, read_input=False,
                           interactive=sys.stdout.isatty())
     bot = Bot(config, plugins)
-    await bot.start()
+    await bot.start()  # every backend: one may need another (openai's retrieval.backend)
     try:
+        if args.raw:
+            return await _ask_raw(bot.backends[name], question)
         status = await bot.adapters[CONSOLE].ask(question)  # type: ignore[attr-defined]
     finally:
         await bot.stop()
     return 0 if status in (None, "complete") else 1
 
 
-async def _ask_raw(bot: Bot, name: str, text: str) -> int:
+async def _ask_raw(backend: Backend, text: str) -> int:
     """What the backend streams, as it is: text with its [N] markers, then every source it returned."""
-    item = bot.config.backends[name]
-    backend = item.component.load()(name, item.settings, bot)
     question = Question(text, "cli")
-    session = Session(ThreadKey("cli", "local", "ask", "1"), name)
+    session = Session(ThreadKey("cli", "local", "ask", "1"), backend.name)
     sources = []
     status = 0
-    await backend.start()
     try:
         session.session_id = await backend.create_session(session, question)
         async for event in backend.stream(session, question):
@@ -144,8 +144,6 @@ async def _ask_raw(bot: Bot, name: str, text: str) -> int:
     except BackendError as exc:
         print(f"\nerror: {printable(exc.message)}", file=sys.stderr)
         status = 1
-    finally:
-        await backend.close()
     print()
     for source in sources:
         print(printable(f"[{source.index}] {source.title}" + (f" — {source.url}" if source.url else "")))
@@ -228,6 +226,7 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="botkit", description="RAG chat backends as bots on chat platforms")
     parser.add_argument("--version", action="version",
                         version=f"botkit {_version()} (Python {sys.version.split()[0]})")
+    parser.add_argument("-c", "--config", help=CONFIG_HELP + "; also after the command")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     with_config(commands.add_parser("run", help="run the bot")).set_defaults(func=cmd_run)
@@ -275,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"botkit: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     args = parser.parse_args(argv)
+    if args.config is not None and not getattr(args, "reads_config", False):
+        parser.error(f"botkit {args.command} reads no config (-c)")
     try:
         result = args.func(args)
         if inspect.isawaitable(result):
@@ -292,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `botkit sessions export | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor fail flushing at exit
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug or an environment problem: one line, the traceback only with -v
         if log_level(args, "WARNING") == "DEBUG":
             print(redact(traceback.format_exc()), file=sys.stderr, end="")

@@ -35,17 +35,25 @@ def log_level(args: argparse.Namespace, configured: str) -> str:
     return LEVELS[min(max(LEVELS.index(configured) - step, 0), len(LEVELS) - 1)]
 
 
+CONFIG_HELP = "YAML config (default: $BOTKIT_CONFIG, else ./config.yaml, else the bundled default)"
+
+
 def with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """`parser` with `-c/--config`: every command that reads the deployment's config has it."""
-    parser.add_argument("-c", "--config", help="YAML config (default: $BOTKIT_CONFIG, else ./config.yaml, "
-                                               "else the bundled default)")
+    """`parser` with `-c/--config`: every command that reads the deployment's config has it
+    after its name; `botkit -c FILE COMMAND` (the top parser's) is the same, unless repeated."""
+    parser.add_argument("-c", "--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+    parser.set_defaults(reads_config=True)
     return parser
 
 
-def load_for_cli(args: argparse.Namespace) -> tuple[Config, Plugins]:
-    """The config named by `-c` (validated, plugins loaded) with logging set up from it."""
+def load_for_cli(args: argparse.Namespace, *, serving: bool = False) -> tuple[Config, Plugins]:
+    """The config named by `-c` (validated, plugins loaded) with logging set up from it.
+
+    `log.level` is the running bot's (`serving`: run, web). A one-shot command's output is
+    its answer or listing, so it logs warnings and errors only, unless -v or --log-level
+    asks for more: `botkit ask` is not preceded by the start-up's INFO lines."""
     config, plugins = load(config_path(getattr(args, "config", None)))
     settings = config.root.logging
-    setup_logging(log_level(args, settings.level), settings.format, secrets_of(config),
-                  log_content=settings.content)
+    level = settings.level if serving else max(settings.level, "WARNING", key=LEVELS.index)
+    setup_logging(log_level(args, level), settings.format, secrets_of(config), log_content=settings.content)
     return config, plugins

@@ -91,8 +91,11 @@ class ConsoleAdapter(Adapter):
         self.capabilities = Capabilities(max_length=1_000_000, edit_interval=0.05 if self.interactive else 0.0,
                                          markup=Markup.PLAIN)
         self.placeholder = "thinking…"
+        # each run starts its own threads: a thread of an earlier run, kept in a file store,
+        # would answer as if its answers were still on the screen
+        self._run = uuid.uuid4().hex[:8]
         self._threads = itertools.count(1)
-        self._thread = ThreadKey("console", "local", "console", str(next(self._threads)))
+        self._thread = self._new_thread()
         self._shown: dict[str, str] = {}  # message id -> text on screen (interactive redraw)
         self._last_id: str | None = None
         self._ids = itertools.count(1)
@@ -118,6 +121,9 @@ class ConsoleAdapter(Adapter):
             self._log.uninstall()
 
     # -- questions -------------------------------------------------------------------------------
+
+    def _new_thread(self) -> ThreadKey:
+        return ThreadKey("console", "local", "console", f"{self._run}-{next(self._threads)}")
 
     def _inbound(self, text: str) -> Inbound:
         return Inbound(uuid.uuid4().hex, self._thread, self.config.user, decodable(text), adapter=self.name,
@@ -146,7 +152,7 @@ class ConsoleAdapter(Adapter):
         if text in ("/quit", "/exit"):
             return False
         if text == "/new":
-            self._thread = ThreadKey("console", "local", "console", str(next(self._threads)))
+            self._thread = self._new_thread()
             self._write(f"(new thread {self._thread.thread})\n")
         elif text:
             inbound = self._inbound(text)

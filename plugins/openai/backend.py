@@ -59,9 +59,23 @@ class OpenAIBackend(Backend):
     async def close(self) -> None:
         await self.transport.close()
 
+    async def verify(self) -> str:
+        """`GET /models` with the configured key: what OpenAI-compatible servers answer only
+        to a key they take; one without that endpoint is only shown to be reachable."""
+        try:
+            listed = await self.transport.json("GET", "models")
+        except BackendError as exc:
+            if exc.status == 404:
+                return "reachable (it has no /models to check the key with)"
+            raise
+        models = [m.get("id") for m in (listed or {}).get("data", []) if isinstance(m, dict)]
+        if self.config.model in models:
+            return f"signed in; it serves model {self.config.model!r}"
+        return f"signed in; model {self.config.model!r} is not among the {len(models)} it lists"
+
     def _retriever(self) -> Retriever:
         name = self.config.retrieval.backend  # type: ignore[union-attr]
-        backend = (getattr(self.bot, "backends", None) or {}).get(name)  # `botkit ask` runs without a bot
+        backend = (getattr(self.bot, "backends", None) or {}).get(name)  # a test may give a bare bot
         if not isinstance(backend, Retriever):
             raise BackendError(f"backend {self.name!r}: retrieval.backend {name!r} is not a configured "
                                "backend that can retrieve passages")

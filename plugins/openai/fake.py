@@ -22,17 +22,20 @@ class FakeOpenAI(FakeServer):
     each request asked, content parts and all, is in `questions()`.
 
     With `reasoning`, reasoning_content deltas come first (as vLLM and DeepSeek send).
+    `GET /v1/models` lists the `served` model ids; both refuse a key other than `api_key`.
     """
 
     def __init__(self, answer: str = "Hello from the fake model.", *, reasoning: str = "",
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, served: tuple[str, ...] = ("m",)) -> None:
         self.answer = answer
+        self.served = served
         self.reasoning = reasoning
         self.api_key = api_key
         super().__init__()
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/chat/completions", self.completions)
+        router.add_get("/v1/models", self.models)
 
     def questions(self) -> list[str | list[dict[str, Any]]]:
         """The last user message of each completion request: its text, or its content parts
@@ -40,10 +43,21 @@ class FakeOpenAI(FakeServer):
         return [[m for m in r.json["messages"] if m["role"] == "user"][-1]["content"]
                 for r in self.calls("POST", "/chat/completions") if isinstance(r.json, dict)]
 
-    async def completions(self, request: web.Request) -> web.StreamResponse:
+    def _refused(self, request: web.Request) -> web.Response | None:
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
                                                 "code": "invalid_api_key"}}, status=401)
+        return None
+
+    async def models(self, request: web.Request) -> web.Response:
+        """`GET /v1/models`: the models served, to a client whose key is taken."""
+        return self._refused(request) or web.json_response(
+            {"object": "list", "data": [{"id": model, "object": "model", "owned_by": "fake"} for model in self.served]})
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         raw = self.replay()
         if raw is not None:
             return await send_stream(request, [raw])

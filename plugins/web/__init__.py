@@ -87,7 +87,7 @@ async def cmd_web(args: argparse.Namespace) -> int:
     from botkit.cli.support import load_for_cli
     from botkit.config import Configured
 
-    config, plugins = load_for_cli(args)
+    config, plugins = load_for_cli(args, serving=True)
     config.require("backends", purpose="botkit web")
     server = config.root.server
     if args.host is not None or args.port is not None:

@@ -3,6 +3,7 @@ run as a newcomer runs them (the real CLI in a process, a real store, fakes on l
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -16,7 +17,13 @@ import pytest
 
 from botkit.cli import build_parser, main
 from botkit.plugins import Component, PluginError, load_plugins
-from botkit.testing import free_port
+from botkit.testing import free_port, write_config
+from botkit_plugins.discord.testing import FakeDiscord
+from botkit_plugins.llamacloud.fake import FakeLlamaCloud
+from botkit_plugins.openai.fake import FakeOpenAI
+from botkit_plugins.ragflow.fake import FakeRagflow
+from botkit_plugins.teams.testing import FakeBotFramework
+from botkit_plugins.vectara.fake import FakeVectara
 
 FAKE = "plugins: [botkit.testing]\n"
 
@@ -58,7 +65,9 @@ def test_ask_from_a_config_with_only_a_backend_shows_what_the_bot_would_say(tmp_
     assert done.returncode == 0, done.stderr.decode()
     assert "14 days" in out and "3-5 business days" not in out
     assert "Sources" in out and "Refunds" in out  # the citations middleware's footer, as the console shows it
-    assert "Traceback" not in done.stderr.decode()
+    assert done.stderr == b""  # the answer alone: no start-up INFO lines (log.level is the running bot's)
+    louder = botkit("ask", "-v", "-c", "my.yaml", "How long do refunds take?", cwd=tmp_path)
+    assert " INFO botkit: botkit started" in louder.stderr.decode()
     raw = botkit("ask", "--raw", "-c", "my.yaml", "How long do refunds take?", cwd=tmp_path)
     assert raw.returncode == 0, raw.stderr.decode()
     assert "[1]" in raw.stdout.decode() and "Sources" not in raw.stdout.decode()
@@ -78,6 +87,23 @@ def test_ask_renders_through_the_configured_middlewares(tmp_path):
     assert "It is blue [1]." in raw and "may not be supported" not in raw
 
 
+async def test_ask_raw_answers_from_a_backend_that_retrieves_from_another(tmp_path):
+    refunds_docs(tmp_path)
+    async with FakeOpenAI(answer="Refunds take 14 days [1].", api_key="sk-first-hour") as model:
+        write(tmp_path, f"""
+            backends:
+              kb: {{type: local, paths: [./docs]}}
+              llm: {{type: openai, base_url: "{model.url}/v1", model: m, api_key: sk-first-hour,
+                     retrieval: {{backend: kb}}}}
+            routes: [{{backend: llm}}]
+            """)
+        raw = await asyncio.to_thread(botkit, "ask", "--raw", "-c", "my.yaml", "How long do refunds take?",
+                                      cwd=tmp_path)
+    assert raw.returncode == 0, raw.stderr.decode()
+    assert raw.stdout.decode().startswith("Refunds take 14 days [1].")
+    assert "[1] Refunds" in raw.stdout.decode()  # the passage the local backend retrieved for the model
+
+
 def test_run_without_adapters_chats_in_the_console_and_history_commands_need_no_adapter(tmp_path):
     write(tmp_path, FAKE + """
         store: {url: "sqlite:///h.db"}
@@ -92,20 +118,34 @@ def test_run_without_adapters_chats_in_the_console_and_history_commands_need_no_
     assert [s["turn_count"] for s in json.loads(listed.stdout)] == [1]
 
 
+def test_a_new_run_of_the_console_answers_again_instead_of_pointing_above(tmp_path):
+    refunds_docs(tmp_path)
+    write(tmp_path, """
+        store: {url: "sqlite:///h.db"}
+        backends: {kb: {type: local, paths: [./docs]}}
+        """)
+    for _ in range(2):  # the second run's screen shows no earlier answer: it must not say "my answer above"
+        done = botkit("run", "-c", "my.yaml", cwd=tmp_path, stdin=b"How long do refunds take?\n")
+        assert done.returncode == 0, done.stderr.decode()
+        assert "14 days" in done.stdout.decode(), done.stdout.decode()
+    listed = json.loads(botkit("sessions", "list", "--json", "-c", "my.yaml", cwd=tmp_path).stdout)
+    assert [s["turn_count"] for s in listed] == [1, 1] and len({s["thread"] for s in listed}) == 2
+
+
 # -- 5, 6: stored text is shown as it was written; undecodable input is kept ---------------------
 
 
 def test_sessions_show_prints_markup_in_questions_and_answers_as_text(tmp_path):
     write(tmp_path, FAKE + """
         store: {url: "sqlite:///h.db"}
-        backends: {b: {type: fake, answer: "Ask in [discord] or [bold]here[/bold]"}}
+        backends: {b: {type: fake, answer: "Ask in [discord] or [bold]here[/bold] :+1:"}}
         """)
-    assert botkit("run", "-c", "my.yaml", cwd=tmp_path, stdin=b"what does [/] do?\n").returncode == 0
+    assert botkit("run", "-c", "my.yaml", cwd=tmp_path, stdin=b"what does [/] do? :smile:\n").returncode == 0
     shown = botkit("sessions", "show", "-c", "my.yaml", "1", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr.decode()
     out = shown.stdout.decode()
-    assert "what does [/] do?" in out
-    assert "Ask in [discord] or [bold]here[/bold]" in out
+    assert "what does [/] do? :smile:" in out  # neither markup nor an emoji code
+    assert "Ask in [discord] or [bold]here[/bold] :+1:" in out
 
 
 def test_undecodable_input_is_replaced_and_kept(tmp_path):
@@ -267,6 +307,11 @@ def test_version_and_log_options_anywhere_in_any_case(tmp_path, capsys):
     assert (after.verbose, after.config) == (2, "x.yaml")
     assert parser.parse_args(["-q", "run"]).quiet == 1
     assert parser.parse_args(["vectara", "chats", "-c", "x.yaml"]).config == "x.yaml"
+    assert parser.parse_args(["-c", "x.yaml", "sessions", "list"]).config == "x.yaml"  # as docker compose -f
+    assert parser.parse_args(["-c", "x.yaml", "ask", "-c", "y.yaml", "hi"]).config == "y.yaml"
+    with pytest.raises(SystemExit) as leaving:
+        main(["-c", "x.yaml", "completion", "bash"])
+    assert leaving.value.code == 2 and "botkit completion reads no config (-c)" in capsys.readouterr().err
     assert parser.parse_args(["plugins", "-c", "x.yaml", "--json"]).json
     assert parser.parse_args(["feedback", "export", "--since", "7d"]).since < parser.parse_args(
         ["feedback", "export", "--since", "1h"]).since
@@ -327,3 +372,51 @@ def test_check_online_signs_in_and_says_what_fails(tmp_path):
     assert done.returncode == 1
     assert "adapter slack: FAILED:" in out and "backend kb: " in out and "passages from" in out
     assert "xoxb-first-hour" not in out + done.stderr.decode()
+
+
+async def test_check_online_signs_in_to_every_fake_and_names_refused_credentials(tmp_path, capsys):
+    discord, teams = FakeDiscord(), await FakeBotFramework().start()
+    async with discord, FakeOpenAI(api_key="sk-first-hour") as model, FakeRagflow(api_key="rag-first-hour") as rag, \
+            FakeLlamaCloud(api_key="llx-first-hour") as llama, FakeVectara(api_key="zqt_x-first-hour") as vectara:
+        chat = rag.add_chat()
+        config = write_config({
+            "adapters": {"discord": {"type": "discord", "token": "discord-first-hour", "api_url": discord.api_url,
+                                     "gateway_url": discord.gateway_url},
+                         "teams": teams.adapter_config()},
+            "backends": {
+                "llm": {"type": "openai", "base_url": model.url + "/v1", "model": "m", "api_key": "sk-first-hour"},
+                "rag": {"type": "ragflow", "base_url": rag.url, "api_key": "rag-first-hour", "chat_id": chat},
+                "llama": {"type": "llamacloud", "base_url": llama.url, "api_key": "llx-first-hour",
+                          "index_ids": ["idx-1"]},
+                "vec": {"type": "vectara", "base_url": vectara.url, "api_key": "zqt_x-first-hour",
+                        "corpora": [{"corpus_key": "docs"}]}},
+            "routes": [{"backend": "llm"}], "log": {"level": "ERROR"}}, tmp_path)
+        try:
+            assert await asyncio.to_thread(main, ["check", "--online", "-c", str(config)]) == 0
+            out = capsys.readouterr().out
+            assert "adapter discord: signed in as botkit" in out and "adapter teams: app " in out
+            assert "backend llm: signed in; it serves model 'm'" in out
+            assert all(f"backend {name}: signed in" in out for name in ("rag", "llama", "vec")), out
+            config.write_text(config.read_text().replace("-first-hour", "-wrong-key"))
+            discord.fail("GET", "^/users/@me$", status=401)
+            assert await asyncio.to_thread(main, ["check", "--online", "-c", str(config)]) == 1
+        finally:
+            await teams.close()
+    out = capsys.readouterr().out
+    assert "adapter discord: FAILED: Discord refused the token (HTTP 401)" in out
+    for name in ("llm", "llama", "vec"):  # the operator is told the key was refused, not "unreachable"
+        assert f"backend {name}: FAILED: the credentials were refused (HTTP 401)" in out, out
+    assert "backend rag: FAILED: RAGFlow refused botkit's credentials" in out  # said in its envelope, HTTP 200
+    assert "wrong-key" not in out
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
+    write(tmp_path, FAKE + "backends: {b: {type: fake}}\n")
+    read, written = os.pipe()
+    os.close(read)  # `botkit plugins --json | head -0`: nobody reads what it prints
+    try:
+        done = subprocess.run([sys.executable, "-m", "botkit.cli", "plugins", "--json", "-c", "my.yaml"],
+                              cwd=tmp_path, stdout=written, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(written)
+    assert (done.returncode, done.stderr) == (141, b"")

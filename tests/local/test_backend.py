@@ -184,3 +184,21 @@ async def test_the_bundled_knowledge_covers_every_readme_section(kb: LocalBacken
     assert sources, f"nothing in the bundled knowledge answers {section!r}"
     found = " ".join(f"{s.title} {s.snippet}" for s in sources).lower()
     assert not words or any(w[:5] in found for w in words), (section, [s.title for s in sources])
+
+
+@pytest.mark.parametrize("platform, title", [("Slack", "Slack adapter — Adding a Slack adapter"),
+                                             ("Discord", "Discord adapter — Adding a Discord adapter"),
+                                             ("Microsoft Teams", "Microsoft Teams adapter — Adding a Teams adapter")])
+async def test_how_to_connect_botkit_to_a_platform_is_answered_by_its_set_up(kb: LocalBackend, platform: str,
+                                                                            title: str) -> None:
+    """A newcomer's first question to the docs bot: not what botkit is ("connects ... Slack"), but how."""
+    _, sources = answer_of(await ask(kb, f"How do I connect botkit to {platform}?"))
+    assert sources and sources[0].title == title, [s.title for s in sources]
+
+
+@pytest.mark.parametrize("question, command", [("How do I create a config file?", "botkit init"),
+                                               ("How do I check that my tokens work?", "--online")])
+async def test_a_newcomers_question_about_a_command_quotes_it(kb: LocalBackend, question: str, command: str) -> None:
+    text, sources = answer_of(await ask(kb, question))
+    assert sources and sources[0].title == "Operations — Command line", [s.title for s in sources]
+    assert command in text

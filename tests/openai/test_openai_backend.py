@@ -206,3 +206,14 @@ async def test_retrieval_backend_must_exist(fake):
     with pytest.raises(Exception, match="nope"):
         await backend.start()
     await backend.close()
+
+
+async def test_verify_lists_the_models_with_the_key_and_a_server_without_that_list_is_only_reachable(fake):
+    backend = make_backend(fake)
+    try:
+        assert await backend.verify() == "signed in; model 'm1' is not among the 1 it lists"
+        assert fake.calls("GET", "/models")[-1].headers["Authorization"] == "Bearer sk-test"
+        fake.fail_next(404, {"error": {"message": "Not Found"}})
+        assert await backend.verify() == "reachable (it has no /models to check the key with)"
+    finally:
+        await backend.close()
