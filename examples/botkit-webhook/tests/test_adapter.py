@@ -28,7 +28,7 @@ async def test_a_fast_answer_is_sent_once_complete(botkit_fake_backend, platform
 
 
 async def test_a_slow_answer_grows_by_edits_of_one_message(botkit_fake_backend, platform):
-    # each chunk takes longer than dispatch.progress_delay: a placeholder first, then edits
+    # the first piece comes within dispatch.progress_delay (no placeholder), unfinished: edits follow
     backend = await botkit_fake_backend(adapters=platform.adapter(), answer="one two three", chunks=3, delay=0.3)
     await platform.deliver(backend.bot, platform.message("slow?"))
     await backend.bot.idle(5)
