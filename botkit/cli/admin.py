@@ -106,6 +106,11 @@ def _shown(text: str | None, *, keep_lines: bool = False) -> str:
     return escape(printable(text or "", keep_lines=keep_lines))
 
 
+def _as_text(value: Any) -> str:
+    """A plugin's field of a turn, as a line of text."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -159,11 +164,14 @@ async def cmd_list(args: argparse.Namespace) -> int:
 async def cmd_show(args: argparse.Namespace) -> int:
     async with _store(args) as (_, plugins, store):
         found = await store.find_sessions(args.ref)
+        added: dict[str, list[str]] = {}  # event id -> the fields plugins added (botkit_turn_annotations)
         for session in found:
             session["turns"] = turns = await store.turns_of(session["id"])
             annotations = await plugins.turn_annotations(store, [turn["event_id"] for turn in turns])
             for turn in turns:
-                turn.update(annotations.get(turn["event_id"], {}))
+                fields = annotations.get(turn["event_id"], {})
+                turn.update(fields)
+                added[turn["event_id"]] = [name for name in fields if name != "feedback"]
     if not found:
         print(f"no session matches {printable(args.ref)!r}", file=sys.stderr)
         return 1
@@ -190,6 +198,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
                                        for f in turn.get("feedback", ()))),
                 ("timings", f"{timing}total {turn['duration']:.2f}s, {turn['edits']} edits"),
                 ("error", turn["error"] or ""),
+                *((name, _as_text(turn[name])) for name in added.get(turn["event_id"], ())),
             ):
                 if value:
                     table.add_row(label, _shown(value, keep_lines=True))

@@ -107,7 +107,8 @@ async def figures(store: Store, plugins: Plugins, *, window: str, max_turns: int
         elif not row["cited"]:
             unanswered.append(row["id"])
             unanswered_kinds["no sources"] += 1
-    votes = (await plugins.turn_tallies(store, since=since, limit=max_turns)).get("feedback", {})
+    tallies = await plugins.turn_tallies(store, since=since, limit=max_turns)
+    votes = tallies.pop("feedback", {})
     up, down = votes.get("up", 0), votes.get("down", 0)
     answered = statuses.get("complete", 0)
     listed = set(low[:LISTED]) | set(unanswered[:LISTED])
@@ -123,6 +124,7 @@ async def figures(store: Store, plugins: Plugins, *, window: str, max_turns: int
         "feedback": {"up": up, "down": down, "comments": votes.get("comment", 0),
                      "rate": (up + down) / answered if answered else None,
                      "up_share": up / (up + down) if up + down else None},
+        "tallies": tallies,  # other plugins' counts on the same turns (botkit_turn_tallies)
         "low_fcs": {"threshold": low_fcs, "count": len(low), "turns": [by_id[i] for i in low[:LISTED] if i in by_id]},
         "unanswered": {"count": len(unanswered), "kinds": dict(unanswered_kinds),
                        "turns": [by_id[i] for i in unanswered[:LISTED] if i in by_id]},

@@ -192,6 +192,9 @@ class Dashboard:
             ("Low FCS", f'{data["low_fcs"]["count"]:,}', f'scored below {data["low_fcs"]["threshold"]:g}'),
             ("Not answered", f'{data["unanswered"]["count"]:,}',
              ", ".join(f"{n} {k}" for k, n in sorted(data["unanswered"]["kinds"].items())) or "none"),
+            *((name.replace("_", " ").capitalize(), f"{sum(counts.values()):,}",
+               ", ".join(f"{n:,} {value}" for value, n in sorted(counts.items())) or "none")
+              for name, counts in sorted(data["tallies"].items())),
         ))
         return (f'<header class="bar"><h1>botkit dashboard</h1><nav class="tabs" aria-label="Period">{tabs}</nav>'
                 f'<form method="post" action="{_e(p)}/logout"><button type="submit">Log out</button></form></header>'
@@ -271,7 +274,8 @@ class Dashboard:
         turn = await self.bot.store.turn_by_id(turn_id) if turn_id is not None else None
         if turn is None:
             raise web.HTTPNotFound(text="no such turn")
-        turn.update((await self.bot.plugins.turn_annotations(self.bot.store, [turn["event_id"]])).get(turn["event_id"], {}))
+        added = (await self.bot.plugins.turn_annotations(self.bot.store, [turn["event_id"]])).get(turn["event_id"], {})
+        turn.update(added)
         if _wants_json(request):
             return web.json_response(turn, dumps=lambda value: json.dumps(value, default=str))
         sources = "".join(
@@ -286,7 +290,9 @@ class Dashboard:
                  ("Status", turn["status"]), ("Error", turn["error"]),
                  ("Score", _score(turn["score"])),
                  ("First text", _seconds(turn["first_text_after"])), ("Total time", _seconds(turn["duration"])),
-                 ("Edits", turn["edits"]), ("Event id", turn["event_id"])]
+                 ("Edits", turn["edits"]), ("Event id", turn["event_id"]),
+                 *((name, v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str))
+                   for name, v in added.items() if name != "feedback")]
         dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v if v is not None else '–')}</dd>" for k, v in facts)
         body = (f'<header class="bar"><h1>Turn {int(turn["id"])}</h1><nav class="tabs">'
                 f'<a href="{_e(self.path)}">Back to the dashboard</a></nav></header><main>'

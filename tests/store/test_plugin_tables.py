@@ -6,6 +6,7 @@ The feedback plugin is the built-in user; the third-party plugin here is a secon
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 import textwrap
@@ -138,9 +139,10 @@ def botkit_startup(bot):
 '''
 
 
-async def test_a_third_party_plugins_table_in_the_history_views_and_metrics(tmp_path: Path, caplog):
+async def test_a_third_party_plugins_table_in_the_history_views_and_metrics(tmp_path: Path, caplog, capsys):
     (tmp_path / "notes_plugin.py").write_text(PLUGIN + textwrap.dedent(BROKEN))
-    config = {"plugins": ["notes_plugin.py"], "metrics": {"enabled": True},
+    token = "a-dashboard-token-for-tests-42"
+    config = {"plugins": ["notes_plugin.py"], "metrics": {"enabled": True}, "dashboard": {"token": token},
               "adapters": {"rec": {"type": "recording"}}, "backends": {"kb": {"type": "fake", "answer": "a"}}}
     async with running_bot(config, tmp_path) as bot:
         rec = bot.adapters["rec"]
@@ -149,12 +151,31 @@ async def test_a_third_party_plugins_table_in_the_history_views_and_metrics(tmp_
         await bot.store.tables("notes").execute('INSERT INTO notes (event_id, "text") VALUES (?, ?)', "E1", "seen")
         await Votes(bot.store).record("E1", "u1", "up", None, time.time())
         annotations = await bot.plugins.turn_annotations(bot.store, ["E1"])
-        assert annotations == {"E1": {"notes": ["seen"], "feedback": [
-            {"user": "u1", "value": "up", "comment": None, "at": annotations["E1"]["feedback"][0]["at"]}]}}
-        assert await bot.plugins.turn_tallies(bot.store) == {"notes": {"written": 1}, "feedback": {"up": 1}}
-        async with aiohttp.ClientSession() as http, http.get(f"{bot.server.url}/metrics") as response:
-            text = await response.text()
-    assert 'botkit_notes{value="written"} 1.0' in text and 'botkit_feedback{value="up"} 1.0' in text
+        assert annotations["E1"]["notes"] == ["seen"]
+        assert [(v["user"], v["value"]) for v in annotations["E1"]["feedback"]] == [("u1", "up")]
+        tallies = await bot.plugins.turn_tallies(bot.store)
+        assert (tallies["notes"], tallies["feedback"]) == ({"written": 1}, {"up": 1})
+        [turn] = await bot.store.recent_turns(limit=1)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(f"{bot.server.url}/metrics") as response:
+                metrics = await response.text()
+            async with http.get(f"{bot.server.url}/dashboard") as response:
+                overview = await response.text()
+            async with http.get(f"{bot.server.url}/dashboard/turns/{turn['id']}") as response:
+                one_turn = await response.text()
+    assert 'botkit_notes{value="written"} 1.0' in metrics and 'botkit_feedback{value="up"} 1.0' in metrics
+    # people see a plugin's count in the window and its field on the turn's page
+    assert re.search(r'<div class="label">Notes</div><div class="value">1</div><div class="sub">1 written</div>',
+                     overview), overview
+    assert "<dt>notes</dt><dd>[&quot;seen&quot;]</dd>" in one_turn, one_turn
     left_out = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
     assert any("broken failed in botkit_turn_annotations" in m for m in left_out), left_out
     assert any("broken" in m and "botkit_turn_tallies returned ['not', 'a', 'dict']" in m for m in left_out), left_out
+
+    from botkit.cli import main
+
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["sessions", "show", "-c", str(tmp_path / "config.yaml"), turn["thread"]]) == 0
+    shown = capsys.readouterr().out
+    assert re.search(r"│ notes +│ \[\"seen\"\]", shown), shown  # a row of the plugin's own, in the text view
