@@ -143,8 +143,8 @@ class RateLimited(Exception):
 class Adapter(ABC):
     """Base class of platform adapters.
 
-    Subclasses set `platform` and `capabilities`, and implement `start`, `stop`,
-    `send` and `edit`. They are constructed by the core with their instance name
+    Subclasses set `platform` and `capabilities`, and implement `send` and `edit` (and
+    `start`/`stop` when they connect to something). They are constructed by the core with their instance name
     (the key under `adapters:`), their validated config section and the bot.
     """
 

@@ -144,6 +144,7 @@ class Plugins:
         self._trace = os.environ.get(TRACE_ENV, "") not in ("", "0")
         self.sections: dict[str, Component] = {}  # top-level config sections plugins add
         self.tables: dict[str, PluginTables] = {}  # tables plugins keep in the store, by namespace
+        self.table_owners: dict[str, str] = {}  # namespace -> the plugin that registered it
 
     # -- loading ------------------------------------------------------------------------
 
@@ -217,7 +218,7 @@ class Plugins:
                     _table[name] = Component(_kind, name, component, config_model, _plugin)
 
                 _register_with(impl, hook, register)
-        owners: dict[str, str] = {}
+        owners = self.table_owners
         for impl in self._implementations("botkit_register_tables"):
             def register_tables(tables: PluginTables, _plugin: str = impl.plugin) -> None:
                 if not isinstance(tables, PluginTables):

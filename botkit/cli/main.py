@@ -159,6 +159,8 @@ async def cmd_plugins(args: argparse.Namespace) -> int:
             "plugins": [{"name": name, "source": source} for name, source in plugins.plugin_versions()],
             "components": [{"kind": kind, "type": type_name, "plugin": component.plugin}
                            for kind, table in tables for type_name, component in sorted(table.items())],
+            "tables": [{"namespace": namespace, "plugin": plugins.table_owners[namespace],
+                        "migrations": len(declared.migrations)} for namespace, declared in sorted(plugins.tables.items())],
         }, indent=2))
         return 0
     for name, source in plugins.plugin_versions():
@@ -166,6 +168,9 @@ async def cmd_plugins(args: argparse.Namespace) -> int:
     for kind, table in tables:
         for type_name, component in sorted(table.items()):
             print(f"  {kind:<10} {type_name:<14} from {component.plugin}")
+    for namespace, declared in sorted(plugins.tables.items()):
+        print(f"  {'tables':<10} {namespace:<14} from {plugins.table_owners[namespace]}"
+              f" ({len(declared.migrations)} migration{'' if len(declared.migrations) == 1 else 's'})")
     return 0
 
 

@@ -322,6 +322,7 @@ def test_plugins_lists_the_configs_plugins_as_json(tmp_path):
     done = botkit("plugins", "-c", "my.yaml", "--json", cwd=tmp_path)
     listed = json.loads(done.stdout)
     assert {"kind": "backend", "type": "fake", "plugin": "botkit.testing"} in listed["components"]
+    assert {"namespace": "feedback", "plugin": "feedback", "migrations": 1} in listed["tables"]  # its own table
 
 
 def test_bash_completion_completes_commands_options_and_choices(tmp_path):
