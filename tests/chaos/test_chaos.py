@@ -46,9 +46,9 @@ def test_a_killed_and_restarted_bot_loses_nothing(tmp_path: Path) -> None:
     assert_nothing_failed(run_chaos(tmp_path, "crash", "--runs", "2", "--threads", "10", "--questions", "3"))
 
 
-@pytest.mark.skipif(not glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                    reason="no PostgreSQL binaries under /usr/lib/postgresql/*/bin (apt-get install postgresql)")
-def test_replicas_take_over_a_killed_replica(tmp_path: Path) -> None:
+def test_replicas_take_over_a_killed_replica(tmp_path: Path, tools) -> None:  # noqa: ANN001 - tests/conftest.py's Tools
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        tools.missing("no PostgreSQL binaries under /usr/lib/postgresql/*/bin (apt-get install postgresql)")
     figures = run_chaos(tmp_path, "replicas", "--replicas", "3", "--runs", "1", "--threads", "10",
                         "--questions", "3", "--bot-config-extra", FAST_RECOVERY)
     assert_nothing_failed(figures)

@@ -22,9 +22,9 @@ PASSWORD = "s3cret:p@ss/word"  # characters that must be percent-encoded in a UR
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
+def pg_server(tools) -> Iterator[PostgresServer]:  # noqa: ANN001 - tests/conftest.py's Tools
     if postgres_binaries() is None:
-        pytest.skip("no PostgreSQL binaries under /usr/lib/postgresql/*/bin (apt-get install postgresql)")
+        tools.missing("no PostgreSQL binaries under /usr/lib/postgresql/*/bin (apt-get install postgresql)")
     with postgres_server(password=PASSWORD) as server:
         yield server
 
