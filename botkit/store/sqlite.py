@@ -506,7 +506,7 @@ class SQLiteStore(SQLHistory):
         """Queue a write for the writer (group-committed, write-behind)."""
         self._ops.append((sql, params))
         self._queued += 1
-        if self._idle:
+        if self._idle and not self._wake.is_set():  # set once: each set takes the event's lock
             self._wake.set()
 
     def _queue_durable(self, sql: str, params: Any) -> asyncio.Future[bool]:
