@@ -150,8 +150,9 @@ class Adapter(ABC):
 
     platform: ClassVar[str] = ""
     capabilities: Capabilities = Capabilities()
-    #: Progress text shown until the first answer text arrives.
-    placeholder: str = "_thinking…_"
+    #: Progress text shown until the first answer text arrives, as written; None: "thinking…"
+    #: set apart in the platform's markup (`progress_text`)
+    placeholder: str | None = None
 
     def __init__(self, name: str, config: BaseModel, bot: Bot) -> None:
         self.name = name
@@ -162,6 +163,13 @@ class Adapter(ABC):
     def surface(self) -> Surface:
         caps = self.capabilities
         return Surface(self.platform, self.name, caps.markup, caps.max_length, caps.formatter)
+
+    @property
+    def progress_text(self) -> str:
+        """What the progress placeholder reads: `placeholder`, or the default in this markup."""
+        if self.placeholder is not None:
+            return self.placeholder
+        return self.surface.formatter.emphasis("thinking…")
 
     @property
     def ready(self) -> bool:
@@ -203,13 +211,13 @@ class Adapter(ABC):
     async def show_progress(self, inbound: Inbound) -> MessageRef | None:
         """Show within a second that the bot is working; return a placeholder to edit, or None.
 
-        The default posts `placeholder` as a message that the answer then replaces (on a
+        The default posts `progress_text` as a message that the answer then replaces (on a
         platform that cannot edit, nothing: the placeholder could never be replaced).
         Adapters with a typing indicator may show that instead and return None.
         """
         if not self.capabilities.can_edit:
             return None
-        return await self.send(inbound.thread, Outgoing("", status=self.placeholder), reply_to=inbound)
+        return await self.send(inbound.thread, Outgoing("", status=self.progress_text), reply_to=inbound)
 
     # -- the turn journal (the intake order rule: see the docstring of botkit/hookspecs.py) ----
 

@@ -38,6 +38,10 @@ class Formatter:
     def heading(self, text: str) -> str:
         return f"{text}:"
 
+    def emphasis(self, text: str) -> str:
+        """`text` (already escaped) set apart from the answer, as a progress note is."""
+        return text
+
 
 class MarkdownFormatter(Formatter):
     markup = Markup.MARKDOWN
@@ -60,6 +64,9 @@ class MarkdownFormatter(Formatter):
 
     def heading(self, text: str) -> str:
         return f"**{self.escape(text)}**"
+
+    def emphasis(self, text: str) -> str:
+        return f"_{text}_"
 
 
 class TeamsFormatter(MarkdownFormatter):
@@ -90,6 +97,9 @@ class SlackFormatter(Formatter):
 
     def heading(self, text: str) -> str:
         return f"*{self.escape(text)}*"
+
+    def emphasis(self, text: str) -> str:
+        return f"_{text}_"
 
 
 _FORMATTERS = {f.markup: f for f in (Formatter(), MarkdownFormatter(), TeamsFormatter(), SlackFormatter())}

@@ -118,7 +118,7 @@ class AnswerRenderer:
         A 429 is waited out as an edit's is, unless the answer comes first."""
         if self.messages or self._delivering or self._closing:
             return
-        placeholder = Outgoing("", status=self.adapter.placeholder)
+        placeholder = Outgoing("", status=self.adapter.progress_text)
         screen = self.screen
         if screen is not None:
             await screen.intend([placeholder], [])

@@ -234,14 +234,14 @@ class TeamsAdapter(Adapter):
             ref = MessageRef(inbound.thread, "", {**conversation.as_dict(), "mode": "stream", "sequence": 0,
                                                   "reply_to": _activity_id(inbound), "streamed": ""})
             try:
-                await self._stream(ref, "informative", informative(self.placeholder), absorb_429=True)
+                await self._stream(ref, "informative", informative(self.progress_text), absorb_429=True)
                 self._open_streams[inbound.thread] = ref
                 return ref
             except TeamsError as exc:
                 if exc.status not in STREAM_REFUSED:
                     raise
                 self._refuse_streaming(conversation, exc)
-        return await self._post(inbound.thread, Outgoing("", status=self.placeholder), inbound, absorb_429=True)
+        return await self._post(inbound.thread, Outgoing("", status=self.progress_text), inbound, absorb_429=True)
 
     async def send(self, thread: ThreadKey, message: Outgoing, reply_to: Inbound | None = None) -> MessageRef:
         if reply_to is None:
@@ -347,7 +347,7 @@ class TeamsAdapter(Adapter):
         """Teams stopped the stream: post what the answer says now as a message to edit."""
         self._close_stream(ref)
         if not (message.text or message.notes):
-            message = Outgoing(ref.data["streamed"], status=message.status or self.placeholder, final=message.final)
+            message = Outgoing(ref.data["streamed"], status=message.status or self.progress_text, final=message.final)
         answer = await self._post_activity(ref.data, self._activity(message), absorb_429=True)
         ref.message_id = str(answer.get("id") or "")
         ref.data["mode"] = "message"

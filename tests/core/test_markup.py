@@ -39,3 +39,17 @@ def test_a_surface_carries_its_platforms_formatter_or_the_markups_own() -> None:
     from botkit.adapters import Adapter
     surface = Adapter.surface.fget(Adapterish())  # type: ignore[union-attr]
     assert surface.formatter.heading("Sources") == "SOURCES"
+
+
+def test_the_default_placeholder_is_set_apart_in_the_adapters_markup_and_one_given_is_kept() -> None:
+    """An adapter for a plain-text platform no longer posts Markdown's underscores while it works."""
+    from botkit.adapters import Adapter
+
+    def adapter(markup: Markup, placeholder: str | None = None) -> Adapter:
+        cls = type("Made", (Adapter,), {"send": None, "edit": None, "platform": "p",
+                                        "capabilities": Capabilities(markup=markup), "placeholder": placeholder})
+        return cls("a", None, None)  # type: ignore[arg-type]
+
+    assert adapter(Markup.PLAIN).progress_text == "thinking…"
+    assert adapter(Markup.MARKDOWN).progress_text == adapter(Markup.SLACK).progress_text == "_thinking…_"
+    assert adapter(Markup.PLAIN, "working on it").progress_text == "working on it"
