@@ -75,8 +75,11 @@ def playground(tools, tmp_path_factory):
 
 @pytest.fixture
 async def page(playground, browser, tmp_path):
+    from playwright.async_api import expect
+
     page = await browser.new_page(viewport={"width": 1400, "height": 900})
-    page.set_default_timeout(WAIT_MS)
+    page.set_default_timeout(WAIT_MS)  # for actions; assertions have their own default, 5 s:
+    expect.set_options(timeout=WAIT_MS)  # a slow CI machine may take longer than that to show an answer
     await page.route(NOT_LOOPBACK, lambda route: route.abort())
     await page.goto(playground[0])
     try:

@@ -49,8 +49,11 @@ async def bot(tmp_path):
 
 
 async def open_page(browser, url: str):
+    from playwright.async_api import expect
+
     page = await browser.new_page(viewport={"width": 900, "height": 800})
-    page.set_default_timeout(WAIT_MS)
+    page.set_default_timeout(WAIT_MS)  # for actions; assertions have their own default, 5 s:
+    expect.set_options(timeout=WAIT_MS)  # a slow CI machine may take longer than that to show an answer
     await page.route(NOT_LOOPBACK, lambda route: route.abort())
     await page.goto(url)
     return page
