@@ -121,7 +121,7 @@ async def test_find_orphan_finds_the_bot_message_after_the_question(fake: FakeDi
         journal = Journal(bot)
         adapter = bot.adapters["discord"]
         channel = ThreadKey("discord", GUILD_ID, OTHER_CHANNEL_ID, OTHER_CHANNEL_ID)
-        placeholder = Outgoing("", status=adapter.placeholder)
+        placeholder = Outgoing("", status=adapter.progress_text)
         earlier = await adapter.send(channel, placeholder)  # left by an earlier turn
         await fake.dispatch("MESSAGE_CREATE", fake.message(OTHER_CHANNEL_ID, f"<@{BOT_ID}> where?", mentions_bot=True))
         recovered = await journal.recovered()
@@ -148,7 +148,7 @@ async def test_find_orphan_when_the_answer_thread_was_never_opened(fake: FakeDis
         await fake.dispatch("MESSAGE_CREATE", fake.message(CHANNEL_ID, "a question in the help channel"))
         recovered = await journal.recovered()
         adapter = bot.adapters["discord"]
-        found = await adapter.find_orphan(recovered, Outgoing("", status=adapter.placeholder))
+        found = await adapter.find_orphan(recovered, Outgoing("", status=adapter.progress_text))
     assert found is None
     assert fake.requests("GET", f"/channels/{recovered.event_id}/messages")  # it looked where the thread would be
 

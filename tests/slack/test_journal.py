@@ -239,7 +239,7 @@ async def test_find_orphan_finds_the_placeholder_posted_after_the_question_in_it
         fake.history["C1"].append({**question, "type": "message"})
         await post_event(bot.server.url, event_callback(question, "EvQ"))
         inbound = recovered(adapter, submits.inbound[0])
-        placeholder = Outgoing("", status=adapter.placeholder)
+        placeholder = Outgoing("", status=adapter.progress_text)
         assert await adapter.find_orphan(inbound, placeholder) is None  # nothing posted for it yet
 
         fake.add_message("C1", "_thinking…_", thread_ts=thread)  # a person typing the same
@@ -262,7 +262,7 @@ async def test_find_orphan_in_a_dm_kept_as_one_conversation(fake, tmp_path):
     async with running_bot(config, tmp_path) as bot:
         submits = Submits(bot, forward=False)
         adapter = bot.adapters["slack"]
-        placeholder = Outgoing("", status=adapter.placeholder)
+        placeholder = Outgoing("", status=adapter.progress_text)
         dm = ThreadKey("slack", TEAM, "D1", "dm")
         earlier = await adapter.send(dm, placeholder)  # left by an earlier turn, before the question
         asked = fake.add_message("D1", "hello again")

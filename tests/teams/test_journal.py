@@ -70,4 +70,4 @@ async def test_a_recovered_turn_is_answered_from_its_journaled_activity(fake, ma
     assert first.conversation == asked.raw["conversation"]["id"]
     assert (first.streaminfo is not None) is streamed
     assert last.body["text"] == "It is answered."
-    assert await after.find_orphan(recovered, Outgoing("", status=after.placeholder)) is None  # Teams cannot look
+    assert await after.find_orphan(recovered, Outgoing("", status=after.progress_text)) is None  # Teams cannot look
