@@ -176,9 +176,7 @@ def _problems(exc: ValidationError, model: type[BaseModel], raw: RawConfig, pref
             known = list(owner.model_fields) if owner else []
             if len(full) == 1:  # a top-level key: the sections plugins registered are known too
                 known += also_known
-            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            msg = f"unknown key {loc[-1]!r}" + (f" (did you mean {hint[0]!r}?)" if hint else
-                                                (f"; known keys: {', '.join(known)}" if known else ""))
+            msg = f"unknown key {loc[-1]!r}" + _suggestion(str(loc[-1]), known, "known keys", none="")
             out.append(f"{raw.where(full)}: {_dotted(full[:-1])}: {msg}")
         else:
             msg = "field required" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
@@ -233,10 +231,8 @@ def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
             type_name = data.pop("type", None) or name
             component = registry.get(type_name)
             if component is None:
-                hint = difflib.get_close_matches(str(type_name), list(registry), n=1)
                 problems.append(f"{raw.where(loc + ('type',))}: {_dotted(loc)}: unknown {kind} type {type_name!r}"
-                                + (f" (did you mean {hint[0]!r}?)" if hint else
-                                   f"; known: {', '.join(sorted(registry)) or 'none'}"))
+                                + _suggestion(str(type_name), sorted(registry)))
                 continue
             settings = _section(raw, loc, component.config_model, data, problems, root)
             if settings is not None:
@@ -246,10 +242,8 @@ def validate_config(raw: RawConfig, plugins: Plugins) -> Config:
         loc = ("middlewares", name)
         component = plugins.middlewares.get(name)
         if component is None:
-            hint = difflib.get_close_matches(name, list(plugins.middlewares), n=1)
             problems.append(f"{raw.where(loc)}: middlewares: unknown middleware {name!r}"
-                            + (f" (did you mean {hint[0]!r}?)" if hint else
-                               f"; known: {', '.join(sorted(plugins.middlewares)) or 'none'}"))
+                            + _suggestion(name, sorted(plugins.middlewares)))
             continue
         settings = _section(raw, loc, component.config_model, data, problems, root)
         if settings is not None:
@@ -271,6 +265,17 @@ def _names(data: Any) -> set[str]:
     return {str(k) for k in data} if isinstance(data, dict) else set()
 
 
+def _suggestion(value: str, known: list[str], listed: str = "known", *, none: str = "none") -> str:
+    """What follows a name nobody knows: the closest of `known` as "did you mean", or else
+    every one of them (`none` when there are none; "" says nothing then)."""
+    hint = difflib.get_close_matches(value, known, n=1)
+    if hint:
+        return f" (did you mean {hint[0]!r}?)"
+    if known or none:
+        return f"; {listed}: {', '.join(known) or none}"
+    return ""
+
+
 def _cross_references(raw: RawConfig) -> list[str]:
     """Routes and scheduled jobs naming what is not configured; from the raw data, so that they
     are found beside any other mistake in the same sections."""
@@ -279,10 +284,8 @@ def _cross_references(raw: RawConfig) -> list[str]:
 
     def refer(loc: tuple, value: Any, kind: str, known: set[str]) -> None:
         if isinstance(value, str) and value not in known:
-            hint = difflib.get_close_matches(value, sorted(known), n=1)
             problems.append(f"{raw.where(loc)}: {_dotted(loc)}: no {kind} named {value!r}"
-                            + (f" (did you mean {hint[0]!r}?)" if hint else
-                               f"; configured: {', '.join(sorted(known)) or 'none'}"))
+                            + _suggestion(value, sorted(known), "configured"))
 
     routes = raw.data.get("routes")
     for i, route in enumerate(routes if isinstance(routes, list) else []):
