@@ -26,7 +26,7 @@ import pytest
 
 from botkit import Unavailable
 from botkit.pipeline.dispatcher import FINAL_EDIT_MARGIN
-from botkit.testing import running_bot
+from botkit.testing import eventually, running_bot
 
 CONFIG = {
     "adapters": {"rec": {"type": "recording"}},
@@ -45,13 +45,6 @@ async def readyz(url: str) -> tuple[int, dict]:
         return resp.status, await resp.json()
 
 
-async def until(predicate, timeout: float = 15.0) -> None:
-    """Poll `predicate` (state another thread changes) until it holds; TimeoutError otherwise."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
 async def test_a_store_locked_elsewhere_refuses_new_deliveries_loses_none_and_recovers(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="botkit")
     async with running_bot(CONFIG, tmp_path) as bot:
@@ -64,7 +57,7 @@ async def test_a_store_locked_elsewhere_refuses_new_deliveries_loses_none_and_re
         other.execute("BEGIN IMMEDIATE")  # the write lock, held by someone else
         # E2 arrives as the lock is taken: its journal write waits, so its delivery is not acked yet
         admitting = asyncio.create_task(rec.inject("during the lock", event_id="E2"))
-        await until(lambda: bot.store.fault is not None)  # the busy timeout ran out: the store says so
+        await eventually(lambda: bot.store.fault is not None, 15.0)  # the busy timeout ran out: the store says so
         assert "SQLITE_BUSY" in bot.store.fault
         assert not admitting.done()
         status, body = await readyz(bot.server.url)
@@ -102,7 +95,7 @@ async def test_closing_while_the_store_cannot_write_gives_up_after_its_timeout(t
         other = sqlite3.connect(tmp_path / "botkit-test.db", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         admitting = asyncio.create_task(rec.inject("never committed", event_id="E2"))
-        await until(lambda: bot.store.fault is not None)
+        await eventually(lambda: bot.store.fault is not None, 15.0)
         stopped = asyncio.get_running_loop().time()
     # the grace, the final edit's margin (its write-ahead cannot commit), the store's timeout, a second
     assert asyncio.get_running_loop().time() - stopped < 1 + FINAL_EDIT_MARGIN + 0.5 + 1
