@@ -671,6 +671,8 @@ class SQLiteStore(SQLHistory):
             sessions.move_to_end(key)
         elif self._evicted:
             record = await self._read_back(thread)
+            if record is not None:
+                self._cache(key, record)
         if record is not None and record.backend != backend:
             await self.end_session(thread)
             record = None
@@ -695,7 +697,8 @@ class SQLiteStore(SQLHistory):
             self._evicted.add(hash(evicted))
 
     async def _read_back(self, thread: ThreadKey) -> SessionRecord | None:
-        """The thread's active session from the database, if it was evicted (cached again)."""
+        """The thread's active session from the database, if it was evicted (no longer counted
+        as evicted: the caller caches it, or ends it)."""
         key = thread.key
         if hash(key) not in self._evicted:
             return None  # a new thread, or one whose session ended: nothing to read
@@ -709,9 +712,7 @@ class SQLiteStore(SQLHistory):
         if row is None:
             return None
         self._evicted.discard(hash(key))
-        record = _session(row, thread)
-        self._cache(key, record)
-        return record
+        return _session(row, thread)
 
     async def _load_recent(self, session: int, n: int) -> list[tuple[str, str]]:
         assert self._db
@@ -729,7 +730,7 @@ class SQLiteStore(SQLHistory):
         record = self._sessions.pop(thread.key, None)
         if record is None and self._evicted:
             record = await self._read_back(thread)
-            self._sessions.pop(thread.key, None)
+            self._sessions.pop(thread.key, None)  # cached by an active_session meanwhile
         if record is not None:
             self._save(record, time.time())
         return record
