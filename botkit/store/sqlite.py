@@ -807,9 +807,9 @@ class SQLiteStore(SQLHistory):
         if self._evicted:  # and those not in memory (none was used since it was evicted)
             rows = await self._rows(f"SELECT {_SESSION_FIELDS} FROM sessions WHERE ended_at IS NULL"
                                     " AND last_active < ?", (idle_before,))
-            idle += [_session(tuple(row.values())) for row in rows
-                     if row["thread"] not in self._sessions and hash(row["thread"]) in self._evicted]
-            idle = [r for r in idle if r.thread not in busy]
+            evicted = [_session(tuple(row.values())) for row in rows
+                       if row["thread"] not in self._sessions and hash(row["thread"]) in self._evicted]
+            idle += [r for r in evicted if r.thread not in busy]
         ended = time.time()
         for record in idle:
             self._sessions.pop(record.thread.key, None)
