@@ -164,6 +164,9 @@ _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0  # seconds between attempts to write while 
 #: the writer's busy timeout is short, so that a close is never stuck behind it; a lock held
 #: elsewhere becomes a fault (deliveries refused) only once it has lasted this long
 _WRITER_BUSY_TIMEOUT_MS, _LOCK_PATIENCE = 100, 5.0
+#: ops the event loop commits at most in one go (a few milliseconds), and how long a commit
+#: may take before the writes go to the writer thread (seconds)
+_LOOP_BATCH, _SLOW_COMMIT = 2_000, 0.05
 #: errors of the store rather than of a row: retried until they are over (BUSY and LOCKED after
 #: the busy timeout: another process holds the file)
 _FAULTS = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY",
@@ -306,16 +309,22 @@ class SQLiteStore(SQLHistory):
         self._evicted: set[int] = set()
         self.cached_sessions = cached_sessions
         self._next_session_id = 1
-        # Writes go to the writer in order through `_ops`, a deque (appends and pops are atomic
-        # between threads). The writer is a thread of its own that takes whatever has queued
-        # whenever it is free, so commits overlap the event loop's work instead of
-        # alternating with it. Ops are numbered as queued; a durable write waits until the
-        # writer has committed through its number.
+        # Writes queue in order in `_ops`, a deque (appends and pops are atomic between
+        # threads), and are committed by the event loop or the writer thread (see group
+        # commit). Ops are numbered as queued; a durable write waits until they are
+        # committed through its number.
         self._ops: deque[tuple[str, Any]] = deque()  # (SQL, parameters or the journal entry to encode)
         self._queued = 0  # ops queued so far (event loop's thread)
-        self._committed = 0  # ops committed so far (event loop's thread, told by the writer)
-        self._commits = 0  # transactions the writer committed (the writer's thread)
+        self._committed = 0  # ops committed so far, as the event loop knows
+        self._taken = 0  # ops committed so far (whoever holds `_writing`)
+        self._commits = 0  # transactions committed
         self._waiters: deque[tuple[int, asyncio.Future[bool]]] = deque()  # by op number, ascending
+        self._writer_db: sqlite3.Connection | None = None  # the one connection that writes
+        self._writing = threading.Lock()
+        #: a sync per commit (FULL, EXTRA) is never waited for on the event loop
+        self._may_commit_on_loop = synchronous.lower() in ("off", "normal")
+        self._loop_commits = False  # the event loop commits, rather than the writer thread
+        self._commit_due = False  # a loop commit is scheduled
         self._wake = threading.Event()
         self._idle = False  # the writer is waiting for `_wake`
         self._journal: dict[str, list[JournalEntry]] = {}  # thread key -> its journaled turns, by seq
@@ -341,11 +350,14 @@ class SQLiteStore(SQLHistory):
         self._db = await aiosqlite.connect(self._target[0], uri=self._target[1], isolation_level=None)
         try:
             await self._load()
-            writer_db = await asyncio.to_thread(self._connect_writer)
+            self._writer_db = await asyncio.to_thread(self._connect_writer)
             self._lookup = await asyncio.to_thread(self._connect_lookup)
         except BaseException as exc:
             await self._db.close()
             self._db = None
+            if self._writer_db is not None:
+                self._writer_db.close()
+                self._writer_db = None
             if isinstance(exc, sqlite3.Error) and _is_lock(exc):
                 raise StoreUnusable(f"{self.path} is in use by another process (a running bot holds its store for"
                                     " itself: stop it first, or see store.exclusive)") from exc
@@ -354,8 +366,8 @@ class SQLiteStore(SQLHistory):
             raise
         self._loop = asyncio.get_running_loop()
         self._closing = False
-        self._writer = threading.Thread(target=self._write_loop, args=(writer_db,), name="botkit-store-writer",
-                                        daemon=True)
+        self._loop_commits = self._may_commit_on_loop
+        self._writer = threading.Thread(target=self._write_loop, name="botkit-store-writer", daemon=True)
         self._writer.start()
         self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="botkit-store-checkpoint")
 
@@ -457,8 +469,10 @@ class SQLiteStore(SQLHistory):
 
     def _connect_writer(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._target[0], uri=self._target[1], isolation_level=None, check_same_thread=False)
+        # the event loop never waits on a lock: the writer thread waits it out (see group commit)
+        busy_timeout = 0 if self._may_commit_on_loop else _WRITER_BUSY_TIMEOUT_MS
         for pragma in (*self._pragmas, "PRAGMA wal_autocheckpoint=0",  # see _checkpoint_loop
-                       f"PRAGMA busy_timeout={_WRITER_BUSY_TIMEOUT_MS}"):
+                       f"PRAGMA busy_timeout={busy_timeout}"):
             db.execute(pragma)
         return db
 
@@ -476,6 +490,7 @@ class SQLiteStore(SQLHistory):
             self._checkpointer.cancel()
             self._checkpointer = None
         if self._writer is not None:
+            self._loop_commits = False  # what is left is the writer's to finish or give up on
             self._closing = True
             self._give_up_at = time.monotonic()
             self._wake.set()
@@ -501,12 +516,26 @@ class SQLiteStore(SQLHistory):
             return False
 
     # -- group commit -----------------------------------------------------------------
+    #
+    # Writes queue in `_ops` and are committed in groups, one transaction each. While commits
+    # are quick the event loop commits them itself, once per loop iteration: a writer thread
+    # would take the GIL back after every row it steps, waiting up to the switch interval each
+    # time while the loop is busy (its commits took 5-10x their CPU time, and the loop sat
+    # idle waiting for them), and each durable write would cost a thread handoff. A commit
+    # that fails (a full disk, a lock, a refused row) or is slow (a disk under pressure) hands
+    # the writes to the writer thread, which retries without blocking the loop and hands
+    # them back once a commit is quick again. With `synchronous=FULL` (a sync per commit) the
+    # thread commits everything. `_writing` is held by whoever is committing.
 
     def _queue(self, sql: str, params: Any) -> None:
-        """Queue a write for the writer (group-committed, write-behind)."""
+        """Queue a write (group-committed, write-behind)."""
         self._ops.append((sql, params))
         self._queued += 1
-        if self._idle and not self._wake.is_set():  # set once: each set takes the event's lock
+        if self._loop_commits:
+            if not self._commit_due:
+                self._commit_due = True
+                self._loop.call_soon(self._commit_here)  # type: ignore[union-attr]
+        elif self._idle and not self._wake.is_set():  # set once: each set takes the event's lock
             self._wake.set()
 
     def _queue_durable(self, sql: str, params: Any) -> asyncio.Future[bool]:
@@ -524,7 +553,9 @@ class SQLiteStore(SQLHistory):
         return future
 
     def _now_committed(self, op: int) -> None:
-        """The writer committed every op through `op` (called on the event loop's thread)."""
+        """Every op through `op` is committed (called on the event loop's thread)."""
+        if op <= self._committed:
+            return  # the loop's own commit overtook the writer's word on an earlier one
         self._committed = op
         claimed, claiming = self._claimed_at, self._claiming
         while claimed and claimed[0][0] <= op:  # committed claims: the database answers for them now
@@ -535,36 +566,86 @@ class SQLiteStore(SQLHistory):
             if not future.done():  # a waiter may have been cancelled, its future with it
                 future.set_result(True)
 
-    def _write_loop(self, db: sqlite3.Connection) -> None:
-        """The writer's thread: commit whatever has queued, in one transaction (group
-        commit); what queues meanwhile goes in the next. Its connection is its own."""
-        assert self._loop is not None
+    def _commit_here(self) -> None:
+        """The event loop's group commit: what has queued, in one transaction."""
+        self._commit_due = False
         ops = self._ops
-        taken = 0
+        if not self._loop_commits or not ops:
+            return
+        if not self._writing.acquire(blocking=False):  # the writer is still at it: leave it the rest
+            self._hand_over()
+            return
+        try:
+            batch = [ops.popleft() for _ in range(min(len(ops), _LOOP_BATCH))]
+            started = time.perf_counter()
+            try:
+                self._write_batch(self._writer_db, _group(batch))
+            except Exception:  # whatever it is, the writer deals with it as it would with its own
+                ops.extendleft(reversed(batch))
+                self._hand_over()
+                return
+            self._taken += len(batch)
+            self._commits += 1
+        finally:
+            self._writing.release()
+        if time.perf_counter() - started > _SLOW_COMMIT:
+            log.info("store %s: a commit took %.0f ms; the writer thread commits until they are quick again",
+                     self.path, (time.perf_counter() - started) * 1000)
+            self._hand_over()
+        elif ops:
+            self._commit_due = True
+            self._loop.call_soon(self._commit_here)  # type: ignore[union-attr]
+        self._now_committed(self._taken)
+
+    def _hand_over(self) -> None:
+        self._loop_commits = False
+        self._wake.set()
+
+    def _take_back(self) -> None:
+        """The writer caught up with quick commits: the loop commits again."""
+        if self._closing:
+            return
+        self._loop_commits = True
+        if self._ops and not self._commit_due:
+            self._commit_due = True
+            self._loop.call_soon(self._commit_here)  # type: ignore[union-attr]
+
+    def _write_loop(self) -> None:
+        """The writer's thread: commit whatever has queued, in one transaction (group
+        commit); what queues meanwhile goes in the next. Woken when the loop hands the
+        writes over, or for every write under `synchronous=FULL`."""
+        assert self._loop is not None and self._writer_db is not None
+        db, ops = self._writer_db, self._ops
         try:
             while True:
-                if not ops:
-                    self._idle = True
-                    if not ops and not self._closing:  # looked at again: an op may just have come
-                        self._wake.wait()
-                    self._wake.clear()
-                    self._idle = False
-                    if not ops and self._closing:
-                        return
-                    continue
-                batch = [ops.popleft() for _ in range(len(ops))]
-                try:
-                    committed = self._commit(db, _group(batch))
-                except Exception as exc:  # a bug: say so (deliveries are refused) rather than hang
-                    log.exception("the store writer failed; the bot must be restarted")
-                    self.fault = f"the store writer failed: {exc!r}"
+                self._idle = True
+                if not ops and not self._closing:  # looked at again: an op may just have come
+                    self._wake.wait()
+                self._wake.clear()
+                self._idle = False
+                quick = True
+                while ops:
+                    with self._writing:
+                        batch = [ops.popleft() for _ in range(len(ops))]
+                        started = time.perf_counter()
+                        try:
+                            committed = self._commit(db, _group(batch))
+                        except Exception as exc:  # a bug: say so (deliveries are refused) rather than hang
+                            log.exception("the store writer failed; the bot must be restarted")
+                            self.fault = f"the store writer failed: {exc!r}"
+                            return
+                        if not committed:
+                            return  # closing with the store still failing: `close` reports what was not written
+                        quick = time.perf_counter() - started <= _SLOW_COMMIT
+                        self._taken += len(batch)
+                        self._commits += 1
+                        taken = self._taken
+                    del batch  # not kept alive until the next write
+                    self._loop.call_soon_threadsafe(self._now_committed, taken)
+                if self._closing:
                     return
-                if not committed:
-                    return  # closing with the store still failing: `close` reports what was not written
-                taken += len(batch)
-                self._commits += 1
-                del batch  # not kept alive until the next write
-                self._loop.call_soon_threadsafe(self._now_committed, taken)
+                if quick and self._may_commit_on_loop:
+                    self._loop.call_soon_threadsafe(self._take_back)
         finally:
             db.close()
 

@@ -72,6 +72,7 @@ async def test_a_store_locked_elsewhere_refuses_new_deliveries_loses_none_and_re
         assert await asyncio.wait_for(admitting, 15)
         assert bot.store.fault is None and bot.accepting
         assert (await readyz(bot.server.url))[0] == 200
+        await eventually(lambda: bot.store._loop_commits, 5.0)  # the writer thread handed commits back to the loop
         assert await rec.inject("refused while locked", event_id="E3")  # the platform's redelivery
         await bot.idle(5)
         assert sorted(rec.texts()) == sorted(f"Answer to {q}." for q in

@@ -407,6 +407,47 @@ async def test_sqlite_synchronous_is_normal_unless_the_config_asks_for_full(tmp_
         await store.close()
 
 
+@pytest.mark.parametrize("synchronous", ["normal", "full"])
+async def test_sqlite_commits_on_the_event_loop_while_commits_are_quick(tmp_path, monkeypatch, synchronous):
+    """Issue 14: the event loop commits the group itself (a writer thread's commits waited on
+    the GIL); a slow commit hands the writes to the writer thread, which hands them back once
+    a commit of its own is quick. A sync per commit (`full`) is never waited for on the loop."""
+    import threading
+
+    from botkit.store import sqlite as sqlite_store
+
+    writers: list[str] = []
+    write_batch = SQLiteStore._write_batch
+
+    def noting_who_writes(db, batch):
+        writers.append(threading.current_thread().name)
+        write_batch(db, batch)
+
+    monkeypatch.setattr(SQLiteStore, "_write_batch", staticmethod(noting_who_writes))
+    store = SQLiteStore(str(tmp_path / "loop.db"), synchronous=synchronous)
+    await store.open()
+    loop_thread = threading.current_thread().name
+    first, then = (loop_thread, loop_thread) if synchronous == "normal" else ("botkit-store-writer",) * 2
+    try:
+        assert await store.admit(entry("E1"))
+        assert writers == [first]
+
+        monkeypatch.setattr(sqlite_store, "_SLOW_COMMIT", 0.0)  # every commit is slow from now on
+        assert await store.admit(entry("E2"))
+        assert await store.admit(entry("E3"))
+        assert writers[1:] == [first, "botkit-store-writer"]  # E2 went slowly: E3 is the thread's
+
+        monkeypatch.setattr(sqlite_store, "_SLOW_COMMIT", 60.0)
+        assert await store.admit(entry("E4"))  # still the thread's, and quick: it hands back
+        await eventually(lambda: store._loop_commits == (synchronous == "normal"))
+        assert await store.admit(entry("E5"))
+        assert writers[3:] == ["botkit-store-writer", then]
+    finally:
+        await store.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "loop.db")) as db:
+        assert db.execute("SELECT event_id FROM journal ORDER BY seq").fetchall() == [(f"E{n}",) for n in range(1, 6)]
+
+
 async def test_sqlite_keeps_the_sessions_used_last_in_memory_and_reads_the_others_back(tmp_path):
     """A bounded number of active sessions stay in memory (issue 14: per-thread state must not
     grow with every thread ever seen); a thread whose session was let go gets the same session,
