@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable
 from types import TracebackType
+
+from botkit.ready import DONE
 
 
 class Slots:
@@ -19,10 +22,13 @@ class Slots:
         self._free = count
         self._waiting: deque[asyncio.Future[None]] = deque()
 
-    async def __aenter__(self) -> None:
+    def __aenter__(self) -> Awaitable[None]:
         if self._free and not self._waiting:
             self._free -= 1
-            return
+            return DONE  # (no coroutine to make and run for a free slot: most turns)
+        return self._wait()
+
+    async def _wait(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
         try:
@@ -34,9 +40,10 @@ class Slots:
                 self._waiting.remove(waiter)
             raise
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                  tb: TracebackType | None) -> Awaitable[None]:
         self._release()
+        return DONE
 
     def _release(self) -> None:
         while self._waiting:

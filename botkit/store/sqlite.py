@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ import aiosqlite
 import orjson
 
 from botkit.events import ThreadKey
+from botkit.ready import DONE, Ready
 from botkit.store.base import JournalEntry, SessionRecord, StoreUnusable, turn_row
 from botkit.store.history import SQLHistory
 from botkit.store.seen import SeenIds
@@ -140,6 +141,9 @@ _UPSERT_SESSION = (
     " last_active = excluded.last_active, turn_count = excluded.turn_count,"
     " ended_at = COALESCE(sessions.ended_at, excluded.ended_at)"
 )
+# A turn's end, on the row its session was created with: only what a turn changes, so that
+# SQLite leaves the indexes on the thread and the end alone.
+_TOUCH_SESSION = "UPDATE sessions SET session_id = ?, last_active = ?, turn_count = ? WHERE id = ?"
 # An id claimed again after its expiry gets the new expiry.
 _INSERT_EVENT = ("INSERT INTO events (event_id, expires_at) VALUES (?, ?)"
                  " ON CONFLICT(event_id) DO UPDATE SET expires_at = excluded.expires_at")
@@ -187,21 +191,7 @@ def _is_lock(exc: sqlite3.Error) -> bool:
     return _primary_code(exc) in ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
-class _Ready:
-    """An awaitable that is already done: what a write nobody waits for returns, or an
-    answer known at once. A future would cost a loop callback per turn."""
-
-    __slots__ = ("result",)
-
-    def __init__(self, result: object) -> None:
-        self.result = result
-
-    def __await__(self) -> Generator[None, None, object]:
-        return self.result
-        yield  # a generator, never suspended
-
-
-_DONE, _REFUSED = _Ready(None), _Ready(False)
+_DONE, _REFUSED = DONE, Ready(False)
 
 
 def _group(ops: list[tuple[str, Any]]) -> dict[str, list[tuple]]:
@@ -256,7 +246,7 @@ def _json(value: list | dict) -> str:
 
 
 # A journal row is inserted before it is updated, and updated before it is deleted.
-_WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _INSERT_JOURNAL, _UPDATE_JOURNAL, _INSERT_TURN, _DELETE_JOURNAL)
+_WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _TOUCH_SESSION, _INSERT_JOURNAL, _UPDATE_JOURNAL, _INSERT_TURN, _DELETE_JOURNAL)
 
 
 def _target(path: str, exclusive: bool) -> tuple[str, bool]:
@@ -744,7 +734,15 @@ class SQLiteStore(SQLHistory):
 
     # -- sessions -----------------------------------------------------------------------------
 
-    async def active_session(self, thread: ThreadKey, backend: str, *, with_recent: int = 0) -> SessionRecord:
+    def active_session(self, thread: ThreadKey, backend: str, *,  # type: ignore[override]
+                       with_recent: int = 0) -> Awaitable[SessionRecord]:
+        record = self._sessions.get(thread.key)
+        if record is not None and record.backend == backend and (not with_recent or record.recent is not None):
+            self._sessions.move_to_end(thread.key)
+            return Ready(record)  # the usual turn: a thread that spoke lately
+        return self._active_session(thread, backend, with_recent)
+
+    async def _active_session(self, thread: ThreadKey, backend: str, with_recent: int) -> SessionRecord:
         key = thread.key
         sessions = self._sessions
         record = sessions.get(key)
@@ -840,9 +838,9 @@ class SQLiteStore(SQLHistory):
             visible()
         return committed
 
-    async def pending(self, thread: ThreadKey) -> list[JournalEntry]:
+    def pending(self, thread: ThreadKey) -> Awaitable[list[JournalEntry]]:  # type: ignore[override]
         entries = self._journal.get(thread.key)
-        return list(entries) if entries else []
+        return Ready(list(entries) if entries else [])
 
     def start_turn(self, entry: JournalEntry) -> Awaitable[bool]:  # type: ignore[override]
         if entry not in self._journal.get(entry.thread.key, ()):
@@ -858,8 +856,8 @@ class SQLiteStore(SQLHistory):
         self._queue(_UPDATE_JOURNAL, entry)
         return _DONE
 
-    async def close_turn(self, entry: JournalEntry, session: SessionRecord | None = None,
-                         answer: Answer | None = None) -> None:
+    def close_turn(self, entry: JournalEntry, session: SessionRecord | None = None,  # type: ignore[override]
+                   answer: Answer | None = None) -> Awaitable[None]:
         key = entry.thread.key
         entries = self._journal.get(key)
         if entries is not None and entry in entries:  # by identity (eq=False): usually the first
@@ -868,13 +866,14 @@ class SQLiteStore(SQLHistory):
                 del self._journal[key]
         self._queue(_DELETE_JOURNAL, (entry.event_id,))
         if answer is None or session is None:
-            return
-        self._save(session, None)
+            return _DONE
+        self._queue(_TOUCH_SESSION, (session.session_id, session.last_active, session.turn_count, session.id))
         self._queue(_INSERT_TURN, turn_row(entry, session, answer, _json))
         current = self._sessions.get(key)
         if current is session and session.recent is not None and answer.status == "complete":
             session.recent.append((entry.inbound.text, answer.text))
             del session.recent[:-20]
+        return _DONE
 
     async def orphaned_threads(self) -> list[ThreadKey]:
         found, self._recovered = self._recovered, []
