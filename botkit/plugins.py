@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -116,6 +116,12 @@ class _Impl:
         self.plugin = impl.plugin_name
         self.function = impl.function
         self.argnames = impl.argnames
+
+    def __call__(self, kwargs: dict[str, Any]) -> Any:
+        """Call it with those of the hook's arguments (`kwargs`) it takes."""
+        if len(self.argnames) == len(kwargs):  # all of them (pluggy checked they are the hook's)
+            return self.function(**kwargs)
+        return self.function(**{a: kwargs[a] for a in self.argnames})
 
 
 class Plugins:
@@ -249,7 +255,7 @@ class Plugins:
         """
         for impl in self._implementations("botkit_message_received"):
             try:
-                result = await self._call(impl, "botkit_message_received", {"turn": turn})
+                result = await await_me_maybe(self._call(impl, "botkit_message_received", {"turn": turn}))
             except Exception:
                 log.exception("plugin %s failed in botkit_message_received; passed over", impl.plugin)
                 continue
@@ -263,16 +269,19 @@ class Plugins:
 
     def render(self, draft: Draft, surface: Surface) -> None:
         """Every implementation shapes `draft` in place (synchronous: see SYNCHRONOUS)."""
-        for impl in self._implementations("botkit_render"):
-            impl.function(**{a: (draft if a == "draft" else surface) for a in impl.argnames})
+        impls = self._implementations("botkit_render")
+        if impls:
+            kwargs = {"draft": draft, "surface": surface}
+            for impl in impls:
+                impl(kwargs)
 
     @property
     def renders(self) -> bool:
         """Whether any plugin shapes drafts (the renderer skips building notes otherwise)."""
         return bool(self._implementations("botkit_render"))
 
-    async def answer_complete(self, turn: Turn, answer: Answer) -> None:
-        await self._observe("botkit_answer_complete", turn=turn, answer=answer)
+    def answer_complete(self, turn: Turn, answer: Answer) -> Awaitable[None]:
+        return self._observe("botkit_answer_complete", turn=turn, answer=answer)
 
     async def reaction(self, adapter: Adapter, thread: ThreadKey, message_id: str, user: str, reaction: str,
                        comment: str | None = None) -> None:
@@ -323,12 +332,18 @@ class Plugins:
             impls = self._impls[hook] = [_Impl(i) for i in reversed(getattr(self.pm.hook, hook).get_hookimpls())]
         return impls
 
-    async def _call(self, impl: _Impl, hook: str, kwargs: dict[str, Any]) -> Any:
-        if not self._trace:
-            return await await_me_maybe(impl.function(**{a: kwargs[a] for a in impl.argnames}))
+    def _call(self, impl: _Impl, hook: str, kwargs: dict[str, Any]) -> Any:
+        """What `impl` returns, or an awaitable of it (an async implementation, or any while
+        tracing). Most hook implementations are synchronous observers: a coroutine around
+        each call was a measurable share of a turn."""
+        if self._trace:
+            return self._traced(impl, hook, kwargs)
+        return impl(kwargs)
+
+    async def _traced(self, impl: _Impl, hook: str, kwargs: dict[str, Any]) -> Any:
         started = time.perf_counter()
         try:
-            result = await await_me_maybe(impl.function(**{a: kwargs[a] for a in impl.argnames}))
+            result = await await_me_maybe(impl(kwargs))
         except BaseException as exc:
             trace.debug("%s -> %s: %.3f ms, raised %r", hook, impl.plugin, (time.perf_counter() - started) * 1000, exc)
             raise
@@ -341,7 +356,9 @@ class Plugins:
         with its plugin's name and does not stop the others."""
         for impl in self._implementations(hook):
             try:
-                result = await self._call(impl, hook, kwargs)
+                result = self._call(impl, hook, kwargs)
+                if result is not None and inspect.isawaitable(result):
+                    result = await result
             except Exception:
                 log.exception("plugin %s failed in %s", impl.plugin, hook)
                 continue
@@ -354,7 +371,7 @@ class Plugins:
         found = []
         for impl in self._implementations(hook):
             try:
-                result = await self._call(impl, hook, kwargs)
+                result = await await_me_maybe(self._call(impl, hook, kwargs))
             except Exception:
                 log.exception("plugin %s failed in %s; left out", impl.plugin, hook)
                 continue
@@ -369,7 +386,7 @@ class Plugins:
         named after its plugin (the bot must not run half set up)."""
         for impl in self._implementations(hook):
             try:
-                await self._call(impl, hook, kwargs)
+                await await_me_maybe(self._call(impl, hook, kwargs))
             except PluginError:
                 raise
             except Exception as exc:

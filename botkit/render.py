@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
 from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited, Undeliverable
@@ -29,14 +29,14 @@ _NOTE_SEPARATOR = 2  # "\n\n" between the text and each note
 class ScreenLog(Protocol):
     """Where the renderer writes ahead what it is about to show (the turn journal)."""
 
-    async def intend(self, messages: list[Outgoing], refs: list[MessageRef]) -> None:
+    def intend(self, messages: list[Outgoing], refs: list[MessageRef]) -> Awaitable[object]:
         """`messages` are about to be shown: message i edits `refs[i]`, or is posted anew
-        when i >= len(refs). Returns once that is durable."""
+        when i >= len(refs). What it returns is done once that is durable."""
 
-    async def posted(self, index: int, ref: MessageRef) -> None:
-        """Message `index` was posted as `ref` (need not be durable before it returns)."""
+    def posted(self, index: int, ref: MessageRef) -> Awaitable[object]:
+        """Message `index` was posted as `ref` (need not be durable when what it returns is done)."""
 
-    async def withdrawn(self) -> None:
+    def withdrawn(self) -> Awaitable[object]:
         """The intended messages were not posted after all (need not be durable)."""
 
 
@@ -303,7 +303,7 @@ class AnswerRenderer:
                 observer.delivered(self.adapter, sent=sent, final=message.final)
         self._next_at = time.monotonic() + self.caps.edit_interval
 
-    async def finish(self, failed: str | None = None, deadline: float | None = None) -> bool:
+    def finish(self, failed: str | None = None, deadline: float | None = None) -> Awaitable[bool]:
         """Deliver the final state (with a failure notice if given); True if it landed.
 
         An edit in flight is allowed to complete (cancelling a request half-way leaves
@@ -312,7 +312,10 @@ class AnswerRenderer:
         written ahead and not delivered by then is recovery's to finish.
         """
         if deadline is None:
-            return await self._finish(failed)
+            return self._finish(failed)
+        return self._finish_by(failed, deadline)
+
+    async def _finish_by(self, failed: str | None, deadline: float) -> bool:
         try:
             async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
                 return await self._finish(failed)

@@ -54,7 +54,7 @@ class Dispatcher:
         A redelivered event id or a message no route matches returns False and gets no
         answer; during shutdown `botkit.adapters.Stopping` is raised (fail the delivery).
         """
-        token = turn_context.set((str(inbound.thread), inbound.event_id))
+        token = turn_context.set((inbound.thread.key, inbound.event_id))
         try:
             return await self.intake.submit(inbound)
         finally:

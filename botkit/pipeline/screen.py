@@ -7,6 +7,7 @@ what a person may be looking at, and never show them less.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from botkit.adapters import MessageRef, Outgoing
@@ -43,17 +44,20 @@ class ScreenJournal:
         self.store = store
         self.entry = entry
 
-    async def intend(self, messages: list[Outgoing], refs: list[MessageRef]) -> None:
+    # Each returns the store's awaitable as it is (no coroutine of its own: these run for
+    # every delivery).
+
+    def intend(self, messages: list[Outgoing], refs: list[MessageRef]) -> Awaitable[object]:
         entry = self.entry
         entry.messages = [shown(m, refs[i] if i < len(refs) else None) for i, m in enumerate(messages)] + \
             entry.messages[len(messages):]
-        await self.store.journal_screen(entry, durable=True)
+        return self.store.journal_screen(entry, durable=True)
 
-    async def posted(self, index: int, ref: MessageRef) -> None:
+    def posted(self, index: int, ref: MessageRef) -> Awaitable[object]:
         message = self.entry.messages[index]
         message["message_id"], message["data"] = ref.message_id, ref.data
-        await self.store.journal_screen(self.entry, durable=False)
+        return self.store.journal_screen(self.entry, durable=False)
 
-    async def withdrawn(self) -> None:
+    def withdrawn(self) -> Awaitable[object]:
         self.entry.messages = [m for m in self.entry.messages if m["message_id"] is not None]
-        await self.store.journal_screen(self.entry, durable=False)
+        return self.store.journal_screen(self.entry, durable=False)

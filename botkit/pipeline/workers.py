@@ -125,7 +125,7 @@ class ThreadWorkers:
             log.exception("the worker of thread %s failed; its turns stay journaled for recovery", thread)
 
     async def _run(self, thread: ThreadKey, entry: JournalEntry) -> None:
-        turn_context.set((str(thread), entry.event_id))
+        turn_context.set((thread.key, entry.event_id))
         try:
             await self.run(entry)
         except asyncio.CancelledError:
