@@ -191,7 +191,7 @@ def _is_lock(exc: sqlite3.Error) -> bool:
     return _primary_code(exc) in ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
-_DONE, _REFUSED = DONE, Ready(False)
+_REFUSED = Ready(False)
 
 
 def _group(ops: list[tuple[str, Any]]) -> dict[str, list[tuple]]:
@@ -245,8 +245,10 @@ def _json(value: list | dict) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()  # measurably cheaper per turn
 
 
-# A journal row is inserted before it is updated, and updated before it is deleted.
-_WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _TOUCH_SESSION, _INSERT_JOURNAL, _UPDATE_JOURNAL, _INSERT_TURN, _DELETE_JOURNAL)
+# A session row is created before a turn's end touches it; a journal row is inserted before
+# it is updated, and updated before it is deleted.
+_WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _TOUCH_SESSION, _INSERT_JOURNAL, _UPDATE_JOURNAL, _INSERT_TURN,
+                _DELETE_JOURNAL)
 
 
 def _target(path: str, exclusive: bool) -> tuple[str, bool]:
@@ -523,8 +525,7 @@ class SQLiteStore(SQLHistory):
         self._queued += 1
         if self._loop_commits:
             if not self._commit_due:
-                self._commit_due = True
-                self._loop.call_soon(self._commit_here)  # type: ignore[union-attr]
+                self._commit_soon()
         elif self._idle and not self._wake.is_set():  # set once: each set takes the event's lock
             self._wake.set()
 
@@ -578,14 +579,19 @@ class SQLiteStore(SQLHistory):
             self._commits += 1
         finally:
             self._writing.release()
-        if time.perf_counter() - started > _SLOW_COMMIT:
+        took = time.perf_counter() - started
+        if took > _SLOW_COMMIT:
             log.info("store %s: a commit took %.0f ms; the writer thread commits until they are quick again",
-                     self.path, (time.perf_counter() - started) * 1000)
+                     self.path, took * 1000)
             self._hand_over()
         elif ops:
-            self._commit_due = True
-            self._loop.call_soon(self._commit_here)  # type: ignore[union-attr]
+            self._commit_soon()
         self._now_committed(self._taken)
+
+    def _commit_soon(self) -> None:
+        """The loop commits what has queued once the callbacks now ready have run (they may queue more)."""
+        self._commit_due = True
+        self._loop.call_soon(self._commit_here)  # type: ignore[union-attr]
 
     def _hand_over(self) -> None:
         self._loop_commits = False
@@ -597,8 +603,7 @@ class SQLiteStore(SQLHistory):
             return
         self._loop_commits = True
         if self._ops and not self._commit_due:
-            self._commit_due = True
-            self._loop.call_soon(self._commit_here)  # type: ignore[union-attr]
+            self._commit_soon()
 
     def _write_loop(self) -> None:
         """The writer's thread: commit whatever has queued, in one transaction (group
@@ -854,7 +859,7 @@ class SQLiteStore(SQLHistory):
         if durable:
             return self._queue_durable(_UPDATE_JOURNAL, entry)
         self._queue(_UPDATE_JOURNAL, entry)
-        return _DONE
+        return DONE
 
     def close_turn(self, entry: JournalEntry, session: SessionRecord | None = None,  # type: ignore[override]
                    answer: Answer | None = None) -> Awaitable[None]:
@@ -866,14 +871,14 @@ class SQLiteStore(SQLHistory):
                 del self._journal[key]
         self._queue(_DELETE_JOURNAL, (entry.event_id,))
         if answer is None or session is None:
-            return _DONE
+            return DONE
         self._queue(_TOUCH_SESSION, (session.session_id, session.last_active, session.turn_count, session.id))
         self._queue(_INSERT_TURN, turn_row(entry, session, answer, _json))
         current = self._sessions.get(key)
         if current is session and session.recent is not None and answer.status == "complete":
             session.recent.append((entry.inbound.text, answer.text))
             del session.recent[:-20]
-        return _DONE
+        return DONE
 
     async def orphaned_threads(self) -> list[ThreadKey]:
         found, self._recovered = self._recovered, []
