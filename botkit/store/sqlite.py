@@ -571,9 +571,11 @@ class SQLiteStore(SQLHistory):
             started = time.perf_counter()
             try:
                 self._write_batch(self._writer_db, _group(batch))
-            except Exception:  # whatever it is, the writer deals with it as it would with its own
+            except BaseException as exc:  # rolled back: nothing of the batch is lost
                 ops.extendleft(reversed(batch))
-                self._hand_over()
+                if not isinstance(exc, Exception):
+                    raise  # (Ctrl-C: the stop that follows flushes them)
+                self._hand_over()  # whatever it is, the writer deals with it as with its own
                 return
             self._taken += len(batch)
             self._commits += 1
