@@ -21,6 +21,13 @@ Figures printed: turns/s and the floor's, the ratio, CPU µs per turn (every thr
 process), added latency p50/p99 (inbound accepted -> first text handed to the adapter;
 the backend's last chunk -> final edit handed over), adapter calls and edits per answer
 (with the bound ceil(stream time / interval) + 1), RSS before, after, after `--idle` s.
+
+To compare two commits, install each in a virtualenv of its own (`PYTHONPATH=old/tree` does
+not win over an editable install: the new code runs twice) and alternate their runs, e.g.
+`farm-bench --vs "old-venv/bin/python old/bench/dispatch.py ..." -- python bench/dispatch.py ...`:
+on a shared machine the same code's CPU per turn moves by half within minutes. For changes
+of a few percent, count instructions instead (`valgrind --tool=callgrind`, a run of 3,000
+turns minus one of 1,000, so that start-up cancels out).
 """
 
 from __future__ import annotations
