@@ -298,11 +298,17 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=0.0, help="seconds idle before the last RSS reading")
     parser.add_argument("--loop", choices=["auto", "asyncio"], default="auto", help="auto: uvloop when installed")
     parser.add_argument("--no-floor", action="store_true", help="skip measuring the floor")
+    parser.add_argument("--floor-only", action="store_true",
+                        help="run the floor once and nothing else (bench/instructions.py counts it)")
     args = parser.parse_args()
     if args.turns is None:
         args.turns = 10_000 if args.mode == "burst" else 2_000
     with asyncio.Runner(loop_factory=loop_factory() if args.loop == "auto" else None) as runner:
-        runner.run(run(args))
+        if args.floor_only:
+            elapsed = runner.run(floor_once(args.turns, args.threads, args.mode))
+            print(f"floor turns/s {args.turns / elapsed:,.0f}")
+        else:
+            runner.run(run(args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,68 @@
+"""Instructions per turn, botkit's and the floor's, counted by valgrind: figures that do not
+move with the machine's load.
+
+On a shared machine the same code's CPU per turn moved by half within minutes, which hides
+any change of a few percent. Instructions executed do not move. Each figure is the count of
+a run of `--turns` turns minus that of a run of a third as many, divided by the difference,
+so that start-up (imports, opening the store) cancels out. The floor is bench/dispatch.py's
+(a bare asyncio + pluggy loop), counted the same way; the ratio is the floor's instructions
+over botkit's, comparable to dispatch.py's ratio of turns per second.
+
+    python bench/instructions.py                               # burst, 1 chunk, 3,000 turns over 1,000 threads
+    python bench/instructions.py --turns 6000 --threads 100    # any bench/dispatch.py arguments after these
+
+Needs valgrind (Debian: apt-get install valgrind). Runs botkit under callgrind, about 50
+times slower than normal: a few minutes. Counted on the plain asyncio loop (uvloop's C code
+would be counted too, but is not what a change to botkit moves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+DISPATCH = Path(__file__).with_name("dispatch.py")
+
+
+def instructions(argv: list[str]) -> int:
+    """Instructions the whole process executed (callgrind's count)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out",
+                               sys.executable, str(DISPATCH), *argv], capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"bench/dispatch.py {' '.join(argv)} failed under valgrind:\n{done.stderr[-2000:]}")
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        sys.exit(f"valgrind printed no count:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def per_turn(argv: list[str], turns: int) -> float:
+    small = turns // 3
+    return (instructions([*argv, "--turns", str(turns)]) - instructions([*argv, "--turns", str(small)])) / (turns - small)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--turns", type=int, default=3000)
+    parser.add_argument("--mode", choices=["burst", "seq"], default="burst")
+    parser.add_argument("--threads", type=int, default=1000)
+    args, rest = parser.parse_known_args()
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
+    common = ["--mode", args.mode, "--threads", str(args.threads), "--loop", "asyncio"]
+    botkit = per_turn([*common, "--no-floor", "--chunks", "1", *rest], args.turns)
+    floor = per_turn([*common, "--floor-only"], args.turns)
+    print(f"mode={args.mode} turns={args.turns} threads={args.threads} {' '.join(rest)}".rstrip())
+    print(f"  botkit instructions per turn   {botkit:,.0f}")
+    print(f"  floor instructions per turn    {floor:,.0f}")
+    print(f"  ratio to the floor             {floor / botkit:.3f}")
+
+
+if __name__ == "__main__":
+    main()
