@@ -620,7 +620,9 @@ class SQLiteStore(SQLHistory):
                     self._wake.wait()
                 self._wake.clear()
                 self._idle = False
-                quick = True
+                # Handed back only after a quick commit of its own: woken with nothing to do (the
+                # loop's slow commit wrote it all), it waits for the next writes and times those.
+                quick = False
                 while ops:
                     with self._writing:
                         batch = [ops.popleft() for _ in range(len(ops))]

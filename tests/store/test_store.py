@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
@@ -434,6 +435,10 @@ async def test_sqlite_commits_on_the_event_loop_while_commits_are_quick(tmp_path
 
         monkeypatch.setattr(sqlite_store, "_SLOW_COMMIT", 0.0)  # every commit is slow from now on
         assert await store.admit(entry("E2"))
+        # the writer woke (clearing its event) to nothing, the loop having written E2, and waits again
+        await eventually(lambda: store._idle and not store._wake.is_set())
+        await asyncio.sleep(0)  # (a word it sent back to the loop would have run by now)
+        assert not store._loop_commits  # it keeps the writes until a commit of its own is quick
         assert await store.admit(entry("E3"))
         assert writers[1:] == [first, "botkit-store-writer"]  # E2 went slowly: E3 is the thread's
 
