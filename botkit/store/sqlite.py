@@ -577,8 +577,7 @@ class SQLiteStore(SQLHistory):
                     raise  # (Ctrl-C: the stop that follows flushes them)
                 self._hand_over()  # whatever it is, the writer deals with it as with its own
                 return
-            self._taken += len(batch)
-            self._commits += 1
+            taken = self._counted(len(batch))
         finally:
             self._writing.release()
         took = time.perf_counter() - started
@@ -588,7 +587,14 @@ class SQLiteStore(SQLHistory):
             self._hand_over()
         elif ops:
             self._commit_soon()
-        self._now_committed(self._taken)
+        self._now_committed(taken)
+
+    def _counted(self, ops: int) -> int:
+        """A transaction of `ops` ops is committed (its committer holds `_writing`); how many
+        ops are committed so far."""
+        self._taken += ops
+        self._commits += 1
+        return self._taken
 
     def _commit_soon(self) -> None:
         """The loop commits what has queued once the callbacks now ready have run (they may queue more)."""
@@ -636,9 +642,7 @@ class SQLiteStore(SQLHistory):
                         if not committed:
                             return  # closing with the store still failing: `close` reports what was not written
                         quick = time.perf_counter() - started <= _SLOW_COMMIT
-                        self._taken += len(batch)
-                        self._commits += 1
-                        taken = self._taken
+                        taken = self._counted(len(batch))
                     del batch  # not kept alive until the next write
                     self._loop.call_soon_threadsafe(self._now_committed, taken)
                 if self._closing:
