@@ -13,6 +13,7 @@ botkit's ratio to it is the figure to compare across machines.
 
     python bench/dispatch.py --mode burst --chunks 1                  # 10,000 turns over 1,000 threads at once
     python bench/dispatch.py --mode burst --turns 100000 --threads 100000 --idle 10
+    python bench/dispatch.py --mode burst --turns 100000 --idle 10 --allocator jemalloc   # memory that comes back
     python bench/dispatch.py --mode burst --postgres                   # a throwaway PostgreSQL (botkit.testing)
     python bench/dispatch.py --mode seq --chunks 1                     # one turn in flight: added latency
     python bench/dispatch.py --mode burst --chunks 20 --chunk-delay 0.05 --edit-interval 0.25 --turns 200
@@ -50,6 +51,7 @@ import pluggy
 import yaml
 
 from botkit import Adapter, Backend, Capabilities, Done, Inbound, MessageRef, Outgoing, TextDelta, ThreadKey, hookimpl
+from botkit import allocator
 from botkit.bot import Bot, load
 from botkit.config import Section
 from botkit.loop import loop_factory, loop_name
@@ -264,7 +266,8 @@ async def run(args: argparse.Namespace) -> None:
     rate = args.turns / elapsed
     edits = adapter.edits
     print(f"mode={args.mode} chunks={args.chunks} turns={args.turns} threads={args.threads} "
-          f"store={url.split(':', 1)[0]} loop={loop_name(loop)} python={sys.version.split()[0]}")
+          f"store={url.split(':', 1)[0]} loop={loop_name(loop)} allocator={allocator.in_use()} "
+          f"python={sys.version.split()[0]}")
     print(f"  turns/s                      {rate:,.0f}")
     if floor_before and floor_after:
         floor_rate = (floor_before + floor_after) / 2
@@ -297,10 +300,13 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL server (botkit.testing)")
     parser.add_argument("--idle", type=float, default=0.0, help="seconds idle before the last RSS reading")
     parser.add_argument("--loop", choices=["auto", "asyncio"], default="auto", help="auto: uvloop when installed")
+    parser.add_argument("--allocator", choices=allocator.ALLOCATORS, default="pymalloc",
+                        help="jemalloc: as `botkit run --allocator jemalloc` (the process re-executes itself)")
     parser.add_argument("--no-floor", action="store_true", help="skip measuring the floor")
     parser.add_argument("--floor-only", action="store_true",
                         help="run the floor once and nothing else (bench/instructions.py counts it)")
     args = parser.parse_args()
+    allocator.ensure(args.allocator, [str(Path(__file__).resolve()), *sys.argv[1:]])
     if args.turns is None:
         args.turns = 10_000 if args.mode == "burst" else 2_000
     with asyncio.Runner(loop_factory=loop_factory() if args.loop == "auto" else None) as runner:

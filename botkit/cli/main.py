@@ -21,6 +21,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from botkit import allocator
+from botkit.allocator import ALLOCATOR_ENV, ALLOCATORS
 from botkit.backends import Backend, BackendError, Question, Session
 from botkit.bot import Bot, StartupError, describe
 from botkit.cli.support import CONFIG_HELP, LEVELS, load_for_cli, log_level, with_config
@@ -234,7 +236,11 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
     parser.add_argument("-c", "--config", help=CONFIG_HELP + "; also after the command")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    with_config(commands.add_parser("run", help="run the bot")).set_defaults(func=cmd_run)
+    run = with_config(commands.add_parser("run", help="run the bot"))
+    run.add_argument("--allocator", choices=ALLOCATORS, default=os.environ.get(ALLOCATOR_ENV) or "pymalloc",
+                     help="memory allocator: jemalloc gives memory back after a burst (libjemalloc2; "
+                          f"default: ${ALLOCATOR_ENV}, else pymalloc)")
+    run.set_defaults(func=cmd_run)
     check = with_config(commands.add_parser("check", help="validate the config and plugins, show what would run"))
     check.add_argument("--online", action="store_true",
                        help="also sign in to each platform and backend and say what works")
@@ -282,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.config is not None and not getattr(args, "reads_config", False):
         parser.error(f"botkit {args.command} reads no config (-c)")
     try:
+        if args.command == "run":  # before anything starts: the process may be replaced
+            allocator.ensure(args.allocator, ["-m", "botkit.cli", *(sys.argv[1:] if argv is None else argv)])
         result = args.func(args)
         if inspect.isawaitable(result):
             result = run_loop(result)
@@ -290,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
-    except PluginError as exc:
+    except (PluginError, allocator.AllocatorError) as exc:
         print(f"botkit: {redact(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
     except StartupError as exc:

@@ -77,7 +77,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_the_entry_command_serves_health_and_stops_gracefully_on_the_stop_signal(tmp_path):
+def image_env() -> dict[str, str]:
+    """The variables the image's ENV sets that matter outside it (not PATH)."""
+    env = {}
+    for word, rest in instructions():
+        if word == "ENV":
+            env.update(pair.split("=", 1) for pair in rest.split())
+    return {k: v for k, v in env.items() if k not in ("PATH", "BOTKIT_CONFIG", "BOTKIT_PORT")}
+
+
+async def test_the_entry_command_serves_health_and_stops_gracefully_on_the_stop_signal(tmp_path, tools):
     config = {
         "plugins": ["botkit.testing"],
         "store": {"url": f"sqlite:///{tmp_path}/data/botkit.db"},
@@ -91,8 +100,13 @@ async def test_the_entry_command_serves_health_and_stops_gracefully_on_the_stop_
     path.write_text(yaml.safe_dump(config))
     command = [part.replace("/config/config.yaml", str(path)) for part in exec_form("ENTRYPOINT") + exec_form("CMD")]
     command[0] = shutil.which(command[0]) or command[0]
+    from botkit.allocator import jemalloc_library
+
+    if jemalloc_library() is None:
+        tools.missing("libjemalloc2 is not installed (the image has it)")
     port = free_port()
-    env = {**os.environ, "BOTKIT_PORT": str(port)}
+    env = {**os.environ, **image_env(), "BOTKIT_PORT": str(port)}
+    assert env["BOTKIT_ALLOCATOR"] == "jemalloc"
     bot = await asyncio.create_subprocess_exec(*command, env=env, stdout=asyncio.subprocess.PIPE,
                                                stderr=asyncio.subprocess.PIPE, cwd=tmp_path)
     try:
@@ -102,6 +116,9 @@ async def test_the_entry_command_serves_health_and_stops_gracefully_on_the_stop_
                     return
 
         await asyncio.wait_for(wait_until_listening(), 30)
+        # the same process, re-executed on jemalloc: Python's objects are allocated there
+        assert "libjemalloc" in Path(f"/proc/{bot.pid}/maps").read_text()
+        assert b"PYTHONMALLOC=malloc" in Path(f"/proc/{bot.pid}/environ").read_bytes().split(b"\0")
         health = [rest for word, rest in instructions() if word == "HEALTHCHECK"][-1]
         probe = json.loads(health[health.index("CMD") + 3:])
         probe[0] = sys.executable
