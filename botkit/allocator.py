@@ -5,9 +5,10 @@ After a burst, the few objects that live on (a session's last timestamp, a cache
 are scattered over the arenas the burst filled, so the memory stays taken: 134-143 MB
 after a 100,000-turn burst and 10 s idle, from 70 before, with 26 MB of live objects
 (bench/dispatch.py). With jemalloc (`PYTHONMALLOC=malloc`, the library preloaded) freed
-pages go back a second after they are free, even while botkit idles: 98 MB, at the same
-throughput within the machine's noise. glibc's malloc gave the memory back too, at a
-third less throughput.
+pages go back a second after they are free, even while botkit idles: 99 MB, at the same
+throughput within the machine's noise (paired runs: 0.94x and 1.03x). glibc's malloc gave
+the memory back too, at a third less throughput; mimalloc only when told to decommit at
+once, at a tenth less.
 
 The allocator is chosen when the process starts, so asking for it re-executes the command
 with the library preloaded. Debian: `apt-get install libjemalloc2` (the Docker image has it).
