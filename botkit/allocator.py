@@ -8,7 +8,7 @@ after a 100,000-turn burst and 10 s idle, from 70 before, with 26 MB of live obj
 pages go back a second after they are free, even while botkit idles: 99 MB, at the same
 throughput within the machine's noise (paired runs: 0.94x and 1.03x). glibc's malloc gave
 the memory back too, at a third less throughput; mimalloc only when told to decommit at
-once, at a tenth less.
+once, and then at a fifth less.
 
 The allocator is chosen when the process starts, so asking for it re-executes the command
 with the library preloaded. Debian: `apt-get install libjemalloc2` (the Docker image has it).

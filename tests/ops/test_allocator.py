@@ -78,3 +78,21 @@ def test_an_unknown_allocator_or_a_preload_that_did_not_take_is_refused_not_loop
     done = run(config, "--allocator", "jemalloc", env={"BOTKIT_ALLOCATOR_REEXECUTED": "1"})
     assert done.returncode == 2
     assert "was preloaded but is not in use" in done.stderr.decode()
+
+
+@pytest.mark.parametrize(("argv", "env", "asked"), [
+    (["run"], None, "pymalloc"),
+    (["run"], "jemalloc", "jemalloc"),
+    (["-c", "my.yaml", "-v", "--log-level", "info", "run", "--allocator=jemalloc"], None, "jemalloc"),
+    (["run", "-c", "run.yaml", "--allocator", "pymalloc"], "jemalloc", "pymalloc"),
+    (["-c", "run", "sessions", "list"], "jemalloc", None),
+    (["ask", "run?"], "jemalloc", None),
+    (["--version"], None, None),
+])
+def test_the_allocator_is_read_before_the_plugins_load_and_only_for_run(argv, env, asked, monkeypatch):
+    from botkit.cli.main import allocator_asked
+
+    monkeypatch.delenv("BOTKIT_ALLOCATOR", raising=False)
+    if env:
+        monkeypatch.setenv("BOTKIT_ALLOCATOR", env)
+    assert allocator_asked(argv) == asked
