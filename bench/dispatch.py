@@ -300,13 +300,14 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL server (botkit.testing)")
     parser.add_argument("--idle", type=float, default=0.0, help="seconds idle before the last RSS reading")
     parser.add_argument("--loop", choices=["auto", "asyncio"], default="auto", help="auto: uvloop when installed")
-    parser.add_argument("--allocator", choices=allocator.ALLOCATORS, default="pymalloc",
+    parser.add_argument("--allocator", choices=allocator.ALLOCATORS,
                         help="jemalloc: as `botkit run --allocator jemalloc` (the process re-executes itself)")
     parser.add_argument("--no-floor", action="store_true", help="skip measuring the floor")
     parser.add_argument("--floor-only", action="store_true",
                         help="run the floor once and nothing else (bench/instructions.py counts it)")
     args = parser.parse_args()
-    allocator.ensure(args.allocator, [str(Path(__file__).resolve()), *sys.argv[1:]])
+    if args.allocator:
+        allocator.ensure(args.allocator, [str(Path(__file__).resolve()), *sys.argv[1:]])
     if args.turns is None:
         args.turns = 10_000 if args.mode == "burst" else 2_000
     with asyncio.Runner(loop_factory=loop_factory() if args.loop == "auto" else None) as runner:

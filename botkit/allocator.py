@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import NoReturn
 
 ALLOCATORS = ("pymalloc", "jemalloc")  # what can be asked for; `in_use` may also say "malloc" (glibc's)
-#: what `botkit run --allocator` defaults to (the Docker image sets it to jemalloc)
+#: what `botkit run --allocator` defaults to (the Docker image sets it to jemalloc); unset, the
+#: process keeps what it was started with
 ALLOCATOR_ENV = "BOTKIT_ALLOCATOR"
 #: one background thread purges while the loop idles; one arena, as botkit allocates on one
 #: thread (the SQLite writer's and aiosqlite's allocations are few); freed pages go back after
@@ -44,8 +45,7 @@ def jemalloc_library() -> str | None:
         candidate = Path(folder) / "libjemalloc.so.2"
         if candidate.is_file():
             return str(candidate)
-    name = ctypes.util.find_library("jemalloc")  # asks ldconfig: a soname, which the loader finds too
-    return name
+    return ctypes.util.find_library("jemalloc")  # asks ldconfig: a soname, which the loader finds too
 
 
 def in_use() -> str:

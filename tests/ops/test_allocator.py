@@ -52,6 +52,7 @@ def test_run_re_executes_itself_on_jemalloc_when_asked(config, tools):
     if allocator.jemalloc_library() is None:
         tools.missing("libjemalloc2 is not installed")
     for options, env, expected in [((), {}, "pymalloc"),
+                                   ((), {"PYTHONMALLOC": "malloc"}, "malloc"),  # not asked: left alone
                                    (("--allocator", "jemalloc"), {}, "jemalloc"),
                                    ((), {"BOTKIT_ALLOCATOR": "jemalloc"}, "jemalloc"),
                                    # glibc's malloc set from outside: asked for pymalloc, it gets it
@@ -81,7 +82,7 @@ def test_an_unknown_allocator_or_a_preload_that_did_not_take_is_refused_not_loop
 
 
 @pytest.mark.parametrize(("argv", "env", "asked"), [
-    (["run"], None, "pymalloc"),
+    (["run"], None, None),  # not asked: as Python was started
     (["run"], "jemalloc", "jemalloc"),
     (["-c", "my.yaml", "-v", "--log-level", "info", "run", "--allocator=jemalloc"], None, "jemalloc"),
     (["run", "-c", "run.yaml", "--allocator", "pymalloc"], "jemalloc", "pymalloc"),
