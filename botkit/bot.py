@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("botkit")
 
-_GC_YOUNG_THRESHOLD = 10_000
+#: allocations between collections of the young generation (Python's default: 700). Most of a
+#: turn's objects are freed by reference counting before a collection comes; the fewer
+#: collections, the fewer of them are traversed while still alive. Burst, per turn (callgrind):
+#: 10,000 -> 598k instructions, 30,000 -> 578k, 50,000 -> 568k, 100,000 -> 576k; with the
+#: cache misses valgrind models counted in, 50,000 is still 2 % cheaper than 10,000
+_GC_YOUNG_THRESHOLD = 50_000
 
 
 class StartupError(Exception):
