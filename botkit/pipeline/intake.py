@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from botkit.adapters import Adapter, Stopping, Unavailable
 from botkit.config import DispatchConfig, Route
-from botkit.events import Inbound, ThreadKey
+from botkit.events import Inbound
 from botkit.ordering import ThreadOrder
 from botkit.pipeline.workers import ThreadWorkers
 from botkit.store import JournalEntry, TurnStore
@@ -39,7 +39,7 @@ class Intake:
         self.accepting = True
         self._route_cache: dict[tuple, str | None] = {}
         self._admitting = ThreadOrder()  # a thread's admissions waiting for middleware verdicts, in order
-        self._per_thread: dict[ThreadKey, int] = {}  # turns journaled by this process and not finished
+        self._per_thread: dict[str, int] = {}  # turns journaled by this process and not finished, by thread key
         self._queued = 0
         self._reset_words = frozenset(w.lower() for w in settings.reset_commands)
         self._help_words = frozenset(w.lower() for w in settings.help_commands)
@@ -55,12 +55,12 @@ class Intake:
             return
         entry.counted = False
         self._queued -= 1
-        thread = entry.thread
-        count = self._per_thread[thread]
+        key = entry.thread.key
+        count = self._per_thread[key]
         if count > 1:
-            self._per_thread[thread] = count - 1
+            self._per_thread[key] = count - 1
         else:
-            del self._per_thread[thread]
+            del self._per_thread[key]
 
     # -- routing --------------------------------------------------------------------------
 
@@ -107,12 +107,12 @@ class Intake:
         is_help = command == "help" if native else command in self._help_words
         entry = JournalEntry(inbound, backend, text, "reset" if is_reset else "ask", raw=adapter.journal_raw(inbound))
         thread = inbound.thread
-        waiting = self._per_thread.get(thread, 0)
+        waiting = self._per_thread.get(thread.key, 0)
         if waiting >= self.settings.max_queued_per_thread or self._queued >= self.settings.max_queued:
             log.warning("busy: %d queued in %s, %d in all", waiting, thread, self._queued)
             return await self._answer_now(adapter, inbound, self.settings.busy_message)
         screened = self.plugins.screens_messages
-        if not screened and not self._admitting.busy(thread):
+        if not screened and not self._admitting.busy(thread.key):
             if is_help:
                 return await self._answer_now(adapter, inbound, self.settings.help_text)
             return await self.admit(entry)
@@ -128,13 +128,14 @@ class Intake:
             entry.query = turn.query  # as the middlewares left it
             return await self.admit(entry)
 
-        return await self._admitting.run(thread, judged)
+        return await self._admitting.run(thread.key, judged)
 
     async def admit(self, entry: JournalEntry) -> bool:
         """Journal `entry` (claiming its event id) and hand its thread to a worker."""
         thread = entry.thread
+        key = thread.key
         self._queued += 1
-        self._per_thread[thread] = self._per_thread.get(thread, 0) + 1
+        self._per_thread[key] = self._per_thread.get(key, 0) + 1
         entry.counted = True
         try:
             admitted = await self.store.admit(entry, lambda: self.workers.kick(thread))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterator
 
 from botkit.events import ThreadKey
 from botkit.logs import turn_context
@@ -40,9 +40,10 @@ class ThreadWorkers:
         self.run = run
         self.finished = finished  # told of every turn that ran here, however it ended
         self.size = size or POOL_SIZE
-        # thread -> whether a turn was journaled for it since its worker last looked
-        # (every thread here is either waiting in `_ready` or held by a worker)
-        self._kicked: dict[ThreadKey, bool] = {}
+        # thread (its `key`: a str hashes in C, a ThreadKey in Python, a dozen times a turn) ->
+        # whether a turn was journaled for it since its worker last looked (every thread here
+        # is either waiting in `_ready` or held by a worker)
+        self._kicked: dict[str, bool] = {}
         self._ready: deque[ThreadKey] = deque()
         self._tasks: set[asyncio.Task] = set()
         self._idle = asyncio.Event()
@@ -52,16 +53,17 @@ class ThreadWorkers:
 
     def busy_threads(self) -> Collection[ThreadKey]:
         """Threads this process has turns for, queued or running (their sessions are not idle)."""
-        return self._kicked.keys()
+        return _Threads(self._kicked.keys())
 
     def kick(self, thread: ThreadKey) -> None:
         """A turn was journaled for `thread`: make sure a worker will run it."""
         if self._stopping:
             return
-        if thread in self._kicked:
-            self._kicked[thread] = True
+        key = thread.key
+        if key in self._kicked:
+            self._kicked[key] = True
             return
-        self._kicked[thread] = False
+        self._kicked[key] = False
         self._ready.append(thread)
         self._idle.clear()
         if len(self._tasks) < self.size:
@@ -85,7 +87,7 @@ class ThreadWorkers:
                 try:
                     await self._work_on(thread)
                 finally:
-                    del self._kicked[thread]
+                    del self._kicked[thread.key]
         finally:
             task = asyncio.current_task()
             assert task is not None
@@ -95,16 +97,17 @@ class ThreadWorkers:
         """Run `thread`'s journaled turns until its journal is empty."""
         store = self.store
         kicked = self._kicked
+        key = thread.key
         leased = store.shared
         try:
             while not self._stopping:
                 if leased and not await store.take_thread(thread):
                     return  # a live replica owns it and will run what is journaled
                 while not self._stopping:
-                    kicked[thread] = False
+                    kicked[key] = False
                     entries = await store.pending(thread)
                     if not entries:
-                        if kicked[thread]:
+                        if kicked[key]:
                             continue
                         break
                     for entry in entries:
@@ -112,12 +115,12 @@ class ThreadWorkers:
                             break
                         await self._run(thread, entry)
                 if not leased:
-                    if not kicked[thread]:
+                    if not kicked[key]:
                         return
                 elif self._stopping:
                     await store.release_thread(thread, force=True)
                     return
-                elif await store.release_thread(thread) and not kicked[thread]:
+                elif await store.release_thread(thread) and not kicked[key]:
                     return
         except asyncio.CancelledError:
             raise
@@ -140,7 +143,7 @@ class ThreadWorkers:
 
     async def sweep(self) -> int:
         """Queue threads with journaled turns and no live owner; how many."""
-        threads = [t for t in await self.store.orphaned_threads() if t not in self._kicked]
+        threads = [t for t in await self.store.orphaned_threads() if t.key not in self._kicked]
         for thread in threads:
             self.kick(thread)
         if threads:
@@ -183,3 +186,21 @@ class ThreadWorkers:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._ready.clear()
         self._kicked.clear()
+
+
+class _Threads(Collection[ThreadKey]):
+    """The threads whose keys are in `keys` (a live view), as ThreadKeys."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: Collection[str]) -> None:
+        self._keys = keys
+
+    def __contains__(self, thread: object) -> bool:
+        return isinstance(thread, ThreadKey) and thread.key in self._keys
+
+    def __iter__(self) -> Iterator[ThreadKey]:
+        return (ThreadKey.parse(key) for key in list(self._keys))
+
+    def __len__(self) -> int:
+        return len(self._keys)
