@@ -357,8 +357,8 @@ class Plugins:
         for impl in self._implementations(hook):
             try:
                 result = self._call(impl, hook, kwargs)
-                if result is not None and inspect.isawaitable(result):
-                    result = await result
+                if result is not None and inspect.isawaitable(result):  # await_me_maybe without its
+                    result = await result  # coroutine: observers run for every answer
             except Exception:
                 log.exception("plugin %s failed in %s", impl.plugin, hook)
                 continue

@@ -237,7 +237,9 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = with_config(commands.add_parser("run", help="run the bot"))
-    run.add_argument("--allocator", choices=ALLOCATORS, default=os.environ.get(ALLOCATOR_ENV),
+    # read by `allocator_asked` before this parser exists (choosing one re-executes the command);
+    # here for --help and completion
+    run.add_argument("--allocator", choices=ALLOCATORS,
                      help="memory allocator: jemalloc gives memory back after a burst (libjemalloc2; "
                           f"default: ${ALLOCATOR_ENV}, else what Python was started with)")
     run.set_defaults(func=cmd_run)

@@ -59,7 +59,7 @@ def turn_row(entry: JournalEntry, session: SessionRecord, answer: Answer,
     from the journal, the rest from its answer; `encode` prepares the JSON columns."""
     inbound = entry.inbound
     return (session.id, inbound.thread.key, inbound.event_id, inbound.adapter, entry.backend, inbound.user,
-            inbound.text, answer.text, str(answer.status), time.time(),  # a plain str: see _need_adapt in sqlite.py
+            inbound.text, answer.text, str(answer.status), time.time(),  # a plain str binds without sqlite3's adaptation (store/sqlite.py)
             encode([asdict(s) for s in answer.sources] if answer.sources else []), answer.score, answer.error,
             encode(answer.message_ids), answer.first_text_after, answer.duration, answer.edits, encode(answer.flags))
 
