@@ -272,6 +272,43 @@ async def test_the_journal_keeps_admitted_turns_in_order_across_a_restart_until_
         ("E1", "interrupted", "recovered", {"recovered": True})]
 
 
+async def test_a_sqlite_journal_of_the_schema_before_it_was_keyed_by_seq_is_recovered_in_order(tmp_path):
+    """Schema 6 keys the journal by its sequence number: turns journaled by a botkit from
+    before (keyed by event id) are still answered, in their order, after the upgrade."""
+    path = str(tmp_path / "old.db")
+    store = SQLiteStore(path)
+    await store.open()
+    await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:  # back to schema 5, with three turns journaled
+        db.executescript("""
+            DROP TABLE journal;
+            CREATE TABLE journal (event_id TEXT PRIMARY KEY, thread TEXT NOT NULL, seq INTEGER NOT NULL,
+                backend TEXT NOT NULL, kind TEXT NOT NULL, query TEXT NOT NULL, inbound TEXT NOT NULL,
+                state TEXT NOT NULL, messages TEXT NOT NULL, admitted_at REAL NOT NULL, owner TEXT NOT NULL) WITHOUT ROWID;
+            PRAGMA user_version = 5;""")
+        inbound = '["u1", "q", "rec", null, [], false, null, null]'
+        db.executemany("INSERT INTO journal VALUES (?, ?, ?, 'b', 'ask', 'q', ?, ?, '[]', 1.0, 'gone:1:x')",
+                       [("A-last", T1.key, 9, inbound, "queued"), ("Z-first", T1.key, 3, inbound, "running"),
+                        ("M-other", T2.key, 5, inbound, "queued")])
+        db.commit()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert sorted(map(str, await store.orphaned_threads())) == sorted([str(T1), str(T2)])
+        first, last = await store.pending(T1)
+        assert [(e.event_id, e.state) for e in (first, last)] == [("Z-first", "running"), ("A-last", "queued")]
+        later = entry("E-new", T1)
+        assert await store.admit(later) and later.seq > last.seq
+        assert await store.start_turn(first)
+        await store.close_turn(first)
+        assert [e.event_id for e in await store.pending(T1)] == ["A-last", "E-new"]
+    finally:
+        await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT event_id, state FROM journal ORDER BY seq").fetchall() == [
+            ("M-other", "queued"), ("A-last", "queued"), ("E-new", "queued")]
+
+
 async def test_a_redelivered_event_is_refused_and_not_journaled(store: Store):
     first = entry("E1")
     assert await store.admit(first)
