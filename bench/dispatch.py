@@ -19,9 +19,11 @@ botkit's ratio to it is the figure to compare across machines.
     python bench/dispatch.py --mode burst --chunks 20 --chunk-delay 0.05 --edit-interval 0.25 --turns 200
 
 Figures printed: turns/s and the floor's, the ratio, CPU µs per turn (every thread of the
-process), added latency p50/p99 (inbound accepted -> first text handed to the adapter;
-the backend's last chunk -> final edit handed over), adapter calls and edits per answer
-(with the bound ceil(stream time / interval) + 1), RSS before, after, after `--idle` s.
+process), the SQLite store's time writing batches per turn (on the event loop: a part of
+each turn that the floor does not pay and no tuning of the pipeline wins back), added
+latency p50/p99 (inbound accepted -> first text handed to the adapter; the backend's last
+chunk -> final edit handed over), adapter calls and edits per answer (with the bound
+ceil(stream time / interval) + 1), RSS before, after, after `--idle` s.
 
 To compare two commits, install each in a virtualenv of its own (`PYTHONPATH=old/tree` does
 not win over an editable install: the new code runs twice) and alternate their runs, e.g.
@@ -241,6 +243,8 @@ async def run(args: argparse.Namespace) -> None:
         adapter.expect(args.turns)
         gc.collect()
         rss_before = rss_mb()
+        commits = getattr(bot.store, "commit_seconds", None)  # the SQLite store's
+        committed_before = dict(commits) if commits else {}
         cpu_started = time.process_time()
         started = time.perf_counter()
         if args.mode == "burst":
@@ -253,6 +257,7 @@ async def run(args: argparse.Namespace) -> None:
         await bot.store.flush()
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        committing = {where: seconds - committed_before[where] for where, seconds in commits.items()} if commits else {}
         rss_after = rss_mb()
         live_sessions = await bot.store.count_sessions()
         if args.idle:
@@ -274,6 +279,10 @@ async def run(args: argparse.Namespace) -> None:
         print(f"  floor turns/s                {floor_rate:,.0f}  (before {floor_before:,.0f}, after {floor_after:,.0f})")
         print(f"  ratio to the floor           {rate / floor_rate:.3f}")
     print(f"  CPU us per turn              {cpu / args.turns * 1e6:,.0f}")
+    if committing:
+        print(f"  store writes us per turn     on the loop {committing['loop'] / args.turns * 1e6:,.1f}"
+              f" ({committing['loop'] / elapsed:.0%} of the run), in the writer thread"
+              f" {committing['writer'] / args.turns * 1e6:,.1f}")
     print(f"  accepted -> first text  ms   p50 {pct(adapter.first_text, .5):.3f}  p99 {pct(adapter.first_text, .99):.3f}")
     print(f"  last chunk -> final     ms   p50 {pct(adapter.final_lag, .5):.3f}  p99 {pct(adapter.final_lag, .99):.3f}")
     print(f"  adapter calls per answer     {adapter.calls / adapter.answers:.2f}")

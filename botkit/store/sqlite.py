@@ -341,6 +341,10 @@ class SQLiteStore(SQLHistory):
         self._committed = 0  # ops committed so far, as the event loop knows
         self._taken = 0  # ops committed so far (whoever holds `_writing`)
         self._commits = 0  # transactions committed
+        #: seconds spent writing batches, on the event loop's thread and on the writer's
+        #: (bench/dispatch.py reports the loop's share: the part of a turn no tuning of the
+        #: pipeline can win back)
+        self.commit_seconds = {"loop": 0.0, "writer": 0.0}
         self._waiters: deque[tuple[int, asyncio.Future[bool]]] = deque()  # by op number, ascending
         self._writer_db: sqlite3.Connection | None = None  # the one connection that writes
         self._writing = threading.Lock()
@@ -612,6 +616,7 @@ class SQLiteStore(SQLHistory):
         finally:
             self._writing.release()
         took = time.perf_counter() - started
+        self.commit_seconds["loop"] += took
         if took > _SLOW_COMMIT:
             log.info("store %s: a commit took %.0f ms; the writer thread commits until they are quick again",
                      self.path, took * 1000)
@@ -672,7 +677,9 @@ class SQLiteStore(SQLHistory):
                             return
                         if not committed:
                             return  # closing with the store still failing: `close` reports what was not written
-                        quick = time.perf_counter() - started <= _SLOW_COMMIT
+                        took = time.perf_counter() - started
+                        self.commit_seconds["writer"] += took
+                        quick = took <= _SLOW_COMMIT
                         taken = self._counted(len(batch))
                     del batch  # not kept alive until the next write
                     self._loop.call_soon_threadsafe(self._now_committed, taken)
