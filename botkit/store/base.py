@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class SessionRecord:
-    """A thread's current backend session. `id` is the store's; `session_id` the backend's."""
+    """A thread's current backend session. `id` is the store's; `session_id` the backend's.
+    `written_session_id` is the backend's id as the store last wrote it: a store may leave
+    an unchanged id alone at the end of each turn (rewriting it rewrites its index)."""
 
     id: int
     thread: ThreadKey
@@ -28,6 +30,7 @@ class SessionRecord:
     last_active: float
     turn_count: int = 0
     recent: list[tuple[str, str]] | None = None  # (question, answer) pairs, loaded on demand
+    written_session_id: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)

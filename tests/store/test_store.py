@@ -119,6 +119,24 @@ async def test_a_session_ended_and_replaced_in_one_batch_is_written(open_test_st
     assert [t["event_id"] for t in await store.turns_of(new.id)] == ["E1"]
 
 
+async def test_the_backend_session_id_a_turn_ends_with_is_what_the_next_process_reads(open_test_store):
+    """The runner leaves the backend's id on the session and closes the turn: set by the first
+    turn, kept by the next ones, replaced when the backend starts a new conversation."""
+    store: Store = await open_test_store()
+    ids = []
+    for n, backend_id in enumerate(["backend-1", "backend-1", "backend-2", "backend-2"]):
+        session = await store.active_session(T1, "b")
+        session.session_id, session.turn_count, session.last_active = backend_id, n + 1, 1000.0 + n
+        await finish_turn(store, session, f"E{n}")
+        await store.close()
+        store = await open_test_store()
+        again = await store.active_session(T1, "b")
+        ids.append((again.id, again.session_id, again.turn_count, again.last_active))
+    await store.close()
+    assert ids == [(session.id, "backend-1", 1, 1000.0), (session.id, "backend-1", 2, 1001.0),
+                   (session.id, "backend-2", 3, 1002.0), (session.id, "backend-2", 4, 1003.0)]
+
+
 async def test_turns_history_and_feedback(store: Store):
     record = await store.active_session(T1, "b")
     await finish_turn(store, record, "E1", question="q1", answer="a1", message_ids=["m1", "m2"])
