@@ -13,48 +13,50 @@ database itself.
 from __future__ import annotations
 
 import time
+from array import array
 
-#: bits per filter (2 MiB): at a million ids a period, 0.2 % of new ids need a look in the
-#: database; at four million, 2 %
+#: bits per filter (2 MiB): at a million ids a period, 0.6 % of new ids need a look in the
+#: database; at two million, 3 % (measured)
 BITS = 1 << 24
-_HASHES = 4
+_MASK64 = (1 << 64) - 1
 
 
 class SeenIds:
+    """Each filter is an array of 64-bit words, and an id sets four bits of one word (a
+    blocked Bloom filter): one memory access per filter instead of four, and a dozen
+    operations in Python instead of a loop, at twice the false alarms of four bits spread
+    over the whole filter (measured: 0.56 % against 0.26 % at a million ids)."""
+
     __slots__ = ("ttl", "bits", "_current", "_previous", "_rotate_at")
 
     def __init__(self, ttl: float, *, bits: int = BITS, now: float | None = None) -> None:
-        if bits & (bits - 1):
-            raise ValueError("bits must be a power of two")
+        if bits & (bits - 1) or bits < 64:
+            raise ValueError("bits must be a power of two, at least 64")
         self.ttl = ttl
         self.bits = bits
-        self._current = bytearray(bits // 8)
-        self._previous = bytearray(bits // 8)
+        self._current = self._words()
+        self._previous = self._words()
         self._rotate_at = (time.time() if now is None else now) + ttl
+
+    def _words(self) -> array:
+        return array("Q", bytes(self.bits // 8))
 
     def add(self, event_id: str, now: float) -> bool:
         """Note `event_id` as claimed at `now`; whether it may have been claimed before within
         its TTL (False: certainly not). One pass: the claim path calls nothing else."""
         if now >= self._rotate_at:
             self._rotate(now)
-        h = hash(event_id)  # a str caches its hash; per process, as the filter is
-        step = ((h >> 32) | 1) & 0xFFFF_FFFF
-        mask = self.bits - 1
-        current, previous = self._current, self._previous
-        in_current = in_previous = True
-        for i in range(_HASHES):
-            bit = (h + i * step) & mask
-            byte, flag = bit >> 3, 1 << (bit & 7)
-            if not current[byte] & flag:
-                in_current = False
-                current[byte] |= flag
-            if in_previous and not previous[byte] & flag:
-                in_previous = False
-        return in_current or in_previous
+        h = hash(event_id) & _MASK64  # a str caches its hash; per process, as the filter is
+        word = (h >> 24) & ((self.bits >> 6) - 1)
+        flags = (1 << (h & 63)) | (1 << ((h >> 6) & 63)) | (1 << ((h >> 12) & 63)) | (1 << ((h >> 18) & 63))
+        current = self._current
+        seen = current[word]
+        current[word] = seen | flags
+        return seen & flags == flags or self._previous[word] & flags == flags
 
     def _rotate(self, now: float) -> None:
         """A new period: the one before is forgotten (each of its ids expired by now)."""
         if now >= self._rotate_at + self.ttl:  # idle for a whole period: both are out of date
-            self._current = bytearray(self.bits // 8)
-        self._previous, self._current = self._current, bytearray(self.bits // 8)
+            self._current = self._words()
+        self._previous, self._current = self._current, self._words()
         self._rotate_at = now + self.ttl
