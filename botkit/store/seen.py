@@ -25,7 +25,7 @@ class SeenIds:
     """Each filter is an array of 64-bit words, and an id sets four bits of one word (a
     blocked Bloom filter): one memory access per filter instead of four, and a dozen
     operations in Python instead of a loop, at twice the false alarms of four bits spread
-    over the whole filter (measured: 0.56 % against 0.26 % at a million ids)."""
+    over the whole filter (measured: 0.57 % against 0.22 % at a million ids)."""
 
     __slots__ = ("ttl", "bits", "_current", "_previous", "_rotate_at")
 
