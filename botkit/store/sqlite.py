@@ -165,11 +165,10 @@ _UPSERT_SESSION = (
     " ended_at = COALESCE(sessions.ended_at, excluded.ended_at)"
 )
 # A turn's end, on the row its session was created with: only what a turn changes, so that
-# SQLite leaves the indexes on the thread and the end alone, and the one on the backend's
-# session id unless that changed (a column named in SET has its index rewritten, whatever
-# the value: 9,000 instructions a turn).
+# SQLite leaves the indexes on the thread, the end and the backend's session id alone (a
+# column named in SET has its index rewritten, whatever the value: 9,000 instructions a
+# turn for the session id). A turn that changed the session id saves the whole row instead.
 _TOUCH_SESSION = "UPDATE sessions SET last_active = ?, turn_count = ? WHERE id = ?"
-_SET_SESSION_ID = "UPDATE sessions SET session_id = ? WHERE id = ?"
 # An id claimed again after its expiry gets the new expiry.
 _INSERT_EVENT = ("INSERT INTO events (event_id, expires_at) VALUES (?, ?)"
                  " ON CONFLICT(event_id) DO UPDATE SET expires_at = excluded.expires_at")
@@ -269,9 +268,7 @@ def _journal_row(entry: JournalEntry) -> tuple:
 
 def _session(row: tuple, thread: ThreadKey | None = None) -> SessionRecord:
     """An active session as read from `_SESSION_FIELDS` (its history is read when asked for)."""
-    record = SessionRecord(row[0], thread or ThreadKey.parse(row[1]), *row[2:])
-    record.written_session_id = record.session_id
-    return record
+    return SessionRecord(row[0], thread or ThreadKey.parse(row[1]), *row[2:], written_session_id=row[3])
 
 
 def _json(value: list | dict) -> str:
@@ -283,8 +280,8 @@ def _json(value: list | dict) -> str:
 
 # A session row is created before a turn's end touches it; a journal row is inserted before
 # it is updated, and updated before it is deleted.
-_WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _TOUCH_SESSION, _SET_SESSION_ID, _INSERT_JOURNAL, _UPDATE_JOURNAL,
-                _INSERT_TURN, _DELETE_JOURNAL)
+_WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _TOUCH_SESSION, _INSERT_JOURNAL, _UPDATE_JOURNAL, _INSERT_TURN,
+                _DELETE_JOURNAL)
 
 
 def _target(path: str, exclusive: bool) -> tuple[str, bool]:
@@ -924,10 +921,10 @@ class SQLiteStore(SQLHistory):
         self._queue(_DELETE_JOURNAL, entry)
         if answer is None or session is None:
             return DONE
-        self._queue(_TOUCH_SESSION, (session.last_active, session.turn_count, session.id))
-        if session.session_id != session.written_session_id:  # the backend gave it a (new) id
-            self._queue(_SET_SESSION_ID, (session.session_id, session.id))
-            session.written_session_id = session.session_id
+        if session.session_id == session.written_session_id:
+            self._queue(_TOUCH_SESSION, (session.last_active, session.turn_count, session.id))
+        else:  # the backend gave it a (new) id
+            self._save(session, None)
         self._queue(_INSERT_TURN, turn_row(entry, session, answer, _json))
         current = self._sessions.get(key)
         if current is session and session.recent is not None and answer.status == "complete":

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from botkit.allocator import jemalloc_library
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -100,8 +102,6 @@ async def test_the_entry_command_serves_health_and_stops_gracefully_on_the_stop_
     path.write_text(yaml.safe_dump(config))
     command = [part.replace("/config/config.yaml", str(path)) for part in exec_form("ENTRYPOINT") + exec_form("CMD")]
     command[0] = shutil.which(command[0]) or command[0]
-    from botkit.allocator import jemalloc_library
-
     if jemalloc_library() is None:
         tools.missing("libjemalloc2 is not installed (the image has it)")
     port = free_port()
