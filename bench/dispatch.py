@@ -316,7 +316,10 @@ def main() -> None:
                         help="run the floor once and nothing else (bench/instructions.py counts it)")
     args = parser.parse_args()
     if args.allocator:
-        allocator.ensure(args.allocator, [str(Path(__file__).resolve()), *sys.argv[1:]])
+        try:
+            allocator.ensure(args.allocator, [str(Path(__file__).resolve()), *sys.argv[1:]])
+        except allocator.AllocatorError as exc:
+            sys.exit(f"bench/dispatch.py: {exc}")
     if args.turns is None:
         args.turns = 10_000 if args.mode == "burst" else 2_000
     with asyncio.Runner(loop_factory=loop_factory() if args.loop == "auto" else None) as runner:

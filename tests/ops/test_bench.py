@@ -4,9 +4,14 @@ performance issues are judged by (the figures themselves are measured, not asser
 from __future__ import annotations
 
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from botkit import allocator
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "dispatch.py"
 
@@ -26,3 +31,12 @@ def test_the_burst_benchmark_prints_its_figures_and_the_store_s_share():
     on_loop, share = float(writes[1].replace(",", "")), int(writes[2])
     assert on_loop > 0 and 0 < share < 100  # every turn's journal rows and record were written
     assert "adapter calls per answer     1.00" in out  # a fast answer: one post, no placeholder
+
+
+def test_an_allocator_that_is_not_installed_is_said_in_one_line(monkeypatch):
+    monkeypatch.setattr(allocator, "jemalloc_library", lambda: None)
+    monkeypatch.setattr(sys, "argv", [str(BENCH), "--allocator", "jemalloc"])
+    monkeypatch.delenv("PYTHONMALLOC", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(BENCH), run_name="__main__")
+    assert exited.value.code == "bench/dispatch.py: jemalloc is not installed (Debian: apt-get install libjemalloc2)"
