@@ -62,7 +62,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from botkit.testing import PostgresServer, free_port, postgres_server
+from botkit.testing import PostgresServer, child_processes, free_port, postgres_server
 from botkit_plugins.slack.testing import BOT_USER, FakeSlack, event_callback, sign
 from chaos_eval import Counts, Question, Screen, evaluate, unresolved
 from chaos_fakes import API_KEY_PREFIX, ChaosBackend
@@ -376,16 +376,20 @@ async def strike(settings: Settings, rng: random.Random, bots: list[BotProcess],
 
 async def fill_the_disk(bot: BotProcess, seconds: float) -> None:
     """For `seconds`, `bot` cannot write past the first byte of any file, as on a full disk
-    (its RLIMIT_FSIZE, set from outside; Python ignores SIGXFSZ, so writes fail with EFBIG)."""
+    (its RLIMIT_FSIZE, set from outside, and its store's process's: Python ignores SIGXFSZ,
+    so writes fail with EFBIG)."""
     assert bot.proc is not None
-    pid = bot.proc.pid
-    before = resource.prlimit(pid, resource.RLIMIT_FSIZE)
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, before[1]))
+    pids = [bot.proc.pid, *child_processes(bot.proc.pid)]
+    before = {pid: resource.prlimit(pid, resource.RLIMIT_FSIZE) for pid in pids}
+    for pid, (_, hard) in before.items():
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, hard))
     try:
         await asyncio.sleep(seconds)
     finally:
         if bot.alive:
-            resource.prlimit(pid, resource.RLIMIT_FSIZE, before)
+            for pid, limits in before.items():
+                with contextlib.suppress(ProcessLookupError):
+                    resource.prlimit(pid, resource.RLIMIT_FSIZE, limits)
 
 
 async def one_run(settings: Settings, run: int, pg: PostgresServer | None) -> RunResult:

@@ -19,11 +19,12 @@ botkit's ratio to it is the figure to compare across machines.
     python bench/dispatch.py --mode burst --chunks 20 --chunk-delay 0.05 --edit-interval 0.25 --turns 200
 
 Figures printed: turns/s and the floor's, the ratio, CPU µs per turn (every thread of the
-process), the SQLite store's time writing batches per turn (on the event loop: a part of
-each turn that the floor does not pay and no tuning of the pipeline wins back), added
+process, and apart that of the processes it started: the SQLite store's, which commits on
+the machine's other core), the SQLite store's time writing batches per turn, added
 latency p50/p99 (inbound accepted -> first text handed to the adapter; the backend's last
 chunk -> final edit handed over), adapter calls and edits per answer (with the bound
-ceil(stream time / interval) + 1), RSS before, after, after `--idle` s.
+ceil(stream time / interval) + 1), RSS before, after, after `--idle` s (and apart, the
+processes it started).
 
 To compare two commits, install each in a virtualenv of its own (`PYTHONPATH=old/tree` does
 not win over an editable install: the new code runs twice) and alternate their runs, e.g.
@@ -57,6 +58,7 @@ from botkit import allocator
 from botkit.bot import Bot, load
 from botkit.config import Section
 from botkit.loop import loop_factory, loop_name
+from botkit.testing import child_processes
 
 
 class InstantConfig(Section):
@@ -199,9 +201,22 @@ async def floor_once(turns: int, threads: int, mode: str) -> float:
 # -- botkit ---------------------------------------------------------------------------------
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def rss_mb(pid: int | str = "self") -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # (a child that has ended)
+        return 0.0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time of `pids` so far (user and system)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: array, q: float) -> float:
@@ -242,10 +257,11 @@ async def run(args: argparse.Namespace) -> None:
         adapter: NullAdapter = bot.adapters["null"]  # type: ignore[assignment]
         adapter.expect(args.turns)
         gc.collect()
-        rss_before = rss_mb()
+        helpers = child_processes()  # the SQLite store's process
+        rss_before, helpers_rss_before = rss_mb(), sum(map(rss_mb, helpers))
         commits = getattr(bot.store, "commit_seconds", None)  # the SQLite store's
         committed_before = dict(commits) if commits else {}
-        cpu_started = time.process_time()
+        cpu_started, helpers_cpu_started = time.process_time(), cpu_seconds(helpers)
         started = time.perf_counter()
         if args.mode == "burst":
             await asyncio.gather(*(bot.submit(adapter.inbound(n, args.threads)) for n in range(args.turns)))
@@ -256,14 +272,14 @@ async def run(args: argparse.Namespace) -> None:
                 await bot.idle()
         await bot.store.flush()
         elapsed = time.perf_counter() - started
-        cpu = time.process_time() - cpu_started
+        cpu, helpers_cpu = time.process_time() - cpu_started, cpu_seconds(helpers) - helpers_cpu_started
         committing = {where: seconds - committed_before[where] for where, seconds in commits.items()} if commits else {}
         rss_after = rss_mb()
         live_sessions = await bot.store.count_sessions()
         if args.idle:
             await asyncio.sleep(args.idle)
             gc.collect()
-        rss_idle = rss_mb()
+        rss_idle, helpers_rss = rss_mb(), sum(map(rss_mb, helpers))
         await bot.stop()
     if not args.no_floor:
         floor_after = await floor(args.turns, args.threads, args.mode)
@@ -278,11 +294,11 @@ async def run(args: argparse.Namespace) -> None:
         floor_rate = (floor_before + floor_after) / 2
         print(f"  floor turns/s                {floor_rate:,.0f}  (before {floor_before:,.0f}, after {floor_after:,.0f})")
         print(f"  ratio to the floor           {rate / floor_rate:.3f}")
-    print(f"  CPU us per turn              {cpu / args.turns * 1e6:,.0f}")
+    print(f"  CPU us per turn              {cpu / args.turns * 1e6:,.0f}"
+          + (f"  (and {helpers_cpu / args.turns * 1e6:,.0f} in the processes it started)" if helpers else ""))
     if committing:
-        print(f"  store writes us per turn     on the loop {committing['loop'] / args.turns * 1e6:,.1f}"
-              f" ({committing['loop'] / elapsed:.0%} of the run), in the writer thread"
-              f" {committing['writer'] / args.turns * 1e6:,.1f}")
+        print(f"  store writes us per turn     {committing['process'] / args.turns * 1e6:,.1f} in the store's process"
+              f" (busy {committing['process'] / elapsed:.0%} of the run)")
     print(f"  accepted -> first text  ms   p50 {pct(adapter.first_text, .5):.3f}  p99 {pct(adapter.first_text, .99):.3f}")
     print(f"  last chunk -> final     ms   p50 {pct(adapter.final_lag, .5):.3f}  p99 {pct(adapter.final_lag, .99):.3f}")
     print(f"  adapter calls per answer     {adapter.calls / adapter.answers:.2f}")
@@ -293,7 +309,8 @@ async def run(args: argparse.Namespace) -> None:
     else:
         print(f"  edits per answer             mean {sum(edits) / len(edits):.2f}  max {max(edits)}")
     print(f"  RSS MB                       before {rss_before:.0f}  after {rss_after:.0f}  "
-          f"after {args.idle:g} s idle {rss_idle:.0f}  ({live_sessions:,} live sessions)")
+          f"after {args.idle:g} s idle {rss_idle:.0f}  ({live_sessions:,} live sessions)"
+          + (f"  (and {helpers_rss_before:.0f} -> {helpers_rss:.0f} in the processes it started)" if helpers else ""))
 
 
 def main() -> None:

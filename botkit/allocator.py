@@ -28,7 +28,7 @@ ALLOCATORS = ("pymalloc", "jemalloc")  # what can be asked for; `in_use` may als
 #: process keeps what it was started with
 ALLOCATOR_ENV = "BOTKIT_ALLOCATOR"
 #: one background thread purges while the loop idles; one arena, as botkit allocates on one
-#: thread (the SQLite writer's and aiosqlite's allocations are few); freed pages go back after
+#: thread (the SQLite store writes in a process of its own, which inherits this); freed pages go back after
 #: a second (jemalloc's default is ten) and are not kept "muzzy"
 JEMALLOC_CONF = "background_thread:true,narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0"
 #: set on the re-executed process: had the preload not taken there, it must not re-execute again

@@ -621,6 +621,15 @@ def postgres_binaries() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+def child_processes(pid: int | str = "self") -> list[int]:
+    """The processes `pid` started and that run now (a bot's: its SQLite store's process)."""
+    found: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as listed:
+            found += map(int, listed.read().split())
+    return found
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now on 127.0.0.1."""
     with socket.socket() as sock:

@@ -40,9 +40,9 @@ class StoreConfig(Section):
     #: before a power cut or an OS crash may be lost (the WAL is synced at checkpoints);
     #: "full": every commit is synced too (each group commit waits for the disk)
     synchronous: Literal["normal", "full"] = "normal"
-    #: SQLite only. true: the bot's process holds the file for itself and keeps WAL's index in
-    #: its own memory (no `-shm` file mapped: a file truncated, or a disk gone read-only, under
-    #: it cannot kill the process with SIGBUS); other processes (`botkit sessions`, `sqlite3`)
+    #: SQLite only. true: the bot's store process holds the file for itself and keeps WAL's index
+    #: in its own memory (no `-shm` file mapped: a file truncated, or a disk gone read-only, under
+    #: it cannot kill that process with SIGBUS); other processes (`botkit sessions`, `sqlite3`)
     #: cannot open the store while the bot runs. false: they can, through the shared mapping
     exclusive: bool = True
     #: SQLite only: active sessions kept in memory, those used last (a few hundred bytes each,

@@ -1,23 +1,29 @@
-"""The SQLite store: aiosqlite, WAL, versioned migrations, group-committed writes.
+"""The SQLite store: WAL, versioned migrations, group-committed writes in a process of its own.
 
 This store assumes it is the only process writing its file (one replica), which lets
 it answer the per-message questions (was this event seen? which session does this
 thread have?) from memory, loaded at open: a filter of the event ids within their TTL in
 fixed memory (`botkit.store.seen`; its rare "maybe" is settled by one indexed read), and
 the active sessions, a few hundred bytes each (idle ones are ended by the scheduler). It
-writes behind: every write is queued and a writer thread commits whatever has queued in
-one transaction (group commit). Several replicas need a shared store (PostgreSQL) instead.
+writes behind: every write is queued, and the store's process (`botkit.store.sqlite_process`,
+which holds the file and every connection to it) commits whatever has come in one
+transaction (group commit). Several replicas need a shared store (PostgreSQL) instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import itertools
 import logging
 import os
 import socket
 import sqlite3
-import threading
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -32,6 +38,7 @@ from botkit.events import ThreadKey
 from botkit.ready import DONE, Ready
 from botkit.store.base import JournalEntry, SessionRecord, StoreUnusable, turn_row
 from botkit.store.history import SQLHistory
+from botkit.store import sqlite_process
 from botkit.store.seen import SeenIds
 from botkit.store.tables import PluginTables
 
@@ -185,35 +192,13 @@ _INSERT_TURN = (
 _SESSION_FIELDS = "id, thread, backend, session_id, created_at, last_active, turn_count"
 
 _PRAGMAS = ("PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000")
-_CHECKPOINT_TICK = 0.25  # seconds between looks at whether to checkpoint
-#: commits after which a checkpoint runs even while writes go on: the WAL stays within about
-#: this many times a few pages (SQLite's own default is 1,000 pages)
-_CHECKPOINT_COMMITS = 2_000
-_RETRY_FIRST, _RETRY_MAX = 0.05, 2.0  # seconds between attempts to write while the store fails
-#: the writer's busy timeout is short, so that a close is never stuck behind it; a lock held
-#: elsewhere becomes a fault (deliveries refused) only once it has lasted this long
-_WRITER_BUSY_TIMEOUT_MS, _LOCK_PATIENCE = 100, 5.0
-#: ops the event loop commits at most in one go (a few milliseconds), and how long a commit
-#: may take before the writes go to the writer thread (seconds)
-_LOOP_BATCH, _SLOW_COMMIT = 2_000, 0.05
-#: errors of the store rather than of a row: retried until they are over (BUSY and LOCKED after
-#: the busy timeout: another process holds the file)
-_FAULTS = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY",
-                     "SQLITE_CANTOPEN", "SQLITE_NOMEM", "SQLITE_PROTOCOL", "SQLITE_CORRUPT", "SQLITE_NOTADB",
-                     "SQLITE_PERM", "SQLITE_AUTH"})
-
-
-def _primary_code(exc: sqlite3.Error) -> str:
-    """SQLITE_IOERR of SQLITE_IOERR_WRITE."""
-    return "_".join(getattr(exc, "sqlite_errorname", "").split("_")[:2])
-
-
-def _is_fault(exc: sqlite3.Error) -> bool:
-    return _primary_code(exc) in _FAULTS
-
-
-def _is_lock(exc: sqlite3.Error) -> bool:
-    return _primary_code(exc) in ("SQLITE_BUSY", "SQLITE_LOCKED")
+#: writes the event loop sends to the store's process at once: a loop iteration's writes
+#: go in several batches, the first committed while the loop still runs the iteration's
+#: turns (fewer, larger batches leave the store's process idle until the iteration ends;
+#: smaller ones cost the loop a write to the pipe each)
+_SEND_AT = 500
+#: seconds a close waits for the store's process to end once it has its last writes
+_PROCESS_EXIT = 10.0
 
 
 _REFUSED = Ready(False)
@@ -285,12 +270,9 @@ _WRITE_ORDER = (_INSERT_EVENT, _UPSERT_SESSION, _TOUCH_SESSION, _INSERT_JOURNAL,
 
 
 def _target(path: str, exclusive: bool) -> tuple[str, bool]:
-    """What every connection of this process opens, and whether it is a URI. The writer has a
-    connection of its own: an in-memory database must be one all see. SQLite's `unix-excl`
-    VFS locks the file against other processes and keeps the WAL index on the heap, shared by
-    this process's connections (see StoreConfig.exclusive)."""
-    if path == ":memory:":
-        return f"file:botkit-{uuid.uuid4().hex}?mode=memory&cache=shared", True
+    """What every connection opens, and whether it is a URI. SQLite's `unix-excl` VFS locks
+    the file against other processes and keeps the WAL index on the heap, shared by the
+    connections of the process that holds it (see StoreConfig.exclusive)."""
     if exclusive:
         return f"{Path(path).absolute().as_uri()}?vfs=unix-excl", True
     return path, False
@@ -320,13 +302,16 @@ class SQLiteStore(SQLHistory):
         super().__init__(tables)
         self.path = path
         self._pragmas = (f"PRAGMA synchronous={synchronous.upper()}", *_PRAGMAS)  # see StoreConfig.synchronous
-        self._target = _target(path, exclusive)
+        self.exclusive = exclusive
+        self._target = ("", False)  # what the connections open (`_target`), from `open`
+        #: the folder of the file that stands for ":memory:", removed at close: the store's
+        #: process and this one's loading connection must see one database
+        self._scratch: str | None = None
         self.events_ttl = events_ttl
         self._db: aiosqlite.Connection | None = None
         self._seen = SeenIds(events_ttl)  # event ids claimed within the TTL: "certainly not", or "maybe"
         self._claiming: dict[str, float] = {}  # event ids claimed and not yet committed -> expiry
         self._claimed_at: deque[tuple[int, str]] = deque()  # (op number, event id) of `_claiming`
-        self._lookup: sqlite3.Connection | None = None  # the event loop's own, for a "maybe" (one indexed read)
         # The active sessions used last, by thread (at most `cached_sessions`, least recently
         # used first); the others are read back when their thread speaks again, known by the
         # hash of their thread's key (a few dozen bytes each instead of a few kilobytes).
@@ -334,37 +319,31 @@ class SQLiteStore(SQLHistory):
         self._evicted: set[int] = set()
         self.cached_sessions = cached_sessions
         self._next_session_id = 1
-        # Writes queue in order in `_ops`, a deque (appends and pops are atomic between
-        # threads), and are committed by the event loop or the writer thread (see group
-        # commit). Ops are numbered as queued; a durable write waits until they are
-        # committed through its number.
-        self._ops: deque[tuple[str, Any]] = deque()  # (SQL, parameters or the journal entry to encode)
-        self._queued = 0  # ops queued so far (event loop's thread)
-        self._committed = 0  # ops committed so far, as the event loop knows
-        self._taken = 0  # ops committed so far (whoever holds `_writing`)
+        # Writes queue in order in `_ops` and go to the store's process in batches; ops are
+        # numbered as queued, and a durable write waits until they are committed through its number.
+        self._ops: list[tuple[str, Any]] = []  # (SQL, parameters or the journal entry to encode)
+        self._queued = 0  # ops queued so far
+        self._sent = 0  # ops sent to the store's process so far
+        self._committed = 0  # ops committed so far
         self._commits = 0  # transactions committed
-        #: seconds spent writing batches, on the event loop's thread and on the writer's
-        #: (bench/dispatch.py reports the loop's share: the part of a turn no tuning of the
-        #: pipeline can win back)
-        self.commit_seconds = {"loop": 0.0, "writer": 0.0}
+        self._send_due = False  # a send of what has queued is scheduled
+        #: seconds the store's process spent writing batches (bench/dispatch.py reports it per turn)
+        self.commit_seconds = {"process": 0.0}
         self._waiters: deque[tuple[int, asyncio.Future[bool]]] = deque()  # by op number, ascending
-        self._writer_db: sqlite3.Connection | None = None  # the one connection that writes
-        self._writing = threading.Lock()
-        #: a sync per commit (FULL, EXTRA) is never waited for on the event loop
-        self._may_commit_on_loop = synchronous.lower() in ("off", "normal")
-        self._loop_commits = False  # the event loop commits, rather than the writer thread
-        self._commit_due = False  # a loop commit is scheduled
-        self._wake = threading.Event()
-        self._idle = False  # the writer is waiting for `_wake`
+        self._process: subprocess.Popen | None = None
+        self._outbox = bytearray()  # frames for the store's process that its pipe has not taken yet
+        self._writing_out = False  # the loop watches the pipe to write the rest of `_outbox`
+        self._inbox = bytearray()  # what it sent that is not a whole frame yet
+        self._answers: dict[int, asyncio.Queue[tuple]] = {}  # read -> what the store's process answered
+        self._reads = itertools.count(1)
+        self._lookups: tuple[Any, Any] | None = None  # the pipes of the one read the loop waits for in place
+        self._ended: str | None = None  # why the store's process ended, when it did before a close
         self._journal: dict[str, list[JournalEntry]] = {}  # thread key -> its journaled turns, by seq
         self._recovered: list[ThreadKey] = []  # threads with turns journaled by an earlier process
         self._seq = 0
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._writer: threading.Thread | None = None
-        self._checkpointer: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
-        self._give_up_at = 0.0  # closing: when the writer stops retrying a store that cannot write
         #: seconds `close` waits for queued writes while the store cannot write
         self.close_timeout = 10.0
 
@@ -374,37 +353,99 @@ class SQLiteStore(SQLHistory):
     # -- lifecycle ------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Open, check and migrate the file, load what the hot path answers from memory. A file
-        that is not a sound botkit store fails here, with its path, and leaves nothing open."""
+        """Open, check and migrate the file, load what the hot path answers from memory, then
+        hand the file to the store's process. A file that is not a sound botkit store fails
+        here, with its path, and leaves nothing open."""
+        path = self.path
+        if path == ":memory:":
+            self._scratch = tempfile.mkdtemp(prefix="botkit-memory-store-")
+            path = os.path.join(self._scratch, "store.db")
+        self._target = _target(path, self.exclusive)
         self._db = await aiosqlite.connect(self._target[0], uri=self._target[1], isolation_level=None)
         try:
             await self._load()
-            self._writer_db = await asyncio.to_thread(self._connect_writer)
-            self._lookup = await asyncio.to_thread(self._connect_lookup)
         except BaseException as exc:
+            self._remove_scratch()
+            raise self._unusable(exc) from exc
+        finally:
             await self._db.close()
             self._db = None
-            if self._writer_db is not None:
-                self._writer_db.close()
-                self._writer_db = None
-            if isinstance(exc, sqlite3.Error) and _is_lock(exc):
-                raise StoreUnusable(f"{self.path} is in use by another process (a running bot holds its store for"
-                                    " itself: stop it first, or see store.exclusive)") from exc
-            if isinstance(exc, sqlite3.DatabaseError):
-                raise StoreUnusable(f"{self.path}: {exc}{_why_not_writable(self.path)}") from exc
-            raise
         self._loop = asyncio.get_running_loop()
         self._closing = False
-        self._loop_commits = self._may_commit_on_loop
-        self._writer = threading.Thread(target=self._write_loop, name="botkit-store-writer", daemon=True)
-        self._writer.start()
-        self._checkpointer = asyncio.create_task(self._checkpoint_loop(), name="botkit-store-checkpoint")
+        try:
+            await self._start_process()
+        except BaseException:
+            self._remove_scratch()
+            raise
+
+    def _remove_scratch(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def _unusable(self, exc: BaseException) -> BaseException:
+        """What to raise for `exc`, met opening the file."""
+        if isinstance(exc, sqlite3.Error) and sqlite_process.is_lock(exc):
+            return StoreUnusable(f"{self.path} is in use by another process (a running bot holds its store for"
+                                 " itself: stop it first, or see store.exclusive)")
+        if isinstance(exc, sqlite3.DatabaseError):
+            return StoreUnusable(f"{self.path}: {exc}{_why_not_writable(self.path)}")
+        return exc
+
+    async def _start_process(self) -> None:
+        """Start the store's process and wait until it has the file open."""
+        assert self._loop is not None
+        lookup_in, lookup_requests = os.pipe()
+        lookup_answers, lookup_out = os.pipe()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-P", sqlite_process.__file__, str(lookup_in), str(lookup_out)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(lookup_in, lookup_out))
+        finally:
+            os.close(lookup_in)
+            os.close(lookup_out)
+        assert process.stdin is not None and process.stdout is not None
+        self._lookups = (os.fdopen(lookup_requests, "wb"), os.fdopen(lookup_answers, "rb"))
+        process.stdin.write(sqlite_process.frame((self._target[0], self._target[1], list(self._pragmas))))
+        process.stdin.flush()
+        opened = await asyncio.to_thread(sqlite_process.read_frame, process.stdout)
+        if opened is None or opened[0] != "ready":
+            await asyncio.to_thread(self._end_process, process)
+            if opened is None:
+                raise StoreUnusable(f"{self.path}: the store's process ended as it started (exit code"
+                                    f" {process.returncode})")
+            error = sqlite3.OperationalError(opened[2])
+            error.sqlite_errorname = opened[1]  # type: ignore[attr-defined]
+            raise self._unusable(error)
+        self._process = process
+        self._ended = None
+        self._inbox.clear()
+        os.set_blocking(process.stdin.fileno(), False)
+        os.set_blocking(process.stdout.fileno(), False)
+        self._loop.add_reader(process.stdout.fileno(), self._on_frames)
+
+    def _end_process(self, process: subprocess.Popen, timeout: float = _PROCESS_EXIT) -> None:
+        """Wait for `process` to end (killed past `timeout`), and close the pipes to it."""
+        for pipe in (process.stdin, *(self._lookups or ())):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        self._lookups = None
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.error("store %s: its process did not end within %g s; killed", self.path, timeout)
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
     async def _load(self) -> None:
         assert self._db is not None
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        for pragma in self._pragmas:
+        for pragma in self._pragmas:  # the busy timeout first: the process of a bot just stopped may be ending
             await self._db.execute(pragma)
+        await self._db.execute("PRAGMA journal_mode=WAL")
         async with self._db.execute("PRAGMA quick_check") as cur:  # reads every page once: seconds per GB
             problems = [line for (row,) in await cur.fetchall() for line in row.splitlines()
                         if line != "ok" and not line.startswith("***")]
@@ -430,35 +471,6 @@ class SQLiteStore(SQLHistory):
                     self._evicted.add(hash(row[1]))
         for row in reversed(cached):  # the least recently active first
             self._sessions[row[1]] = _session(row)
-
-    async def _checkpoint_loop(self) -> None:
-        """Move the WAL into the database file when the writer is idle (nothing committed for
-        a tick), or after `_CHECKPOINT_COMMITS` commits while writes go on (the WAL stays small).
-
-        A checkpoint syncs the database file, and commits that land meanwhile wait for the
-        disk: on the writer's own connection that wait would fall on whichever turn commits
-        next (a p99 of ~5 ms), and even beside it, a checkpoint once a second put the seq
-        benchmark's p99 at 2.5-3.6 ms (0.7-0.9 ms without). So it runs on the readers'
-        connection (PASSIVE), and when nobody is waiting for a commit, if it can.
-        """
-        assert self._db is not None
-        checkpointed = seen = 0
-        failing = False  # logged once until a checkpoint succeeds again
-        while True:
-            await asyncio.sleep(_CHECKPOINT_TICK)
-            commits = self._commits
-            idle, seen = commits == seen, commits
-            if commits == checkpointed or not (idle or commits - checkpointed >= _CHECKPOINT_COMMITS):
-                continue
-            checkpointed = commits
-            try:
-                await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:  # the writer reports the store's faults; this is the same one
-                if not failing:
-                    log.warning("store checkpoint failed (%s); retried while commits go on", exc)
-                failing = True
-            else:
-                failing = False
 
     async def _load_journal(self) -> None:
         """Turns an earlier process accepted and did not finish: recovery answers them."""
@@ -491,80 +503,58 @@ class SQLiteStore(SQLHistory):
                                          " COMMIT;")
             log.info("store %s: the %s tables migrated to version %d", self.path, tables.namespace, number)
 
-    def _connect_lookup(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._target[0], uri=self._target[1], isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA query_only=ON")
-        return db
-
-    def _connect_writer(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._target[0], uri=self._target[1], isolation_level=None, check_same_thread=False)
-        # the event loop never waits on a lock: the writer thread waits it out (see group commit)
-        busy_timeout = 0 if self._may_commit_on_loop else _WRITER_BUSY_TIMEOUT_MS
-        for pragma in (*self._pragmas, "PRAGMA wal_autocheckpoint=0",  # see _checkpoint_loop
-                       f"PRAGMA busy_timeout={busy_timeout}"):
-            db.execute(pragma)
-        return db
-
     async def close(self) -> None:
         """Flush and close; while the store cannot write, give up after `close_timeout` seconds
         (what was committed stays: the journal has every turn whose delivery was acked)."""
-        if self._db is None:
+        process = self._process
+        if process is None:  # (or it ended by itself: `_process_gone` saw to it)
+            self._remove_scratch()
             return
+        give_up = False
         try:
             await asyncio.wait_for(self.flush(), self.close_timeout)
         except TimeoutError:
             log.error("store %s: %d writes not committed after %g s (%s); closing without them",
                       self.path, self._queued - self._committed, self.close_timeout, self.fault)
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            self._checkpointer = None
-        if self._writer is not None:
-            self._loop_commits = False  # what is left is the writer's to finish or give up on
-            self._closing = True
-            self._give_up_at = time.monotonic()
-            self._wake.set()
-            await asyncio.to_thread(self._writer.join)
-            self._writer = None
-        if self._lookup is not None:
-            self._lookup.close()
-            self._lookup = None
-        await self._db.close()
-        self._db = None
+            give_up = True
+        self._closing = True
+        self._send(("close", give_up))
+        while self._outbox and self._process is not None:  # the pipe takes the rest as the process reads
+            await asyncio.sleep(0.01)
+        self._stop_reading()
+        await asyncio.to_thread(self._end_process, process)
+        self._remove_scratch()
 
     async def flush(self) -> None:
-        if self._committed < self._queued and self._writer is not None:
+        if self._committed < self._queued and self._process is not None:
+            self._send_ops()
             await self._committed_through(self._queued)
 
     async def ping(self) -> bool:
-        if self._db is None or self.fault is not None:
+        if self._process is None or self.fault is not None:
             return False
         try:
-            async with self._db.execute("SELECT 1") as cur:
-                return (await cur.fetchone()) == (1,)
+            return await asyncio.wait_for(self._fetch("SELECT 1 AS one", ()), 5.0) == [{"one": 1}]
         except Exception:
             return False
 
     # -- group commit -----------------------------------------------------------------
     #
-    # Writes queue in `_ops` and are committed in groups, one transaction each. While commits
-    # are quick the event loop commits them itself, once per loop iteration: a writer thread
-    # would take the GIL back after every row it steps, waiting up to the switch interval each
-    # time while the loop is busy (its commits took 5-10x their CPU time, and the loop sat
-    # idle waiting for them), and each durable write would cost a thread handoff. A commit
-    # that fails (a full disk, a lock, a refused row) or is slow (a disk under pressure) hands
-    # the writes to the writer thread, which retries without blocking the loop and hands
-    # them back once a commit is quick again. With `synchronous=FULL` (a sync per commit) the
-    # thread commits everything. `_writing` is held by whoever is committing.
+    # Writes queue in `_ops` and go to the store's process in batches, one frame each, which
+    # it commits in order, as many as have come in one transaction. A batch goes as soon as
+    # `_SEND_AT` writes have queued, and what is left at the end of the loop iteration after
+    # them: so the store's process commits the first batches of an iteration while the loop
+    # still runs its turns, and the turns waiting for them go on in the next iteration.
 
     def _queue(self, sql: str, params: Any) -> None:
         """Queue a write (group-committed, write-behind)."""
         self._ops.append((sql, params))
         self._queued += 1
-        if self._loop_commits:
-            if not self._commit_due:
-                self._commit_soon()
-        elif self._idle and not self._wake.is_set():  # set once: each set takes the event's lock
-            self._wake.set()
+        if self._queued - self._sent >= _SEND_AT:
+            self._send_ops()
+        elif not self._send_due:
+            self._send_due = True
+            self._loop.call_soon(self._send_ops)  # type: ignore[union-attr]
 
     def _queue_durable(self, sql: str, params: Any) -> asyncio.Future[bool]:
         """Queue a write; what resolves (True) once it is committed."""
@@ -576,14 +566,121 @@ class SQLiteStore(SQLHistory):
         future = self._loop.create_future()
         if op <= self._committed:
             future.set_result(True)
+        elif self._ended:
+            future.set_exception(sqlite3.OperationalError(f"{self.path}: {self._ended}"))
         else:
             self._waiters.append((op, future))
         return future
 
+    def _send_ops(self) -> None:
+        """What has queued, to the store's process (journal entries encoded as they are now)."""
+        self._send_due = False
+        ops = self._ops
+        if not ops or self._process is None:
+            return
+        self._ops = []
+        self._sent = self._queued
+        batch = _group(ops)
+        self._send(("write", self._sent, [(sql, batch[sql]) for sql in _WRITE_ORDER if sql in batch]))
+
+    def _send(self, message: tuple) -> None:
+        """Send `message` to the store's process without waiting: what its pipe does not take
+        now goes when it can."""
+        if self._process is None:
+            return
+        self._outbox += sqlite_process.frame(message)
+        if not self._writing_out:
+            self._write_out()
+
+    def _write_out(self) -> None:
+        process = self._process
+        if process is None or process.stdin is None:
+            return
+        fd = process.stdin.fileno()
+        try:
+            while self._outbox:
+                written = os.write(fd, self._outbox)
+                del self._outbox[:written]
+        except BlockingIOError:
+            if not self._writing_out:
+                self._writing_out = True
+                self._loop.add_writer(fd, self._write_out)  # type: ignore[union-attr]
+            return
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            self._outbox.clear()  # it is gone: `_on_frames` says so
+        if self._writing_out:
+            self._writing_out = False
+            self._loop.remove_writer(fd)  # type: ignore[union-attr]
+
+    def _on_frames(self) -> None:
+        """What the store's process sent: commits, faults, log lines, answers to reads."""
+        process = self._process
+        if process is None or process.stdout is None:
+            return
+        try:
+            data = os.read(process.stdout.fileno(), 1 << 20)
+        except BlockingIOError:
+            return
+        if not data:
+            self._process_gone()
+            return
+        self._inbox += data
+        for message in sqlite_process.frames(self._inbox):
+            kind = message[0]
+            if kind == "committed":
+                self._commits += 1
+                self.commit_seconds["process"] += message[2]
+                self._now_committed(message[1])
+            elif kind in ("rows", "count", "error"):
+                answers = self._answers.get(message[1])
+                if answers is not None:  # (none: a stream its reader stopped)
+                    answers.put_nowait(message)
+            elif kind == "fault":
+                self._fault_changed(message[1])
+            elif kind == "log":
+                log.log(message[1], "store %s: %s", self.path, message[2])
+
+    def _fault_changed(self, reason: str | None) -> None:
+        if reason is not None:
+            log.warning("store %s cannot write (%s); new deliveries are refused and the writes retried until it can",
+                        self.path, reason)
+        self.fault = reason
+
+    def _process_gone(self) -> None:
+        """The store's process ended: at a close, as asked; otherwise nothing more is committed
+        (and what was not is not acked either), so the bot refuses deliveries until restarted."""
+        process = self._process
+        self._stop_reading()
+        if process is None:
+            return
+        self._end_process(process, 1.0)  # it closed its end: it has ended, or is ending
+        ended = f"the store's process ended (exit code {process.returncode})"
+        self._ended = ended
+        if not self._closing:
+            self.fault = f"{ended}; the bot must be restarted"
+            log.error("store %s: %s", self.path, self.fault)
+        for request, answers in list(self._answers.items()):
+            answers.put_nowait(("error", request, "", ended))
+        waiters, self._waiters = self._waiters, deque()
+        for _, future in waiters:  # what waits for a commit is told it will not come
+            if not future.done():
+                future.set_exception(sqlite3.OperationalError(f"{self.path}: {ended}"))
+
+    def _stop_reading(self) -> None:
+        process, self._process = self._process, None
+        if process is None or self._loop is None:
+            return
+        if process.stdout is not None:
+            self._loop.remove_reader(process.stdout.fileno())
+        if self._writing_out and process.stdin is not None:
+            self._loop.remove_writer(process.stdin.fileno())
+        self._writing_out = False
+        self._outbox.clear()
+
     def _now_committed(self, op: int) -> None:
-        """Every op through `op` is committed (called on the event loop's thread)."""
-        if op <= self._committed:
-            return  # the loop's own commit overtook the writer's word on an earlier one
+        """Every op through `op` is committed."""
         self._committed = op
         claimed, claiming = self._claimed_at, self._claiming
         while claimed and claimed[0][0] <= op:  # committed claims: the database answers for them now
@@ -594,172 +691,33 @@ class SQLiteStore(SQLHistory):
             if not future.done():  # a waiter may have been cancelled, its future with it
                 future.set_result(True)
 
-    def _commit_here(self) -> None:
-        """The event loop's group commit: what has queued, in one transaction."""
-        self._commit_due = False
-        ops = self._ops
-        if not self._loop_commits or not ops:
-            return
-        if not self._writing.acquire(blocking=False):  # the writer is still at it: leave it the rest
-            self._hand_over()
-            return
+    # -- reads (in the store's process) --------------------------------------------------------
+
+    async def _answers_to(self, how: str, sql: str, params: Sequence[Any]) -> AsyncIterator[tuple]:
+        """Send a read to the store's process; its answers, as they come."""
+        if self._process is None:
+            raise sqlite3.OperationalError(f"the store {self.path} is not open")
+        request = next(self._reads)
+        answers: asyncio.Queue[tuple] = asyncio.Queue()
+        self._answers[request] = answers
         try:
-            batch = [ops.popleft() for _ in range(min(len(ops), _LOOP_BATCH))]
-            started = time.perf_counter()
-            try:
-                self._write_batch(self._writer_db, _group(batch))
-            except BaseException as exc:  # rolled back: nothing of the batch is lost
-                ops.extendleft(reversed(batch))
-                if not isinstance(exc, Exception):
-                    raise  # (Ctrl-C: the stop that follows flushes them)
-                self._hand_over()  # whatever it is, the writer deals with it as with its own
-                return
-            taken = self._counted(len(batch))
-        finally:
-            self._writing.release()
-        took = time.perf_counter() - started
-        self.commit_seconds["loop"] += took
-        if took > _SLOW_COMMIT:
-            log.info("store %s: a commit took %.0f ms; the writer thread commits until they are quick again",
-                     self.path, took * 1000)
-            self._hand_over()
-        elif ops:
-            self._commit_soon()
-        self._now_committed(taken)
-
-    def _counted(self, ops: int) -> int:
-        """A transaction of `ops` ops is committed (its committer holds `_writing`); how many
-        ops are committed so far."""
-        self._taken += ops
-        self._commits += 1
-        return self._taken
-
-    def _commit_soon(self) -> None:
-        """The loop commits what has queued once the callbacks now ready have run (they may queue more)."""
-        self._commit_due = True
-        self._loop.call_soon(self._commit_here)  # type: ignore[union-attr]
-
-    def _hand_over(self) -> None:
-        self._loop_commits = False
-        self._wake.set()
-
-    def _take_back(self) -> None:
-        """The writer caught up with quick commits: the loop commits again."""
-        if self._closing:
-            return
-        self._loop_commits = True
-        if self._ops and not self._commit_due:
-            self._commit_soon()
-
-    def _write_loop(self) -> None:
-        """The writer's thread: commit whatever has queued, in one transaction (group
-        commit); what queues meanwhile goes in the next. Woken when the loop hands the
-        writes over, or for every write under `synchronous=FULL`."""
-        assert self._loop is not None and self._writer_db is not None
-        db, ops = self._writer_db, self._ops
-        try:
+            self._send(("read", request, how, sql, list(params)))
             while True:
-                self._idle = True
-                if not ops and not self._closing:  # looked at again: an op may just have come
-                    self._wake.wait()
-                self._wake.clear()
-                self._idle = False
-                # Handed back only after a quick commit of its own: woken with nothing to do (the
-                # loop's slow commit wrote it all), it waits for the next writes and times those.
-                quick = False
-                while ops:
-                    with self._writing:
-                        batch = [ops.popleft() for _ in range(len(ops))]
-                        started = time.perf_counter()
-                        try:
-                            committed = self._commit(db, _group(batch))
-                        except Exception as exc:  # a bug: say so (deliveries are refused) rather than hang
-                            log.exception("the store writer failed; the bot must be restarted")
-                            self.fault = f"the store writer failed: {exc!r}"
-                            return
-                        if not committed:
-                            return  # closing with the store still failing: `close` reports what was not written
-                        took = time.perf_counter() - started
-                        self.commit_seconds["writer"] += took
-                        quick = took <= _SLOW_COMMIT
-                        taken = self._counted(len(batch))
-                    del batch  # not kept alive until the next write
-                    self._loop.call_soon_threadsafe(self._now_committed, taken)
-                if self._closing:
+                answer = await answers.get()
+                if answer[0] == "error":
+                    raise _read_error(answer[2], answer[3])
+                yield answer
+                if answer[0] == "count" or answer[4]:
                     return
-                if quick and self._may_commit_on_loop:
-                    self._loop.call_soon_threadsafe(self._take_back)
         finally:
-            db.close()
+            del self._answers[request]
 
-    def _commit(self, db: sqlite3.Connection, batch: dict[str, list[tuple]]) -> bool:
-        """Write `batch`, however long the store takes to be writable again (a full disk, a
-        lock held by another process, an I/O error): nothing is dropped for a fault of the
-        store's. False only when closing gave up on it."""
-        delay = _RETRY_FIRST
-        since = time.monotonic()
-        while True:
-            try:
-                self._write_batch(db, batch)
-            except sqlite3.Error as exc:
-                if self._closing and time.monotonic() >= self._give_up_at:
-                    return False  # closing, and the store still cannot write: given up on
-                if not _is_fault(exc):
-                    rows = sum(map(len, batch.values()))
-                    if rows == 1:
-                        raise  # the row itself is refused (`_write_rows` drops it)
-                    log.error("store write of %d rows failed (%s); writing them one by one", rows, exc)
-                    return self._write_rows(db, batch)
-                if not _is_lock(exc) or time.monotonic() - since >= _LOCK_PATIENCE:
-                    self._failing(exc)
-                self._wake.wait(delay)  # a close wakes it early
-                self._wake.clear()
-                if self._closing and time.monotonic() >= self._give_up_at:
-                    return False
-                delay = min(delay * 2, _RETRY_MAX)
-                continue
-            if self.fault is not None:
-                log.warning("store writes again (%s is over)", self.fault)
-                self.fault = None
-            return True
-
-    def _failing(self, exc: sqlite3.Error) -> None:
-        """Note the fault (deliveries are refused meanwhile); logged once per kind of fault."""
-        reason = f"{getattr(exc, 'sqlite_errorname', 'SQLITE_ERROR')}: {exc}"
-        if reason != self.fault:
-            log.warning("store %s cannot write (%s); new deliveries are refused and the writes retried until it can",
-                        self.path, reason)
-            self.fault = reason
-
-    @staticmethod
-    def _write_batch(db: sqlite3.Connection, batch: dict[str, list[tuple]]) -> None:
-        """One transaction, statement kind by kind in `_WRITE_ORDER` (which makes grouping
-        safe: a session row exists before the turns that reference it, and is created
-        before it is ended). On failure nothing of it is written."""
-        try:
-            db.execute("BEGIN")
-            for sql in _WRITE_ORDER:
-                rows = batch.get(sql)
-                if rows:
-                    db.executemany(sql, rows)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:  # SQLite may have rolled back already (a full disk does)
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            raise
-
-    def _write_rows(self, db: sqlite3.Connection, batch: dict[str, list[tuple]]) -> bool:
-        """A batch one of whose rows is refused (a bug, not a fault of the store): every
-        other row is written, each in its own transaction, faults retried as for a batch."""
-        for sql in _WRITE_ORDER:
-            for row in batch.get(sql, ()):
-                try:
-                    if not self._commit(db, {sql: [row]}):
-                        return False
-                except sqlite3.Error as exc:
-                    log.error("store row dropped (%s): %s", exc, sql.split("(")[0].strip())
-        return True
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        """The rows of a read, as committed now (without waiting for what is queued)."""
+        found: list[dict[str, Any]] = []
+        async for _, _, names, rows, _ in self._answers_to("rows", sql, params):
+            found += (dict(zip(names, row)) for row in rows)
+        return found
 
     # -- events ---------------------------------------------------------------------------
 
@@ -779,11 +737,19 @@ class SQLiteStore(SQLHistory):
         return True
 
     def _stored_expiry(self, event_id: str) -> float | None:
-        """The committed expiry of `event_id`: a read on the event loop's thread (the primary
-        key, ~10 µs), rare enough not to be worth a hop to the reader's thread."""
-        assert self._lookup is not None
-        row = self._lookup.execute("SELECT expires_at FROM events WHERE event_id = ?", (event_id,)).fetchone()
-        return row[0] if row else None
+        """The committed expiry of `event_id`: the event loop waits for it in place (a round
+        trip to the store's process, ~0.1 ms), rare enough not to be worth an await, which
+        would let a later delivery of the same thread be admitted first."""
+        if self._lookups is None:
+            raise sqlite3.OperationalError(f"the store {self.path} is not open")
+        requests, answers = self._lookups
+        requests.write(sqlite_process.frame((event_id,)))
+        requests.flush()
+        answer = sqlite_process.read_frame(answers)
+        if answer is None or len(answer) > 1:
+            raise sqlite3.OperationalError(f"the store {self.path} could not look up an event id"
+                                           f" ({answer[1] if answer else 'its process ended'})")
+        return answer[0]
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -834,11 +800,9 @@ class SQLiteStore(SQLHistory):
         key = thread.key
         if hash(key) not in self._evicted:
             return None  # a new thread, or one whose session ended: nothing to read
-        assert self._db
-        await self.flush()  # its last save may still be queued
-        async with self._db.execute(f"SELECT {_SESSION_FIELDS} FROM sessions WHERE thread = ? AND ended_at IS NULL",
-                                    (key,)) as cur:
-            row = await cur.fetchone()
+        rows = await self._rows(f"SELECT {_SESSION_FIELDS} FROM sessions WHERE thread = ? AND ended_at IS NULL",
+                                (key,))  # (after its last save, which may still be queued)
+        row = tuple(rows[0].values()) if rows else None
         if key in self._sessions:  # read back by another call meanwhile
             return self._sessions[key]
         if row is None:
@@ -847,13 +811,10 @@ class SQLiteStore(SQLHistory):
         return _session(row, thread)
 
     async def _load_recent(self, session: int, n: int) -> list[tuple[str, str]]:
-        assert self._db
-        await self.flush()
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT question, answer FROM turns WHERE session = ? AND status = 'complete' ORDER BY id DESC LIMIT ?",
-            (session, n)) as cur:
-            rows = await cur.fetchall()
-        return [(q, a) for q, a in reversed(rows)]
+            (session, n))
+        return [(row["question"], row["answer"]) for row in reversed(rows)]
 
     async def save_session(self, record: SessionRecord) -> None:
         self._save(record, None)
@@ -965,26 +926,30 @@ class SQLiteStore(SQLHistory):
     # -- what the shared SQL runs on (SQLHistory) -------------------------------------------------
 
     async def _rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        assert self._db
         await self.flush()
-        async with self._db.execute(sql, params) as cur:
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in await cur.fetchall()]
+        return await self._fetch(sql, params)
 
     async def _execute(self, sql: str, params: Sequence[Any]) -> int:
-        assert self._db
         await self.flush()
-        async with self._db.execute(sql, params) as cur:
-            return cur.rowcount
+        count = 0
+        async for answer in self._answers_to("execute", sql, params):
+            count = answer[2]
+        return count
 
     async def _stream(self, sql: str, params: Sequence[Any]) -> AsyncIterator[dict[str, Any]]:
-        assert self._db
         await self.flush()
-        async with self._db.execute(sql, params) as cur:
-            names = [d[0] for d in cur.description]
-            async for row in cur:
-                yield dict(zip(names, row))
+        async with contextlib.aclosing(self._answers_to("rows", sql, params)) as answers:
+            async for _, _, names, rows, _ in answers:
+                for row in rows:
+                    yield dict(zip(names, row))
 
     async def _run(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> int:
         """One statement at a time, in autocommit: the group-commit writer owns transactions."""
         return sum([await self._execute(sql, params) for sql, params in statements])
+
+
+def _read_error(name: str, message: str) -> sqlite3.Error:
+    """A read's error in the store's process, raised here as sqlite3 would have."""
+    error = (sqlite3.IntegrityError if name.startswith("SQLITE_CONSTRAINT") else sqlite3.OperationalError)(message)
+    error.sqlite_errorname = name  # type: ignore[attr-defined]
+    return error

@@ -68,7 +68,8 @@ async def restart_finds_the_answer_on_screen(world: str, after: Path, text: str)
 
 
 async def test_submit_returns_once_the_turn_is_journaled_on_disk(tmp_path):
-    async with running_bot(config("durable"), tmp_path) as bot:
+    shared = {**config("durable"), "store": {"url": "sqlite:///botkit-test.db", "exclusive": False}}  # readable meanwhile
+    async with running_bot(shared, tmp_path) as bot:
         rec, backend = bot.adapters["rec"], bot.backends["b"]
         backend.gate = asyncio.Event()
         assert await rec.inject("are you there?", event_id="E1")

@@ -116,6 +116,7 @@ async def stored_in_flight(store: Any) -> list[tuple[ThreadKey, list[dict[str, A
 
 async def test_a_new_process_edits_the_top_level_post_from_what_the_store_kept(fake, tmp_path):
     config = bot_config(fake, schedule=[JOB])
+    config["store"] = {"url": "sqlite:///botkit-test.db", "exclusive": False}  # the test reads it meanwhile
     async with running_bot(config, tmp_path) as bot:
         gate = bot.backends["b"].gate = asyncio.Event()
         asking = asyncio.ensure_future(ask(bot))

@@ -1,8 +1,9 @@
 """The SQLite store when writing fails for a while (issue 13): nothing acked is lost, the
 bot says it is not ready and refuses new deliveries meanwhile, and carries on by itself.
 
-The fault here is real: another connection holds the database's write lock, as a backup
-tool or an operator's `sqlite3` shell would, so the writer's commits fail with
+The fault here is real: another process holds the database's write lock, as a backup
+tool or an operator's `sqlite3` shell would on a store opened with `exclusive: false` (an
+exclusive store cannot be opened by anyone else), so the writer's commits fail with
 SQLITE_BUSY after the busy timeout. (Disk full, in a separate process with a file-size
 limit, is in bench/chaos.py's `diskfull` mode and tests/chaos.)
 """
@@ -25,14 +26,16 @@ import aiohttp
 import pytest
 
 from botkit import Unavailable
+from botkit.store import open_store
 from botkit.pipeline.dispatcher import FINAL_EDIT_MARGIN
-from botkit.testing import eventually, running_bot
+from botkit.testing import child_processes, eventually, running_bot
 
 CONFIG = {
     "adapters": {"rec": {"type": "recording"}},
     "backends": {"b": {"type": "fake", "answer": "Answer to {question}."}},
     "server": {"enabled": True, "host": "127.0.0.1", "port": 0},
 }
+SHARED = {**CONFIG, "store": {"url": "sqlite:///botkit-test.db", "exclusive": False}}  # others can open it
 
 
 def turns_in_db(directory: Path) -> list[tuple[str, str]]:
@@ -47,7 +50,7 @@ async def readyz(url: str) -> tuple[int, dict]:
 
 async def test_a_store_locked_elsewhere_refuses_new_deliveries_loses_none_and_recovers(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="botkit")
-    async with running_bot(CONFIG, tmp_path) as bot:
+    async with running_bot(SHARED, tmp_path) as bot:
         rec = bot.adapters["rec"]
         assert await rec.inject("before the lock", event_id="E1")
         await bot.idle(5)
@@ -72,7 +75,6 @@ async def test_a_store_locked_elsewhere_refuses_new_deliveries_loses_none_and_re
         assert await asyncio.wait_for(admitting, 15)
         assert bot.store.fault is None and bot.accepting
         assert (await readyz(bot.server.url))[0] == 200
-        await eventually(lambda: bot.store._loop_commits, 5.0)  # the writer thread handed commits back to the loop
         assert await rec.inject("refused while locked", event_id="E3")  # the platform's redelivery
         await bot.idle(5)
         assert sorted(rec.texts()) == sorted(f"Answer to {q}." for q in
@@ -87,7 +89,7 @@ async def test_a_store_locked_elsewhere_refuses_new_deliveries_loses_none_and_re
 async def test_closing_while_the_store_cannot_write_gives_up_after_its_timeout(tmp_path, caplog):
     """SIGTERM must stop the bot even when the store never comes back; what was committed
     stays, and the log says how many writes were not."""
-    async with running_bot(CONFIG, tmp_path, grace=1) as bot:
+    async with running_bot(SHARED, tmp_path, grace=1) as bot:
         bot.store.close_timeout = 0.5
         rec = bot.adapters["rec"]
         assert await rec.inject("committed", event_id="E1")
@@ -166,7 +168,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2] == "exclusive"))
 
 def writing_store(path: Path, mode: str) -> subprocess.Popen:
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), mode], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert writer.stdout.readline() == "ready\n"
     return writer
 
@@ -174,7 +176,8 @@ def writing_store(path: Path, mode: str) -> subprocess.Popen:
 @pytest.mark.parametrize("mode", ["exclusive", "shared"])
 def test_a_running_store_maps_no_shared_memory_that_can_kill_it(tmp_path, mode):
     """WAL's index is a mapped `-shm` file unless the store is exclusive: truncated under a
-    running process (or on a disk gone read-only), touching it is SIGBUS, no log line."""
+    running store (or on a disk gone read-only), touching it is SIGBUS for the store's
+    process, which ends without a word of its own (the bot says it ended, and stops writing)."""
     path = tmp_path / "store.db"
     writer = writing_store(path, mode)
     shm = Path(f"{path}-shm")
@@ -183,11 +186,39 @@ def test_a_running_store_maps_no_shared_memory_that_can_kill_it(tmp_path, mode):
         shm.write_bytes(b"")
     writer.stdin.close()
     returncode = writer.wait(30)
+    stderr = writer.stderr.read()
     if mode == "exclusive":
-        assert returncode == 0
+        assert returncode == 0, stderr
         assert not shm.exists()
-    else:
-        assert returncode == -signal.SIGBUS  # the hazard the exclusive store removes
+    else:  # the hazard the exclusive store removes
+        assert returncode == 1 and f"the store's process ended (exit code {-signal.SIGBUS})" in stderr, stderr
+
+
+async def test_a_bot_killed_leaves_no_store_process_holding_its_file(tmp_path):
+    """SIGKILL gives the bot no time to close its store: its store's process sees the pipe
+    close, commits what it had, and ends, so the bot can start again at once."""
+    path = tmp_path / "store.db"
+    writer = writing_store(path, "exclusive")
+    children = child_processes(writer.pid)
+    writer.kill()
+    writer.wait(30)
+    started = time.monotonic()
+    store = open_store(f"sqlite:///{path}")
+    await store.open()  # not "in use by another process"
+    try:
+        assert await store.claim_event("after the kill")
+    finally:
+        await store.close()
+    assert time.monotonic() - started < 5
+    assert children and all(map(ended, children))
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie (whoever adopted it has not reaped it yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def test_another_process_is_told_the_store_is_in_use_by_the_bot(tmp_path):

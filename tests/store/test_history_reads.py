@@ -115,7 +115,7 @@ async def test_every_history_read_follows_an_index(store: Store, store_url: str)
     assert len(seen) == 8
     for sql, params in seen:
         if sqlite:
-            plan = " / ".join(row[3] for row in store._lookup.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+            plan = " / ".join(row["detail"] for row in await read(f"EXPLAIN QUERY PLAN {sql}", params))
             if plan == "SCAN turns":  # the table's own b-tree: read backwards along its key, up to the LIMIT
                 assert sql.endswith("FROM turns ORDER BY id DESC LIMIT ?"), sql
                 continue

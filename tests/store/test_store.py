@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import os
+import signal
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -179,8 +182,8 @@ async def test_turns_history_and_feedback(store: Store):
 async def outside_reader(store: Store, url: str) -> AsyncIterator[Callable[[str], Awaitable[Any]]]:
     """Reads a journal entry's `messages` as committed, from outside the store, at once: before
     the store's writer could commit what a call that did not wait left queued (PostgreSQL:
-    one round trip on a prepared query; SQLite: a synchronous read, which a writer thread
-    may still race, so there it proves less)."""
+    one round trip on a prepared query; SQLite, opened with `exclusive=False`: a synchronous
+    read, which the store's process may still race, so there it proves less)."""
     if isinstance(store, SQLiteStore):
         db = sqlite3.connect(store.path)
 
@@ -214,7 +217,7 @@ def _inbound_fields(inbound: Inbound) -> tuple:
 
 
 async def test_the_journal_keeps_admitted_turns_in_order_across_a_restart_until_closed(open_test_store, store_url):
-    store: Store = await open_test_store()
+    store: Store = await open_test_store(exclusive=False)  # (SQLite: so that a reader outside can open it)
     e1 = entry("E1", T1, "q1", user_name="User One", mentions=("U2",), is_direct=True)
     e1.raw, e1.extra = {"ts": "1.5"}, {"hint": 1}
     e2, e3, e4 = entry("E2", T2), entry("E3", T1, "q3"), entry("E4", T1)
@@ -239,7 +242,7 @@ async def test_the_journal_keeps_admitted_turns_in_order_across_a_restart_until_
     async with outside_reader(store, store_url) as committed:
         await store.journal_screen(e1, durable=True)
         assert await committed("E1") == shown  # committed on return (write-ahead)
-    peer = await open_test_store()  # another process on the same database, before any flush or close
+    peer = await open_test_store(exclusive=False)  # another process on the same database, before any flush or close
     seen = (await peer.pending(T1))[0]
     assert (seen.event_id, seen.state, seen.owner, seen.messages) == ("E1", "running", store.owner, shown)
     await peer.close()
@@ -415,24 +418,21 @@ async def test_admin_reads_expiry_and_delete(store: Store):
 
 
 async def test_flush_makes_queued_writes_durable_for_another_connection(open_test_store):
-    store: Store = await open_test_store()
+    store: Store = await open_test_store(exclusive=False)  # (SQLite: so that another process can open it)
     record = await store.active_session(T1, "b")
     record.session_id, record.turn_count = "s-1", 1
     await store.save_session(record)
     await finish_turn(store, record, "E1")  # closing a turn is write-behind ...
     await store.flush()
-    other = await open_test_store()  # a second connection on the same database
+    other = await open_test_store(exclusive=False)  # a second connection on the same database
     assert [t["event_id"] for t in await other.turns_of(record.id)] == ["E1"]
     assert await other.pending(T1) == []  # ... the turn left the journal with the same commit
     assert [s["session_id"] for s in await other.find_sessions(str(record.id))] == ["s-1"]
 
 
-async def test_the_sqlite_wal_is_checkpointed_beside_the_writer(tmp_path, monkeypatch):
+async def test_the_sqlite_wal_is_checkpointed_beside_the_writer(tmp_path):
     """The writer never checkpoints (its commits would wait on the sync); the store moves
     the WAL into the database file on its own, so the WAL does not grow without bound."""
-    import botkit.store.sqlite as sqlite_store
-
-    monkeypatch.setattr(sqlite_store, "_CHECKPOINT_TICK", 0.01)
     store = SQLiteStore(str(tmp_path / "wal.db"))
     await store.open()
     try:
@@ -457,55 +457,67 @@ async def test_sqlite_synchronous_is_normal_unless_the_config_asks_for_full(tmp_
     store = store_for(load(tmp_path / "c.yaml")[0])
     await store.open()
     try:
-        async with store._db.execute("PRAGMA synchronous") as cur:
-            assert (await cur.fetchone())[0] == level
+        assert await store._rows("PRAGMA synchronous", ()) == [{"synchronous": level}]
     finally:
         await store.close()
 
 
-@pytest.mark.parametrize("synchronous", ["normal", "full"])
-async def test_sqlite_commits_on_the_event_loop_while_commits_are_quick(tmp_path, monkeypatch, synchronous):
-    """Issue 14: the event loop commits the group itself (a writer thread's commits waited on
-    the GIL); a slow commit hands the writes to the writer thread, which hands them back once
-    a commit of its own is quick. A sync per commit (`full`) is never waited for on the loop."""
-    import threading
-
-    from botkit.store import sqlite as sqlite_store
-
-    writers: list[str] = []
-    write_batch = SQLiteStore._write_batch
-
-    def noting_who_writes(db, batch):
-        writers.append(threading.current_thread().name)
-        write_batch(db, batch)
-
-    monkeypatch.setattr(SQLiteStore, "_write_batch", staticmethod(noting_who_writes))
-    store = SQLiteStore(str(tmp_path / "loop.db"), synchronous=synchronous)
+async def test_sqlite_commits_in_a_process_of_its_own_while_the_loop_goes_on(tmp_path):
+    """Issue 12: the store's process commits, on the other core. A burst's writes go to it in
+    batches as they queue, not all at the end of the loop iteration, so the first batches are
+    being committed while the loop still admits the rest; every turn is durable, in order."""
+    store = SQLiteStore(str(tmp_path / "process.db"))
     await store.open()
-    loop_thread = threading.current_thread().name
-    first, then = (loop_thread, loop_thread) if synchronous == "normal" else ("botkit-store-writer",) * 2
     try:
-        assert await store.admit(entry("E1"))
-        assert writers == [first]
-
-        monkeypatch.setattr(sqlite_store, "_SLOW_COMMIT", 0.0)  # every commit is slow from now on
-        assert await store.admit(entry("E2"))
-        # the writer woke (clearing its event) to nothing, the loop having written E2, and waits again
-        await eventually(lambda: store._idle and not store._wake.is_set())
-        await asyncio.sleep(0)  # (a word it sent back to the loop would have run by now)
-        assert not store._loop_commits  # it keeps the writes until a commit of its own is quick
-        assert await store.admit(entry("E3"))
-        assert writers[1:] == [first, "botkit-store-writer"]  # E2 went slowly: E3 is the thread's
-
-        monkeypatch.setattr(sqlite_store, "_SLOW_COMMIT", 60.0)
-        assert await store.admit(entry("E4"))  # still the thread's, and quick: it hands back
-        await eventually(lambda: store._loop_commits == (synchronous == "normal"))
-        assert await store.admit(entry("E5"))
-        assert writers[3:] == ["botkit-store-writer", then]
+        assert store._process is not None and store._process.pid != os.getpid()
+        admitted = [store.admit(entry(f"E{n}", ThreadKey("test", "w1", "c1", f"t{n % 7}"))) for n in range(1, 1201)]
+        sent_within_the_iteration = store._sent
+        assert 0 < sent_within_the_iteration < store._queued  # batches went; the rest goes as the iteration ends
+        assert await asyncio.gather(*admitted) == [True] * 1200
+        assert store._commits > 1
     finally:
         await store.close()
-    with contextlib.closing(sqlite3.connect(tmp_path / "loop.db")) as db:
-        assert db.execute("SELECT event_id FROM journal ORDER BY seq").fetchall() == [(f"E{n}",) for n in range(1, 6)]
+    with contextlib.closing(sqlite3.connect(tmp_path / "process.db")) as db:
+        journaled = db.execute("SELECT event_id FROM journal ORDER BY seq").fetchall()
+    assert journaled == [(f"E{n}",) for n in range(1, 1201)]
+
+
+async def test_a_store_whose_process_died_says_so_and_fails_what_waits_for_it(tmp_path, caplog):
+    """Nothing more can be committed: deliveries are refused (the fault), a durable write and a
+    read fail at once instead of hanging, and the close does not wait for the dead."""
+    store = SQLiteStore(str(tmp_path / "dead.db"))
+    await store.open()
+    assert await store.admit(entry("E1"))
+    os.kill(store._process.pid, signal.SIGKILL)
+    await eventually(lambda: store.fault is not None)
+    assert f"the store's process ended (exit code {-signal.SIGKILL}); the bot must be restarted" == store.fault
+    with pytest.raises(sqlite3.OperationalError, match="process ended"):
+        await asyncio.wait_for(store.admit(entry("E2")), 5)
+    with pytest.raises(sqlite3.OperationalError, match="not open"):
+        await asyncio.wait_for(store.count_turns(), 5)
+    assert not await store.ping()
+    await asyncio.wait_for(store.close(), 5)
+    assert any("process ended" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    store = SQLiteStore(str(tmp_path / "dead.db"))  # the next start has what was committed
+    await store.open()
+    try:
+        assert [e.event_id for e in await store.pending(T1)] == ["E1"]
+    finally:
+        await store.close()
+
+
+async def test_ctrl_c_in_the_bots_terminal_leaves_its_store_process_to_the_bot(tmp_path):
+    """SIGINT goes to the terminal's whole process group: the bot stops gracefully and flushes,
+    so its store's process must outlive the signal until the bot closes it."""
+    store = SQLiteStore(str(tmp_path / "sigint.db"))
+    await store.open()
+    try:
+        os.kill(store._process.pid, signal.SIGINT)
+        os.kill(store._process.pid, signal.SIGTERM)
+        assert await store.admit(entry("E1"))
+        assert store.fault is None and store._process.poll() is None
+    finally:
+        await store.close()
 
 
 async def test_sqlite_keeps_the_sessions_used_last_in_memory_and_reads_the_others_back(tmp_path):
