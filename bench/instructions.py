@@ -4,7 +4,8 @@ move with the machine's load.
 On a shared machine the same code's CPU per turn moved by half within minutes, which hides
 any change of a few percent. Instructions executed do not move. Each figure is the count of
 a run of `--turns` turns minus that of a run of a third as many, divided by the difference,
-so that start-up (imports, opening the store) cancels out. The floor is bench/dispatch.py's
+so that start-up (imports, opening the store) cancels out. The SQLite store's process is
+counted apart (its work runs on another core, beside the event loop's). The floor is bench/dispatch.py's
 (a bare asyncio + pluggy loop), counted the same way; the ratio is the floor's instructions
 over botkit's, comparable to dispatch.py's ratio of turns per second.
 
@@ -29,22 +30,26 @@ from pathlib import Path
 DISPATCH = Path(__file__).with_name("dispatch.py")
 
 
-def instructions(argv: list[str]) -> int:
-    """Instructions the whole process executed (callgrind's count)."""
+def instructions(argv: list[str]) -> tuple[int, int]:
+    """Instructions the benchmark's process executed, and those of the processes it started
+    (the SQLite store's), by callgrind's counts."""
     with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out",
-                               sys.executable, str(DISPATCH), *argv], capture_output=True, text=True)
-        if done.returncode:
-            sys.exit(f"bench/dispatch.py {' '.join(argv)} failed under valgrind:\n{done.stderr[-2000:]}")
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        sys.exit(f"valgrind printed no count:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
+        run = subprocess.Popen(["valgrind", "--tool=callgrind", "--trace-children=yes",
+                                f"--callgrind-out-file={tmp}/out.%p", sys.executable, str(DISPATCH), *argv],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, stderr = run.communicate()
+        if run.returncode:
+            sys.exit(f"bench/dispatch.py {' '.join(argv)} failed under valgrind:\n{stderr[-2000:]}")
+    counts = {int(pid): int(n) for pid, n in re.findall(r"^==(\d+)== Collected : (\d+)", stderr, re.MULTILINE)}
+    if run.pid not in counts:
+        sys.exit(f"valgrind printed no count:\n{stderr[-2000:]}")
+    return counts.pop(run.pid), sum(counts.values())
 
 
-def per_turn(argv: list[str], turns: int) -> float:
+def per_turn(argv: list[str], turns: int) -> tuple[float, float]:
     small = turns // 3
-    return (instructions([*argv, "--turns", str(turns)]) - instructions([*argv, "--turns", str(small)])) / (turns - small)
+    (own, started), (own_small, started_small) = (instructions([*argv, "--turns", str(n)]) for n in (turns, small))
+    return (own - own_small) / (turns - small), (started - started_small) / (turns - small)
 
 
 def main() -> None:
@@ -56,10 +61,10 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
     common = ["--mode", args.mode, "--threads", str(args.threads), "--loop", "asyncio"]
-    botkit = per_turn([*common, "--no-floor", "--chunks", "1", *rest], args.turns)
-    floor = per_turn([*common, "--floor-only"], args.turns)
+    botkit, store = per_turn([*common, "--no-floor", "--chunks", "1", *rest], args.turns)
+    floor, _ = per_turn([*common, "--floor-only"], args.turns)
     print(f"mode={args.mode} turns={args.turns} threads={args.threads} {' '.join(rest)}".rstrip())
-    print(f"  botkit instructions per turn   {botkit:,.0f}")
+    print(f"  botkit instructions per turn   {botkit:,.0f}  (and {store:,.0f} in the store's process)")
     print(f"  floor instructions per turn    {floor:,.0f}")
     print(f"  ratio to the floor             {floor / botkit:.3f}")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import itertools
 import logging
 import os
@@ -197,6 +198,8 @@ _PRAGMAS = ("PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000")
 #: turns (fewer, larger batches leave the store's process idle until the iteration ends;
 #: smaller ones cost the loop a write to the pipe each)
 _SEND_AT = 500
+#: bytes the pipes to and from the store's process hold (the most an unprivileged process may ask)
+_PIPE_SIZE = 1 << 20
 #: seconds a close waits for the store's process to end once it has its last writes
 _PROCESS_EXIT = 10.0
 
@@ -420,8 +423,11 @@ class SQLiteStore(SQLHistory):
         self._process = process
         self._ended = None
         self._inbox.clear()
-        os.set_blocking(process.stdin.fileno(), False)
-        os.set_blocking(process.stdout.fileno(), False)
+        for pipe in (process.stdin, process.stdout):
+            os.set_blocking(pipe.fileno(), False)
+            if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room for a few batches (64 KiB otherwise)
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         self._loop.add_reader(process.stdout.fileno(), self._on_frames)
 
     def _end_process(self, process: subprocess.Popen, timeout: float = _PROCESS_EXIT) -> None:
@@ -588,8 +594,18 @@ class SQLiteStore(SQLHistory):
         now goes when it can."""
         if self._process is None:
             return
-        self._outbox += sqlite_process.frame(message)
-        if not self._writing_out:
+        data = sqlite_process.frame(message)
+        if self._outbox or self._writing_out:
+            self._outbox += data
+            return
+        try:  # the usual case: the pipe takes it all, with no copy
+            written = os.write(self._process.stdin.fileno(), data)  # type: ignore[union-attr]
+        except BlockingIOError:
+            written = 0
+        except BrokenPipeError:
+            return  # it is gone: `_on_frames` says so
+        if written < len(data):
+            self._outbox += memoryview(data)[written:]
             self._write_out()
 
     def _write_out(self) -> None:
