@@ -126,6 +126,7 @@ class StoreProcess:
         self._changed = threading.Condition()
         self._requests = -1  # the descriptor the bot's requests come on
         self._received = bytearray()  # of them, what is not a whole frame yet
+        self._gone = False  # the bot closed its end (or ended)
         self._batches: list[tuple[int, Statements]] = []  # (through, statements) to write
         self._reads: deque[tuple] = deque()  # for the reader thread
         self._closing = False
@@ -183,10 +184,14 @@ class StoreProcess:
 
     def _receive(self, timeout: float | None) -> None:
         """Take what the bot sent within `timeout` seconds (None: until something comes)."""
+        if self._gone:  # nothing more will come (the pipe's end reads as ready forever)
+            time.sleep(timeout or 0)
+            return
         if timeout is not None and not select.select([self._requests], [], [], timeout)[0]:
             return
         data = os.read(self._requests, 1 << 20)
         if not data:  # the bot is gone (killed?): write what came, giving up soon if the store fails
+            self._gone = True
             if not self._closing:
                 self._closing = True
                 self._give_up_at = time.monotonic() + LOCK_PATIENCE

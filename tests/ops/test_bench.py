@@ -29,8 +29,8 @@ def test_the_burst_benchmark_prints_its_figures_and_the_store_s_share():
     assert writes is not None, out
     writing, share = float(writes[1].replace(",", "")), int(writes[2])
     assert writing > 0 and 0 < share < 100  # every turn's journal rows and record were written
-    helpers = re.search(r"^  CPU us per turn\s+[\d,]+  \(and ([\d,]+) in the processes it started\)", out, re.MULTILINE)
-    assert helpers is not None and int(helpers[1].replace(",", "")) > 0, out  # the store's process did that work
+    # the store's process, apart (its CPU is counted in clock ticks: 300 turns may take less than one)
+    assert re.search(r"^  CPU us per turn\s+[\d,]+  \(and [\d,]+ in the processes it started\)", out, re.MULTILINE), out
     assert "adapter calls per answer     1.00" in out  # a fast answer: one post, no placeholder
 
 
