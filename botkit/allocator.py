@@ -2,10 +2,10 @@
 
 pymalloc gives an arena (1 MiB) back to the system only once every object in it is freed.
 After a burst, the few objects that live on (a session's last timestamp, a cache entry)
-are scattered over the arenas the burst filled, so the memory stays taken: 134-143 MB
-after a 100,000-turn burst and 10 s idle, from 70 before, with 26 MB of live objects
-(bench/dispatch.py). With jemalloc (`PYTHONMALLOC=malloc`, the library preloaded) freed
-pages go back a second after they are free, even while botkit idles: 99 MB, at the same
+are scattered over the arenas the burst filled, so the memory stays taken: 123 MB after
+a 100,000-turn burst over 1,000 threads and 10 s idle, from 72 before (bench/dispatch.py).
+With jemalloc (`PYTHONMALLOC=malloc`, the library preloaded) freed pages go back a second
+after they are free, even while botkit idles: 94 MB, at the same
 throughput within the machine's noise (paired runs: 0.94x and 1.03x). glibc's malloc gave
 the memory back too, at a third less throughput; mimalloc only when told to decommit at
 once, and then at a fifth less.
