@@ -183,8 +183,9 @@ def test_a_running_store_maps_no_shared_memory_that_can_kill_it(tmp_path, mode):
     shm = Path(f"{path}-shm")
     assert shm.exists() == (mode == "shared")
     if shm.exists():
-        shm.write_bytes(b"")
-    writer.stdin.close()
+        shm.write_bytes(b"")  # its store's process dies at its next commit, and the writer's flush fails
+    else:
+        writer.stdin.close()
     returncode = writer.wait(30)
     stderr = writer.stderr.read()
     if mode == "exclusive":
