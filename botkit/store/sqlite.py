@@ -701,6 +701,8 @@ class SQLiteStore(SQLHistory):
         claimed, claiming = self._claimed_at, self._claiming
         while claimed and claimed[0][0] <= op:  # committed claims: the database answers for them now
             claiming.pop(claimed.popleft()[1], None)
+        if not claiming:  # a dict keeps the table of its largest size: a burst's would stay (4 MB at 100,000)
+            self._claiming = {}
         waiters = self._waiters
         while waiters and waiters[0][0] <= op:
             future = waiters.popleft()[1]

@@ -14,6 +14,7 @@ process can open it while this one runs, and reads go through here too. The bot'
 process, and from then on talks to it in frames (a 4-byte length, a pickled tuple):
 
     to this process (stdin)                   from it (stdout)
+    (target, uri, pragmas): the first         ("ready",) | ("unusable", sqlite_errorname, message)
     ("write", through, statements)            ("committed", through, seconds)
     ("read", id, how, sql, params)            ("rows", id, names, rows, done) | ("count", id, n)
                                               | ("error", id, sqlite_errorname, message)

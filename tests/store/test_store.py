@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
@@ -480,6 +481,19 @@ async def test_sqlite_commits_in_a_process_of_its_own_while_the_loop_goes_on(tmp
     with contextlib.closing(sqlite3.connect(tmp_path / "process.db")) as db:
         journaled = db.execute("SELECT event_id FROM journal ORDER BY seq").fetchall()
     assert journaled == [(f"E{n}",) for n in range(1, 1201)]
+
+
+async def test_the_claims_of_a_burst_leave_no_table_behind_once_committed(tmp_path):
+    """Issue 14: ids claimed and not yet committed are kept in a dict, and a dict keeps the table
+    of its largest size; after a burst the store starts an empty one instead."""
+    store = SQLiteStore(str(tmp_path / "claims.db"))
+    await store.open()
+    try:
+        assert all(await asyncio.gather(*(store.claim_event(f"E{n}") for n in range(5000))))
+        await store.flush()
+        assert sys.getsizeof(store._claiming) == sys.getsizeof({})
+    finally:
+        await store.close()
 
 
 async def test_a_store_whose_process_died_says_so_and_fails_what_waits_for_it(tmp_path, caplog):
