@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import fcntl
 import itertools
 import logging
 import os
+import select
 import socket
 import sqlite3
 import shutil
@@ -404,6 +404,10 @@ class SQLiteStore(SQLHistory):
             process = subprocess.Popen(
                 [sys.executable, "-P", sqlite_process.__file__, str(lookup_in), str(lookup_out)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(lookup_in, lookup_out))
+        except BaseException:
+            os.close(lookup_requests)
+            os.close(lookup_answers)
+            raise
         finally:
             os.close(lookup_in)
             os.close(lookup_out)
@@ -430,8 +434,21 @@ class SQLiteStore(SQLHistory):
                     fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         self._loop.add_reader(process.stdout.fileno(), self._on_frames)
 
-    def _end_process(self, process: subprocess.Popen, timeout: float = _PROCESS_EXIT) -> None:
-        """Wait for `process` to end (killed past `timeout`), and close the pipes to it."""
+    def _end_process(self, process: subprocess.Popen, timeout: float = _PROCESS_EXIT, *, rest: bytes = b"") -> None:
+        """Write `rest` to `process` as it reads, wait for it to end (killed past `timeout` in
+        all), and close the pipes to it."""
+        deadline = time.monotonic() + timeout
+        unwritten = memoryview(rest)
+        while unwritten and process.stdin is not None:
+            fd = process.stdin.fileno()
+            if not select.select([], [fd], [], max(0.0, deadline - time.monotonic()))[1]:
+                break
+            try:
+                unwritten = unwritten[os.write(fd, unwritten):]
+            except BlockingIOError:
+                continue
+            except OSError:  # (gone meanwhile)
+                break
         for pipe in (process.stdin, *(self._lookups or ())):
             try:
                 pipe.close()
@@ -439,7 +456,7 @@ class SQLiteStore(SQLHistory):
                 pass
         self._lookups = None
         try:
-            process.wait(timeout)
+            process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             log.error("store %s: its process did not end within %g s; killed", self.path, timeout)
             process.kill()
@@ -525,10 +542,9 @@ class SQLiteStore(SQLHistory):
             give_up = True
         self._closing = True
         self._send(("close", give_up))
-        while self._outbox and self._process is not None:  # the pipe takes the rest as the process reads
-            await asyncio.sleep(0.01)
+        rest = bytes(self._outbox)  # what the pipe has not taken yet: written as the process reads it
         self._stop_reading()
-        await asyncio.to_thread(self._end_process, process)
+        await asyncio.to_thread(self._end_process, process, rest=rest)
         self._remove_scratch()
 
     async def flush(self) -> None:
@@ -591,44 +607,39 @@ class SQLiteStore(SQLHistory):
 
     def _send(self, message: tuple) -> None:
         """Send `message` to the store's process without waiting: what its pipe does not take
-        now goes when it can."""
+        now goes when it can, after what waits already."""
         if self._process is None:
             return
         data = sqlite_process.frame(message)
-        if self._outbox or self._writing_out:
+        if self._outbox:
             self._outbox += data
-            return
-        try:  # the usual case: the pipe takes it all, with no copy
-            written = os.write(self._process.stdin.fileno(), data)  # type: ignore[union-attr]
-        except BlockingIOError:
-            written = 0
-        except BrokenPipeError:
-            return  # it is gone: `_on_frames` says so
-        if written < len(data):
-            self._outbox += memoryview(data)[written:]
-            self._write_out()
+        else:
+            self._write_out(data)  # the usual case: the pipe takes it all, with no copy
 
-    def _write_out(self) -> None:
+    def _write_out(self, data: bytes | None = None) -> None:
+        """Write `data` (None: what waits in `_outbox`) to the store's process; the loop
+        watches the pipe for as long as something waits."""
         process = self._process
         if process is None or process.stdin is None:
             return
         fd = process.stdin.fileno()
         try:
-            while self._outbox:
-                written = os.write(fd, self._outbox)
-                del self._outbox[:written]
+            written = os.write(fd, self._outbox if data is None else data)
         except BlockingIOError:
-            if not self._writing_out:
-                self._writing_out = True
+            written = 0
+        except BrokenPipeError:  # it is gone: `_on_frames` says so
+            self._outbox.clear()
+            data, written = None, 0
+        if data is None:
+            del self._outbox[:written]
+        elif written < len(data):
+            self._outbox += memoryview(data)[written:]
+        if bool(self._outbox) != self._writing_out:
+            self._writing_out = not self._writing_out
+            if self._writing_out:
                 self._loop.add_writer(fd, self._write_out)  # type: ignore[union-attr]
-            return
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
-                raise
-            self._outbox.clear()  # it is gone: `_on_frames` says so
-        if self._writing_out:
-            self._writing_out = False
-            self._loop.remove_writer(fd)  # type: ignore[union-attr]
+            else:
+                self._loop.remove_writer(fd)  # type: ignore[union-attr]
 
     def _on_frames(self) -> None:
         """What the store's process sent: commits, faults, log lines, answers to reads."""
