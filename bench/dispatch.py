@@ -13,7 +13,8 @@ botkit's ratio to it is the figure to compare across machines.
 
     python bench/dispatch.py --mode burst --chunks 1                  # 10,000 turns over 1,000 threads at once
     python bench/dispatch.py --mode burst --turns 100000 --threads 100000 --idle 10
-    python bench/dispatch.py --mode burst --turns 100000 --idle 10 --allocator jemalloc   # memory that comes back
+    python bench/dispatch.py --mode burst --turns 100000 --idle 10     # memory that comes back
+    python bench/dispatch.py --mode burst --turns 100000 --idle 10 --allocator pymalloc   # ... and Python's own
     python bench/dispatch.py --mode burst --postgres                   # a throwaway PostgreSQL (botkit.testing)
     python bench/dispatch.py --mode seq --chunks 1                     # one turn in flight: added latency
     python bench/dispatch.py --mode burst --chunks 20 --chunk-delay 0.05 --edit-interval 0.25 --turns 200
@@ -326,17 +327,17 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL server (botkit.testing)")
     parser.add_argument("--idle", type=float, default=0.0, help="seconds idle before the last RSS reading")
     parser.add_argument("--loop", choices=["auto", "asyncio"], default="auto", help="auto: uvloop when installed")
-    parser.add_argument("--allocator", choices=allocator.ALLOCATORS,
-                        help="jemalloc: as `botkit run --allocator jemalloc` (the process re-executes itself)")
+    parser.add_argument("--allocator", choices=allocator.ALLOCATORS, default="auto",
+                        help="as `botkit run --allocator` (default auto: jemalloc where it is installed; the"
+                             " process re-executes itself)")
     parser.add_argument("--no-floor", action="store_true", help="skip measuring the floor")
     parser.add_argument("--floor-only", action="store_true",
                         help="run the floor once and nothing else (bench/instructions.py counts it)")
     args = parser.parse_args()
-    if args.allocator:
-        try:
-            allocator.ensure(args.allocator, [str(Path(__file__).resolve()), *sys.argv[1:]])
-        except allocator.AllocatorError as exc:
-            sys.exit(f"bench/dispatch.py: {exc}")
+    try:
+        allocator.ensure(args.allocator, [str(Path(__file__).resolve()), *sys.argv[1:]])
+    except allocator.AllocatorError as exc:
+        sys.exit(f"bench/dispatch.py: {exc}")
     if args.turns is None:
         args.turns = 10_000 if args.mode == "burst" else 2_000
     with asyncio.Runner(loop_factory=loop_factory() if args.loop == "auto" else None) as runner:

@@ -60,7 +60,8 @@ def main() -> None:
     args, rest = parser.parse_known_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
-    common = ["--mode", args.mode, "--threads", str(args.threads), "--loop", "asyncio"]
+    # pymalloc: counted as Python allocates without a preloaded library (under valgrind's own malloc)
+    common = ["--mode", args.mode, "--threads", str(args.threads), "--loop", "asyncio", "--allocator", "pymalloc"]
     botkit, store = per_turn([*common, "--no-floor", "--chunks", "1", *rest], args.turns)
     floor, _ = per_turn([*common, "--floor-only"], args.turns)
     print(f"mode={args.mode} turns={args.turns} threads={args.threads} {' '.join(rest)}".rstrip())

@@ -1,17 +1,20 @@
-"""The memory allocator botkit runs on: Python's own (pymalloc), or jemalloc when asked for.
+"""The memory allocator botkit runs on: jemalloc where it is installed, else Python's own (pymalloc).
 
 pymalloc gives an arena (1 MiB) back to the system only once every object in it is freed.
 After a burst, the few objects that live on (a session's last timestamp, a cache entry)
 are scattered over the arenas the burst filled, so the memory stays taken: 123 MB after
 a 100,000-turn burst over 1,000 threads and 10 s idle, from 72 before (bench/dispatch.py).
 With jemalloc (`PYTHONMALLOC=malloc`, the library preloaded) freed pages go back a second
-after they are free, even while botkit idles: 94 MB, at the same
-throughput within the machine's noise (paired runs: 0.94x and 1.03x). glibc's malloc gave
+after they are free, even while botkit idles: 93-95 MB, at the same throughput or better
+(ten paired bursts: ratio to the floor 0.080 against pymalloc's 0.077). glibc's malloc gave
 the memory back too, at a third less throughput; mimalloc only when told to decommit at
 once, and then at a fifth less.
 
-The allocator is chosen when the process starts, so asking for it re-executes the command
-with the library preloaded. Debian: `apt-get install libjemalloc2` (the Docker image has it).
+The allocator is chosen when the process starts, so taking jemalloc re-executes the command
+with the library preloaded. `botkit run` does that by default ("auto") wherever the library is
+installed, as it takes uvloop wherever that is: Debian `apt-get install libjemalloc2` (the
+Docker image has it). `--allocator pymalloc` keeps Python's own; a process started with
+`PYTHONMALLOC` set (a memory checker) is left as it is.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-ALLOCATORS = ("pymalloc", "jemalloc")  # what can be asked for; `in_use` may also say "malloc" (glibc's)
-#: what `botkit run --allocator` defaults to (the Docker image sets it to jemalloc); unset, the
-#: process keeps what it was started with
+#: what can be asked for; `in_use` may also say "malloc" (glibc's)
+ALLOCATORS = ("auto", "pymalloc", "jemalloc")
+#: what `botkit run --allocator` defaults to; unset: "auto", jemalloc where it is installed
 ALLOCATOR_ENV = "BOTKIT_ALLOCATOR"
 #: one background thread purges while the loop idles; one arena, as botkit allocates on one
 #: thread (the SQLite store writes in a process of its own, which inherits this); freed pages go back after
@@ -61,10 +64,15 @@ def in_use() -> str:
 
 def ensure(allocator: str, argv: Sequence[str]) -> None:
     """Return if `allocator` is in use; else re-execute `argv` (a `python` command line
-    without the interpreter) on it, or raise AllocatorError."""
+    without the interpreter) on it, or raise AllocatorError. "auto" asks for jemalloc where
+    it is installed and nothing else has been chosen, and is never an error."""
     if allocator not in ALLOCATORS:
         raise AllocatorError(f"unknown allocator {allocator!r} (one of {', '.join(ALLOCATORS)})")
     reexecuted = os.environ.pop(_REEXECUTED, None)  # not inherited by what this process starts
+    if allocator == "auto":
+        if reexecuted or "PYTHONMALLOC" in os.environ or jemalloc_library() is None:
+            return  # (a preload that did not take is not worth refusing to start over)
+        allocator = "jemalloc"
     if in_use() == allocator:
         return
     if allocator == "pymalloc":  # PYTHONMALLOC=malloc from outside: asked not to use it

@@ -240,8 +240,8 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
     # read by `allocator_asked` before this parser exists (choosing one re-executes the command);
     # here for --help and completion
     run.add_argument("--allocator", choices=ALLOCATORS,
-                     help="memory allocator: jemalloc gives memory back after a burst (libjemalloc2; "
-                          f"default: ${ALLOCATOR_ENV}, else what Python was started with)")
+                     help="memory allocator: jemalloc gives memory back after a burst; auto takes it where "
+                          f"libjemalloc2 is installed (default: ${ALLOCATOR_ENV}, else auto)")
     run.set_defaults(func=cmd_run)
     check = with_config(commands.add_parser("check", help="validate the config and plugins, show what would run"))
     check.add_argument("--online", action="store_true",
@@ -280,10 +280,10 @@ def build_parser(plugins: Plugins | None) -> argparse.ArgumentParser:
 
 
 def allocator_asked(argv: list[str]) -> str | None:
-    """The allocator `botkit run` is asked to run on, or None (any other command, or none
-    asked for: the process keeps what it was started with, e.g. PYTHONMALLOC=malloc under a
-    memory checker). Read before the plugins load, since choosing one re-executes the
-    command (re-executed after loading them, it started 0.9 s later than on pymalloc; now 0.5 s)."""
+    """The allocator `botkit run` is asked to run on ("auto" if none), or None for any other
+    command (which keeps what it was started with). Read before the plugins load, since
+    choosing one re-executes the command (re-executed after loading them, it started 0.9 s
+    later than on pymalloc; now 0.5 s)."""
     early = argparse.ArgumentParser(prog="botkit", add_help=False)
     for option in (("-c", "--config"), ("--log-level",), ("--allocator",)):
         early.add_argument(*option)
@@ -291,7 +291,7 @@ def allocator_asked(argv: list[str]) -> str | None:
     command = next((word for word in rest if not word.startswith("-")), None)
     if command != "run":
         return None
-    return known.allocator or os.environ.get(ALLOCATOR_ENV) or None
+    return known.allocator or os.environ.get(ALLOCATOR_ENV) or "auto"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
 """`botkit run --allocator`: the process re-executes itself on jemalloc (memory a burst took
-goes back to the system), or refuses clearly when it cannot. Run as an operator runs it."""
+goes back to the system), by default wherever the library is installed, or refuses clearly
+when asked for it and it cannot. Run as an operator runs it."""
 
 from __future__ import annotations
 
@@ -48,13 +49,16 @@ def run(config: Path, *options: str, env: dict[str, str] | None = None) -> subpr
                           capture_output=True, timeout=60)
 
 
-def test_run_re_executes_itself_on_jemalloc_when_asked(config, tools):
+def test_run_re_executes_itself_on_jemalloc_where_installed_unless_told_otherwise(config, tools):
     if allocator.jemalloc_library() is None:
         tools.missing("libjemalloc2 is not installed")
-    for options, env, expected in [((), {}, "pymalloc"),
-                                   ((), {"PYTHONMALLOC": "malloc"}, "malloc"),  # not asked: left alone
+    for options, env, expected in [((), {}, "jemalloc"),  # auto
+                                   ((), {"PYTHONMALLOC": "malloc"}, "malloc"),  # chosen from outside: left alone
+                                   ((), {"PYTHONMALLOC": "debug"}, "pymalloc"),
                                    (("--allocator", "jemalloc"), {}, "jemalloc"),
                                    ((), {"BOTKIT_ALLOCATOR": "jemalloc"}, "jemalloc"),
+                                   (("--allocator", "pymalloc"), {}, "pymalloc"),
+                                   ((), {"BOTKIT_ALLOCATOR": "pymalloc"}, "pymalloc"),
                                    # glibc's malloc set from outside: asked for pymalloc, it gets it
                                    (("--allocator", "pymalloc"), {"PYTHONMALLOC": "malloc"}, "pymalloc")]:
         done = run(config, *options, env=env)
@@ -68,10 +72,24 @@ def test_without_the_library_run_exits_2_and_says_what_to_install(config, monkey
     assert "jemalloc is not installed (Debian: apt-get install libjemalloc2)" in capsys.readouterr().err
 
 
+def test_auto_without_the_library_or_after_a_preload_that_did_not_take_runs_as_started(monkeypatch):
+    def refuse(argv, env):
+        raise AssertionError("re-executed")
+
+    monkeypatch.setattr(allocator, "_exec", refuse)
+    monkeypatch.delenv("PYTHONMALLOC", raising=False)
+    monkeypatch.setattr(allocator, "jemalloc_library", lambda: None)
+    allocator.ensure("auto", ["-m", "botkit.cli", "run"])
+    monkeypatch.setattr(allocator, "jemalloc_library", lambda: "/usr/lib/libjemalloc.so.2")
+    monkeypatch.setenv("BOTKIT_ALLOCATOR_REEXECUTED", "1")
+    allocator.ensure("auto", ["-m", "botkit.cli", "run"])
+    assert "BOTKIT_ALLOCATOR_REEXECUTED" not in os.environ  # not handed down to what the bot starts
+
+
 def test_an_unknown_allocator_or_a_preload_that_did_not_take_is_refused_not_looped(config, tools):
     done = run(config, env={"BOTKIT_ALLOCATOR": "tcmalloc"})
     assert done.returncode == 2
-    assert "unknown allocator 'tcmalloc' (one of pymalloc, jemalloc)" in done.stderr.decode()
+    assert "unknown allocator 'tcmalloc' (one of auto, pymalloc, jemalloc)" in done.stderr.decode()
     if allocator.jemalloc_library() is None:
         tools.missing("libjemalloc2 is not installed")
     # as if this process were the re-executed one and the preload had not taken: an error,
@@ -82,7 +100,7 @@ def test_an_unknown_allocator_or_a_preload_that_did_not_take_is_refused_not_loop
 
 
 @pytest.mark.parametrize(("argv", "env", "asked"), [
-    (["run"], None, None),  # not asked: as Python was started
+    (["run"], None, "auto"),  # not asked: jemalloc where it is installed
     (["run"], "jemalloc", "jemalloc"),
     (["-c", "my.yaml", "-v", "--log-level", "info", "run", "--allocator=jemalloc"], None, "jemalloc"),
     (["run", "-c", "run.yaml", "--allocator", "pymalloc"], "jemalloc", "pymalloc"),
