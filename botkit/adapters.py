@@ -153,6 +153,7 @@ class Adapter(ABC):
     #: Progress text shown until the first answer text arrives, as written; None: "thinking…"
     #: set apart in the platform's markup (`progress_text`)
     placeholder: str | None = None
+    _surface: tuple[Capabilities, Surface] | None = None
 
     def __init__(self, name: str, config: BaseModel, bot: Bot) -> None:
         self.name = name
@@ -161,8 +162,13 @@ class Adapter(ABC):
 
     @property
     def surface(self) -> Surface:
+        """What drafts are shaped for, made once per `capabilities` (every answer asks)."""
         caps = self.capabilities
-        return Surface(self.platform, self.name, caps.markup, caps.max_length, caps.formatter)
+        made = self._surface
+        if made is None or made[0] is not caps:
+            made = self._surface = (caps, Surface(self.platform, self.name, caps.markup, caps.max_length,
+                                                  caps.formatter))
+        return made[1]
 
     @property
     def progress_text(self) -> str:

@@ -6,9 +6,9 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
@@ -117,10 +117,11 @@ class Bot:
 
     # -- what adapters call ---------------------------------------------------------------
 
-    async def submit(self, inbound: Inbound) -> bool:
-        """Hand a platform message to the dispatcher; see `Dispatcher.submit`."""
+    def submit(self, inbound: Inbound) -> Coroutine[Any, Any, bool]:
+        """Hand a platform message to the dispatcher; see `Dispatcher.submit` (whose coroutine
+        this is: one frame less for every delivery waiting for its journal entry's commit)."""
         assert self.dispatcher is not None, "the bot is not started"
-        return await self.dispatcher.submit(inbound)
+        return self.dispatcher.submit(inbound)
 
     @property
     def accepting(self) -> bool:

@@ -10,14 +10,13 @@ order; threads run concurrently, at most `dispatch.max_in_flight` turns asking t
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 from botkit.adapters import Adapter
 from botkit.backends import Backend
 from botkit.config import DispatchConfig, RecoveryConfig, Route
 from botkit.events import Inbound, ThreadKey
-from botkit.logs import turn_context
 from botkit.pipeline.intake import Intake
 from botkit.pipeline.runner import TurnRunner
 from botkit.pipeline.workers import ThreadWorkers
@@ -48,17 +47,14 @@ class Dispatcher:
 
     # -- what adapters and the scheduler call ----------------------------------------------------
 
-    async def submit(self, inbound: Inbound) -> bool:
+    def submit(self, inbound: Inbound) -> Coroutine[Any, Any, bool]:
         """Accept a delivery; True once it is journaled (or was handled), False if dropped.
 
         A redelivered event id or a message no route matches returns False and gets no
         answer; during shutdown `botkit.adapters.Stopping` is raised (fail the delivery).
+        (The intake's coroutine itself.)
         """
-        token = turn_context.set((inbound.thread.key, inbound.event_id))
-        try:
-            return await self.intake.submit(inbound)
-        finally:
-            turn_context.reset(token)
+        return self.intake.submit(inbound)
 
     async def start_turn(self, turn: Turn) -> bool:
         """Journal a turn the bot asks itself (a scheduled question): deduped on its event id

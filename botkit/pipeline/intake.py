@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from botkit.adapters import Adapter, Stopping, Unavailable
 from botkit.config import DispatchConfig, Route
 from botkit.events import Inbound
+from botkit.logs import turn_context
 from botkit.ordering import ThreadOrder
 from botkit.pipeline.workers import ThreadWorkers
 from botkit.store import JournalEntry, TurnStore
@@ -87,48 +88,53 @@ class Intake:
 
     async def submit(self, inbound: Inbound) -> bool:
         """Admit a delivery; True if it is journaled or was handled, False if dropped."""
-        if not self.accepting:
-            log.warning("shutting down; message %s not taken (to be delivered again)", inbound.event_id)
-            raise Stopping(inbound.event_id)
-        if self.store.fault is not None:  # logged by the store, once per fault
-            raise Unavailable(f"the store cannot write ({self.store.fault}); {inbound.event_id} not taken",
-                              self.settings.unavailable_message)
-        backend = self.route(inbound)
-        if backend is None:
-            log.debug("no route for %s in %s", inbound.event_id, inbound.thread)
-            return False
-        adapter = self.adapters.get(inbound.adapter)
-        if adapter is None:
-            raise ValueError(f"Inbound.adapter must name a configured adapter, not {inbound.adapter!r}")
-        text = inbound.text.strip()
-        command = inbound.command or text.lower()
-        native = inbound.command is not None
-        is_reset = command == "reset" if native else command in self._reset_words
-        is_help = command == "help" if native else command in self._help_words
-        entry = JournalEntry(inbound, backend, text, "reset" if is_reset else "ask", raw=adapter.journal_raw(inbound))
-        thread = inbound.thread
-        waiting = self._per_thread.get(thread.key, 0)
-        if waiting >= self.settings.max_queued_per_thread or self._queued >= self.settings.max_queued:
-            log.warning("busy: %d queued in %s, %d in all", waiting, thread, self._queued)
-            return await self._answer_now(adapter, inbound, self.settings.busy_message)
-        screened = self.plugins.screens_messages
-        if not screened and not self._admitting.busy(thread.key):
-            if is_help:
-                return await self._answer_now(adapter, inbound, self.settings.help_text)
-            return await self.admit(entry)
+        token = turn_context.set((inbound.thread.key, inbound.event_id))  # for the logs
+        try:
+            if not self.accepting:
+                log.warning("shutting down; message %s not taken (to be delivered again)", inbound.event_id)
+                raise Stopping(inbound.event_id)
+            if self.store.fault is not None:  # logged by the store, once per fault
+                raise Unavailable(f"the store cannot write ({self.store.fault}); {inbound.event_id} not taken",
+                                  self.settings.unavailable_message)
+            backend = self.route(inbound)
+            if backend is None:
+                log.debug("no route for %s in %s", inbound.event_id, inbound.thread)
+                return False
+            adapter = self.adapters.get(inbound.adapter)
+            if adapter is None:
+                raise ValueError(f"Inbound.adapter must name a configured adapter, not {inbound.adapter!r}")
+            text = inbound.text.strip()
+            command = inbound.command or text.lower()
+            native = inbound.command is not None
+            is_reset = command == "reset" if native else command in self._reset_words
+            is_help = command == "help" if native else command in self._help_words
+            entry = JournalEntry(inbound, backend, text, "reset" if is_reset else "ask",
+                                 raw=adapter.journal_raw(inbound))
+            thread = inbound.thread
+            waiting = self._per_thread.get(thread.key, 0)
+            if waiting >= self.settings.max_queued_per_thread or self._queued >= self.settings.max_queued:
+                log.warning("busy: %d queued in %s, %d in all", waiting, thread, self._queued)
+                return await self._answer_now(adapter, inbound, self.settings.busy_message)
+            screened = self.plugins.screens_messages
+            if not screened and not self._admitting.busy(thread.key):
+                if is_help:
+                    return await self._answer_now(adapter, inbound, self.settings.help_text)
+                return await self.admit(entry)
 
-        async def judged() -> bool:  # its place in the thread is taken before the middlewares' awaits
-            turn = Turn(inbound, adapter, backend, text, entry.extra)
-            verdict = await self.plugins.message_received(turn) if screened else None
-            if verdict is not None:
-                log.info("turn %s handled by a middleware: %s", inbound.event_id, verdict.reason or "-")
-                return await self._answer_now(adapter, inbound, verdict.reply)
-            if is_help:
-                return await self._answer_now(adapter, inbound, self.settings.help_text)
-            entry.query = turn.query  # as the middlewares left it
-            return await self.admit(entry)
+            async def judged() -> bool:  # its place in the thread is taken before the middlewares' awaits
+                turn = Turn(inbound, adapter, backend, text, entry.extra)
+                verdict = await self.plugins.message_received(turn) if screened else None
+                if verdict is not None:
+                    log.info("turn %s handled by a middleware: %s", inbound.event_id, verdict.reason or "-")
+                    return await self._answer_now(adapter, inbound, verdict.reply)
+                if is_help:
+                    return await self._answer_now(adapter, inbound, self.settings.help_text)
+                entry.query = turn.query  # as the middlewares left it
+                return await self.admit(entry)
 
-        return await self._admitting.run(thread.key, judged)
+            return await self._admitting.run(thread.key, judged)
+        finally:
+            turn_context.reset(token)
 
     async def admit(self, entry: JournalEntry) -> bool:
         """Journal `entry` (claiming its event id) and hand its thread to a worker."""

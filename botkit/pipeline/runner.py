@@ -101,7 +101,12 @@ class TurnRunner:
         # durable before the backend is asked: a crash from here on is recovered without asking twice
         if not await store.start_turn(entry):
             return None
-        return await self.answer(turn, entry)
+        async with self.slots:
+            answer, renderer, record, session, failed = await self._ask(turn, entry)
+        if failed and answer.status == TurnStatus.COMPLETE:
+            answer.status = TurnStatus.FAILED
+        await self._finish(turn, entry, renderer, answer, record, session, failed)
+        return answer
 
     async def _reset(self, turn: Turn) -> None:
         record = await self.store.end_session(turn.thread)
@@ -112,14 +117,6 @@ class TurnRunner:
             except Exception:
                 log.warning("backend %s could not end its session on reset", turn.backend, exc_info=True)
         await turn.adapter.tell(turn.inbound, self.settings.reset_text)
-
-    async def answer(self, turn: Turn, entry: JournalEntry) -> Answer:
-        async with self.slots:
-            answer, renderer, record, session, failed = await self._ask(turn, entry)
-        if failed and answer.status == TurnStatus.COMPLETE:
-            answer.status = TurnStatus.FAILED
-        await self._finish(turn, entry, renderer, answer, record, session, failed)
-        return answer
 
     async def _ask(self, turn: Turn, entry: JournalEntry
                    ) -> tuple[Answer, AnswerRenderer, SessionRecord, Session, str | None]:

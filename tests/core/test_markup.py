@@ -33,12 +33,16 @@ def test_a_surface_carries_its_platforms_formatter_or_the_markups_own() -> None:
     assert Surface("p", "a", "slack", 4000).formatter is formatter_for("slack")
     assert formatter_for("an unknown markup") is formatter_for("plain")
     custom = Capabilities(markup="zulip", formatter=Shouting())
-
-    class Adapterish:
-        platform, name, capabilities = "zulip", "z", custom
     from botkit.adapters import Adapter
-    surface = Adapter.surface.fget(Adapterish())  # type: ignore[union-attr]
+
+    cls = type("Zulip", (Adapter,), {"send": None, "edit": None, "platform": "zulip", "capabilities": custom})
+    adapter = cls("z", None, None)  # type: ignore[arg-type]
+    surface = adapter.surface
     assert surface.formatter.heading("Sources") == "SOURCES"
+    assert (surface.platform, surface.adapter, surface.markup) == ("zulip", "z", "zulip")
+    assert adapter.surface is surface  # made once: every answer asks for it
+    adapter.capabilities = Capabilities(markup="plain")  # an adapter that learns its limits at start
+    assert adapter.surface.formatter is formatter_for("plain")
 
 
 def test_the_default_placeholder_is_set_apart_in_the_adapters_markup_and_one_given_is_kept() -> None:
