@@ -18,6 +18,7 @@ from botkit.adapters import Adapter, MessageRef, Outgoing, RateLimited, Undelive
 from botkit.deadlines import Deadlines
 from botkit.events import Draft, Inbound, Note, NoteKind, Placement, Score, Sources, Status, TextDelta, Warning
 from botkit.plugins import Plugins
+from botkit.ready import DONE
 from botkit.split import split_text
 
 log = logging.getLogger("botkit.render")
@@ -158,17 +159,18 @@ class AnswerRenderer:
                 log.warning("%s could not show progress", self.adapter.name, exc_info=True)
                 return None
 
-    async def _progress_settled(self) -> None:
+    def _progress_settled(self) -> Awaitable[object]:
         """Before anything is delivered (the caller checks `_progress` is set): a progress
-        post not yet due is not needed any more, nor one waiting out a 429; one on its way
-        is waited for (the answer edits it instead of posting anew)."""
+        post not yet due is not needed any more (most answers: no coroutine for that), nor
+        one waiting out a 429; one on its way is waited for (the answer edits it instead of
+        posting anew)."""
         progress, self._progress = self._progress, None
         if isinstance(progress, asyncio.Task):
             if self._progress_backoff:
                 progress.cancel()
-            await asyncio.wait([progress])  # never cancels it, whatever happens to this caller
-        else:
-            progress.stop(self)
+            return asyncio.wait([progress])  # never cancels it, whatever happens to this caller
+        progress.stop(self)
+        return DONE
 
     def _tell_rate_limited(self, exc: RateLimited) -> None:
         for observer in self.observers:
@@ -257,12 +259,14 @@ class AnswerRenderer:
 
     def _compose(self, draft: Draft) -> list[Outgoing]:
         """The draft as platform messages: split text, notes on the first/last piece."""
+        text = draft.text
+        limit = self.caps.max_length
+        if not draft.notes and not draft.failed and len(text) <= limit:  # most answers
+            return [Outgoing(text, [], draft.status, draft.final, draft.sources)]
         above = [n for n in draft.notes if n.placement == Placement.ABOVE]
         below = [n for n in draft.notes if n.placement != Placement.ABOVE]
         if draft.failed:
             below.append(Note(draft.failed, kind=NoteKind.ERROR))
-        text = draft.text
-        limit = self.caps.max_length
         room = limit - sum(len(n.text) + _NOTE_SEPARATOR for n in draft.notes) - (len(draft.failed or "") + 4)
         if len(text) <= room:
             return [Outgoing(text, above + below, draft.status, draft.final, draft.sources)]
