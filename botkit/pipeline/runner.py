@@ -154,7 +154,8 @@ class TurnRunner:
         self._asking[inbound.thread.key] = task
         try:
             try:
-                if session.session_id is None:
+                # (most backends make their sessions implicitly, or keep none: nothing to await)
+                if session.session_id is None and type(backend).create_session is not Backend.create_session:
                     session.session_id = await backend.create_session(session, question)
                 stream = backend.stream(session, question)
                 async for event in stream:
