@@ -259,15 +259,15 @@ class AnswerRenderer:
 
     def _compose(self, draft: Draft) -> list[Outgoing]:
         """The draft as platform messages: split text, notes on the first/last piece."""
-        text = draft.text
-        limit = self.caps.max_length
-        if not draft.notes and not draft.failed and len(text) <= limit:  # most answers
-            return [Outgoing(text, [], draft.status, draft.final, draft.sources)]
-        above = [n for n in draft.notes if n.placement == Placement.ABOVE]
-        below = [n for n in draft.notes if n.placement != Placement.ABOVE]
+        notes = draft.notes  # (most answers have none: no comprehensions for them)
+        above = [n for n in notes if n.placement == Placement.ABOVE] if notes else []
+        below = [n for n in notes if n.placement != Placement.ABOVE] if notes else []
         if draft.failed:
             below.append(Note(draft.failed, kind=NoteKind.ERROR))
-        room = limit - sum(len(n.text) + _NOTE_SEPARATOR for n in draft.notes) - (len(draft.failed or "") + 4)
+        text = draft.text
+        limit = self.caps.max_length
+        room = limit - (sum(len(n.text) + _NOTE_SEPARATOR for n in notes) if notes else 0) \
+            - (len(draft.failed or "") + 4)
         if len(text) <= room:
             return [Outgoing(text, above + below, draft.status, draft.final, draft.sources)]
         pieces = split_text(text, max(room, limit // 2))

@@ -73,3 +73,18 @@ async def test_an_answer_does_not_wait_for_a_rate_limited_progress_post(tmp_path
     assert took < 5
     assert [(kind, message.final) for kind, _, message in rec.calls] == [("send", True)]  # no placeholder left
     assert rec.texts() == [ANSWER]
+
+
+async def test_one_message_holds_an_answer_up_to_four_characters_under_the_platforms_limit(tmp_path):
+    """The margin the renderer keeps below `max_length` holds for an answer with no notes too
+    (which skips sorting notes)."""
+    for max_length, posts in ((len(ANSWER) + 4, 1), (len(ANSWER) + 3, 2)):
+        backend = {"chunks": 1, "delay": 0.0}
+        folder = tmp_path / str(posts)
+        folder.mkdir()
+        async with running_bot(config(backend, can_edit=False, max_length=max_length), folder) as bot:
+            rec = bot.adapters["rec"]
+            await rec.inject("question?")
+            await bot.idle(5)
+        assert len(rec.calls) == posts, (max_length, rec.texts())
+        assert " ".join(text.strip() for text in rec.texts()) == ANSWER
