@@ -30,11 +30,36 @@ if TYPE_CHECKING:
 log = logging.getLogger("botkit")
 
 #: allocations between collections of the young generation (Python's default: 700). Most of a
-#: turn's objects are freed by reference counting before a collection comes; the fewer
-#: collections, the fewer of them are traversed while still alive. Burst, per turn (callgrind):
-#: 10,000 -> 598k instructions, 30,000 -> 578k, 50,000 -> 568k, 100,000 -> 576k; with the
-#: cache misses valgrind models counted in, 50,000 is still 2 % cheaper than 10,000
-_GC_YOUNG_THRESHOLD = 50_000
+#: turn's objects are freed by reference counting before a collection comes; what a young
+#: collection walks is what is still alive, which in a burst is every turn in flight (each
+#: collection walks up to the threshold's worth). Burst of 10,000 turns (bench/dispatch.py,
+#: gc.callbacks): at 50,000, 43 young collections took 27-30 ms of a 490 ms run (6 %); at
+#: 500,000, 2 ms, and turns/s +5 % (10 interleaved pairs). What only a collection frees (cycles:
+#: ~100 objects in such a run) waits longer for it.
+_GC_YOUNG_THRESHOLD = 500_000
+
+
+class _YoungGeneration:
+    """The young generation's threshold is botkit's while any bot of the process runs, and the
+    interpreter's again once the last one stops (tests, an app that embeds a bot, go on)."""
+
+    def __init__(self) -> None:
+        self._bots = 0
+        self._saved: tuple[int, ...] = gc.get_threshold()
+
+    def tune(self) -> None:
+        if not self._bots:
+            self._saved = gc.get_threshold()
+            gc.set_threshold(_GC_YOUNG_THRESHOLD, *self._saved[1:])
+        self._bots += 1
+
+    def restore(self) -> None:
+        self._bots -= 1
+        if not self._bots:
+            gc.set_threshold(*self._saved)
+
+
+_young_generation = _YoungGeneration()
 
 
 class StartupError(Exception):
@@ -108,6 +133,7 @@ class Bot:
         self.deliveries: list[DeliveryObserver] = []
         self._started = False
         self._stopped = asyncio.Event()
+        self._gc_tuned = False  # (see _YoungGeneration)
         #: what `botkit run` exits with (130 when the console was left with Ctrl-C)
         self.exit_status = 0
 
@@ -190,8 +216,10 @@ class Bot:
         gc.collect()
         gc.freeze()
         # Turns make many short-lived objects and few cycles: collect the young generation
-        # less often than Python's default of every 700 allocations.
-        gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+        # less often than Python's default of every 700 allocations (until `stop`).
+        if not self._gc_tuned:
+            self._gc_tuned = True
+            _young_generation.tune()
         log.info("botkit started: adapters %s, backends %s", ", ".join(self.adapters), ", ".join(self.backends))
 
     @property
@@ -220,6 +248,9 @@ class Bot:
         if self.dispatcher is not None:
             await self.dispatcher.drain(grace)
         await self._close_all()
+        if self._gc_tuned:
+            self._gc_tuned = False
+            _young_generation.restore()
         self._stopped.set()
 
     async def _close_all(self) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
+from botkit.bot import _GC_YOUNG_THRESHOLD
 from botkit.events import TextDelta
 from botkit.testing import running_bot
 
@@ -377,3 +379,16 @@ async def test_an_answer_longer_than_the_cap_is_cut_there_with_a_notice(tmp_path
         assert len(bot.backends["b"].calls) == 1
         [turn] = [t async for t in bot.store.iter_turns()]
         assert turn["status"] == "failed" and len(turn["answer"]) == 1_000
+
+
+async def test_the_garbage_collector_is_tuned_while_bots_run_and_given_back_when_the_last_stops(tmp_path):
+    before = gc.get_threshold()
+    assert before[0] != _GC_YOUNG_THRESHOLD
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    async with running_bot(config(answer="hello"), tmp_path / "a"):
+        assert gc.get_threshold() == (_GC_YOUNG_THRESHOLD, *before[1:])
+        async with running_bot(config(answer="hello"), tmp_path / "b"):
+            assert gc.get_threshold()[0] == _GC_YOUNG_THRESHOLD
+        assert gc.get_threshold()[0] == _GC_YOUNG_THRESHOLD  # one bot still runs
+    assert gc.get_threshold() == before
