@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Hashable
+from typing import Any
 
 log = logging.getLogger("botkit.dispatcher")
 
@@ -21,11 +22,13 @@ log = logging.getLogger("botkit.dispatcher")
 class Deadlines:
     def __init__(self, resolution: float) -> None:
         self.resolution = resolution
-        self._due: dict[Hashable, tuple[float, Callable[[], object]]] = {}
+        self._due: dict[Hashable, tuple[float, Callable[[Any], object]]] = {}
         self._watchdog: asyncio.Task | None = None
 
-    def start(self, key: Hashable, seconds: float, action: Callable[[], object]) -> None:
-        """Run `action` in `seconds` (give or take `resolution`) unless `stop(key)` comes first."""
+    def start(self, key: Hashable, seconds: float, action: Callable[[Any], object]) -> None:
+        """Run `action(key)` in `seconds` (give or take `resolution`) unless `stop(key)` comes
+        first. (The key is passed, so that callers hand the same function every time rather
+        than make a closure per timer.)"""
         self._due[key] = (time.monotonic() + seconds, action)
         if self._watchdog is None:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch(), name="botkit-deadlines")
@@ -45,7 +48,7 @@ class Deadlines:
                         break
                     del self._due[key]
                     try:
-                        action()
+                        action(key)
                     except Exception:
                         log.exception("a deadline's action failed")
         finally:

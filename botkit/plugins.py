@@ -26,6 +26,7 @@ import pluggy
 
 from botkit import hookspecs
 from botkit.extras import install_hint
+from botkit.ready import DONE
 from botkit.store.tables import PluginTables
 from botkit.turn import Handled
 
@@ -351,19 +352,50 @@ class Plugins:
                     type(result).__name__)
         return result
 
-    async def _observe(self, hook: str, **kwargs: Any) -> None:
-        """Every implementation runs; a failure, or an answer where none is wanted, is logged
-        with its plugin's name and does not stop the others."""
-        for impl in self._implementations(hook):
+    def _observe(self, hook: str, **kwargs: Any) -> Awaitable[None]:
+        """Every implementation runs, in order; a failure, or an answer where none is wanted, is
+        logged with its plugin's name and does not stop the others. Synchronous ones (most
+        observers) run now; what is returned awaits the first async one and runs the rest
+        after it (nothing to await when none is: no coroutine for every answer)."""
+        impls = self._implementations(hook)
+        for i, impl in enumerate(impls):
+            pending = self._observed(impl, hook, kwargs)
+            if pending is not None:
+                return self._observe_from(impls, i, pending, hook, kwargs)
+        return DONE
+
+    def _observed(self, impl: _Impl, hook: str, kwargs: dict[str, Any]) -> Awaitable[Any] | None:
+        """Call an observer: what to await when it is async, None when it is done."""
+        try:
+            result = self._call(impl, hook, kwargs)
+        except Exception:
+            log.exception("plugin %s failed in %s", impl.plugin, hook)
+            return None
+        if result is not None and inspect.isawaitable(result):
+            return result
+        self._check_observed(impl, hook, result)
+        return None
+
+    async def _observe_from(self, impls: list[_Impl], start: int, pending: Awaitable[Any] | None, hook: str,
+                            kwargs: dict[str, Any]) -> None:
+        """`_observe` from `impls[start]`, whose call `pending` is."""
+        for impl in impls[start:]:
+            if pending is None:
+                pending = self._observed(impl, hook, kwargs)
+                if pending is None:
+                    continue
             try:
-                result = self._call(impl, hook, kwargs)
-                if result is not None and inspect.isawaitable(result):  # await_me_maybe without its
-                    result = await result  # coroutine: observers run for every answer
+                result = await pending
             except Exception:
                 log.exception("plugin %s failed in %s", impl.plugin, hook)
-                continue
-            if result is not None:
-                log.error("%s", PluginError(impl.plugin, f"{hook} returned {result!r}; observers return None"))
+            else:
+                self._check_observed(impl, hook, result)
+            pending = None
+
+    @staticmethod
+    def _check_observed(impl: _Impl, hook: str, result: Any) -> None:
+        if result is not None:
+            log.error("%s", PluginError(impl.plugin, f"{hook} returned {result!r}; observers return None"))
 
     async def _mappings(self, hook: str, **kwargs: Any) -> list[dict]:
         """Each implementation's dict, for a view: one that fails, or answers anything but a

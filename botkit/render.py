@@ -106,7 +106,7 @@ class AnswerRenderer:
     def show_progress_after(self, delay: float, timers: Deadlines) -> None:
         """Show the adapter's progress if nothing else is shown within `delay` seconds."""
         self._progress = timers
-        timers.start(self, delay, self.start_progress)
+        timers.start(self, delay, AnswerRenderer.start_progress)
 
     def start_progress(self) -> None:
         """Show the adapter's progress now, beside the turn: the answer's first delivery

@@ -72,6 +72,9 @@ class TurnRunner:
         self._cut_short[task] = why
         task.cancel()
 
+    def _timed_out(self, task: asyncio.Task) -> None:
+        self._cut(task, "timeout")
+
     async def run(self, entry: JournalEntry) -> Answer | None:
         """Run `entry` if this process gets it; the answer, or None when there was none to give."""
         store = self.store
@@ -150,7 +153,7 @@ class TurnRunner:
         stream = None
         task = asyncio.current_task()
         assert task is not None
-        self.deadlines.start(task, self.settings.turn_timeout, lambda: self._cut(task, "timeout"))
+        self.deadlines.start(task, self.settings.turn_timeout, self._timed_out)
         self._asking[inbound.thread.key] = task
         try:
             try:

@@ -110,10 +110,19 @@ class ThreadWorkers:
                         if kicked[key]:
                             continue
                         break
-                    for entry in entries:
+                    for entry in entries:  # (each turn here, not in a coroutine of its own: one a turn)
                         if self._stopping:
                             break
-                        await self._run(thread, entry)
+                        turn_context.set((key, entry.event_id))
+                        try:
+                            await self.run(entry)
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception:
+                            log.exception("turn %s failed in the dispatcher", entry.event_id)
+                            await store.close_turn(entry)  # never retried forever: the failure is logged
+                        finally:
+                            self.finished(entry)
                 if not leased:
                     if not kicked[key]:
                         return
@@ -126,18 +135,6 @@ class ThreadWorkers:
             raise
         except Exception:
             log.exception("the worker of thread %s failed; its turns stay journaled for recovery", thread)
-
-    async def _run(self, thread: ThreadKey, entry: JournalEntry) -> None:
-        turn_context.set((thread.key, entry.event_id))
-        try:
-            await self.run(entry)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("turn %s failed in the dispatcher", entry.event_id)
-            await self.store.close_turn(entry)  # never retried forever: the failure is logged
-        finally:
-            self.finished(entry)
 
     # -- recovery sweeps ------------------------------------------------------------------------
 
