@@ -207,6 +207,12 @@ class Plugins:
         self.sources[name] = source
         self._impls.clear()
 
+    def remove(self, name: str) -> None:
+        """Unregister the plugin registered as `name` (a core plugin needed for a while only)."""
+        self.pm.unregister(name=name)
+        self.sources.pop(name, None)
+        self._impls.clear()
+
     def get(self, name: str) -> object | None:
         """The plugin registered as `name`, if any (a middleware is "middleware:<name>")."""
         return self.pm.get_plugin(name)

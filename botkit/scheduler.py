@@ -55,6 +55,24 @@ class _Announcer:
                 log.warning("could not announce the new session in %s", turn.thread, exc_info=True)
 
 
+#: the name `_Waiting` is registered under while a scheduled question waits for its answer
+_WAITING_PLUGIN = "core:scheduler-answers"
+
+
+class _Waiting:
+    """Scheduled questions waiting for their answers, told of each answer: a plugin only while
+    one waits (an observer of every answer costs every turn something)."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, asyncio.Future[Answer]] = {}  # event id -> its answer
+
+    @hookimpl
+    def botkit_answer_complete(self, turn: Turn, answer: Answer) -> None:
+        waiting = self.waiting.get(turn.inbound.event_id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(answer)
+
+
 class Scheduler:
     """The bot's scheduler; plugins receive it in `botkit_scheduled_jobs`."""
 
@@ -67,7 +85,7 @@ class Scheduler:
         #: threads whose session expired, told so with their next message if configured
         self.expired: set[ThreadKey] = set()
         self._fire_times: dict[str, datetime] = {}
-        self._waiting: dict[str, asyncio.Future[Answer]] = {}
+        self._waiting = _Waiting()
 
     def add_job(self, func: Callable[..., Any], trigger: Any = None, **kwargs: Any) -> Job:
         """APScheduler's `add_job`; `func` may be a coroutine function."""
@@ -95,7 +113,6 @@ class Scheduler:
                        IntervalTrigger(seconds=job.every, timezone=job.timezone))
             self.add_job(self.ask, trigger, args=[job], id=f"ask:{job.name}", name=job.name,
                          misfire_grace_time=int(job.misfire_grace))
-        self.bot.plugins.add(self, "core:scheduler", "botkit.scheduler")
         await self.bot.plugins.scheduled_jobs(self)
         self.aps.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         self.aps.start()
@@ -104,7 +121,7 @@ class Scheduler:
     async def stop(self) -> None:
         if self.aps.running:
             self.aps.shutdown(wait=False)
-        for waiting in self._waiting.values():
+        for waiting in self._waiting.waiting.values():
             waiting.cancel()
 
     def _submitted(self, event: JobSubmissionEvent) -> None:
@@ -132,7 +149,9 @@ class Scheduler:
             log.warning("scheduled job %s: no route to a backend for %s", job.name, thread)
             return None
         done: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._waiting[inbound.event_id] = done
+        if not self._waiting.waiting:
+            bot.plugins.add(self._waiting, _WAITING_PLUGIN, "botkit.scheduler")
+        self._waiting.waiting[inbound.event_id] = done
         try:
             if not await dispatcher.start_turn(Turn(inbound, adapter, backend, job.ask.question)):
                 log.info("scheduled job %s: the run due %s was already answered", job.name, stamp)
@@ -141,13 +160,9 @@ class Scheduler:
             # the job runs until the answer is complete, so runs of one job never overlap
             return await asyncio.wait_for(done, dispatcher.settings.turn_timeout + 60)
         finally:
-            self._waiting.pop(inbound.event_id, None)
-
-    @hookimpl
-    def botkit_answer_complete(self, turn: Turn, answer: Answer) -> None:
-        waiting = self._waiting.get(turn.inbound.event_id)
-        if waiting is not None and not waiting.done():
-            waiting.set_result(answer)
+            self._waiting.waiting.pop(inbound.event_id, None)
+            if not self._waiting.waiting:
+                bot.plugins.remove(_WAITING_PLUGIN)
 
     # -- housekeeping ----------------------------------------------------------------------------
 

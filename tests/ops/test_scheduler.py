@@ -100,12 +100,15 @@ async def test_runs_of_one_job_never_overlap(clock, tmp_path):
         bot.scheduler.aps.wakeup()
         rec = bot.adapters["rec"]
         await rec.wait_for(lambda: bool(rec.order))  # the first run's placeholder is up
+        # every answer is shown to the scheduler only while one of its questions waits
+        assert bot.plugins.get("core:scheduler-answers") is not None
         clock.set(start + timedelta(minutes=2, seconds=1))
         bot.scheduler.aps.wakeup()
         await asyncio.wait_for(skipped.get(), 5)
         backend.gate.set()
         await asyncio.wait_for(executed.get(), 5)
         assert len(backend.calls) == 1
+        assert bot.plugins.get("core:scheduler-answers") is None
 
 
 async def test_an_idle_session_expires_and_the_next_message_starts_a_new_one(clock, tmp_path):
