@@ -184,6 +184,9 @@ _INSERT_JOURNAL = ("INSERT INTO journal (event_id, thread, seq, backend, kind, q
                    " admitted_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _UPDATE_JOURNAL = "UPDATE journal SET state = ?, messages = ?, owner = ? WHERE seq = ?"
 _DELETE_JOURNAL = "DELETE FROM journal WHERE seq = ?"
+#: not a statement: a turn's end, queued as one op (entry, session touch or None, turn row), which
+#: `_group` writes as the entry's delete, the touch and the turn's insert
+_CLOSE_TURN = "close turn"
 _INSERT_TURN = (
     "INSERT INTO turns (session, thread, event_id, adapter, backend, user, question, answer, status, created_at,"
     " sources, score, error, message_ids, first_text_after, duration, edits, flags)"
@@ -223,7 +226,15 @@ def _group(ops: list[tuple[str, Any]]) -> dict[str, list[tuple]]:
     inserted: dict[str, JournalEntry] = {}
     screens: dict[str, JournalEntry] = {}
     deleted: list[tuple] = []
+    touched: list[tuple] = []
+    recorded: list[tuple] = []
     for sql, params in ops:
+        if sql is _CLOSE_TURN:  # the entry is deleted, as below
+            entry, touch, record = params
+            if touch is not None:
+                touched.append(touch)
+            recorded.append(record)
+            sql, params = _DELETE_JOURNAL, entry
         if sql is _UPDATE_JOURNAL:
             screens[params.event_id] = params
         elif sql is _INSERT_JOURNAL:
@@ -246,6 +257,10 @@ def _group(ops: list[tuple[str, Any]]) -> dict[str, list[tuple]]:
         batch[_UPDATE_JOURNAL] = updated
     if deleted:
         batch[_DELETE_JOURNAL] = deleted
+    if touched:
+        batch[_TOUCH_SESSION] = touched
+    if recorded:
+        batch[_INSERT_TURN] = recorded
     return batch
 
 
@@ -908,14 +923,15 @@ class SQLiteStore(SQLHistory):
             entries.remove(entry)
             if not entries:
                 del self._journal[key]
-        self._queue(_DELETE_JOURNAL, entry)
         if answer is None or session is None:
+            self._queue(_DELETE_JOURNAL, entry)
             return DONE
+        touch = None
         if session.session_id == session.written_session_id:
-            self._queue(_TOUCH_SESSION, (session.last_active, session.turn_count, session.id))
+            touch = (session.last_active, session.turn_count, session.id)
         else:  # the backend gave it a (new) id
             self._save(session, None)
-        self._queue(_INSERT_TURN, turn_row(entry, session, answer, _json))
+        self._queue(_CLOSE_TURN, (entry, touch, turn_row(entry, session, answer, _json)))  # one op: a turn's end
         current = self._sessions.get(key)
         if current is session and session.recent is not None and answer.status == "complete":
             session.recent.append((entry.inbound.text, answer.text))
