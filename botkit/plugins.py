@@ -284,7 +284,7 @@ class Plugins:
 
     @property
     def renders(self) -> bool:
-        """Whether any plugin shapes drafts (the renderer skips building notes otherwise)."""
+        """Whether any plugin shapes drafts (the renderer builds none otherwise)."""
         return bool(self._implementations("botkit_render"))
 
     def answer_complete(self, turn: Turn, answer: Answer) -> Awaitable[None]:

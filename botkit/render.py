@@ -257,32 +257,35 @@ class AnswerRenderer:
         self.plugins.render(draft, self.surface)
         return draft
 
-    def _compose(self, draft: Draft) -> list[Outgoing]:
-        """The draft as platform messages: split text, notes on the first/last piece."""
-        notes = draft.notes  # (most answers have none: no comprehensions for them)
-        above = [n for n in notes if n.placement == Placement.ABOVE] if notes else []
+    def _compose(self, text: str, notes: list[Note], status: str | None, final: bool, failed: str | None,
+                 sources: list) -> list[Outgoing]:
+        """A draft's parts as platform messages: split text, notes on the first/last piece."""
+        above = [n for n in notes if n.placement == Placement.ABOVE] if notes else []  # (most answers have none)
         below = [n for n in notes if n.placement != Placement.ABOVE] if notes else []
-        if draft.failed:
-            below.append(Note(draft.failed, kind=NoteKind.ERROR))
-        text = draft.text
+        if failed:
+            below.append(Note(failed, kind=NoteKind.ERROR))
         limit = self.caps.max_length
-        room = limit - (sum(len(n.text) + _NOTE_SEPARATOR for n in notes) if notes else 0) \
-            - (len(draft.failed or "") + 4)
+        room = limit - (sum(len(n.text) + _NOTE_SEPARATOR for n in notes) if notes else 0) - (len(failed or "") + 4)
         if len(text) <= room:
-            return [Outgoing(text, above + below, draft.status, draft.final, draft.sources)]
+            return [Outgoing(text, above + below, status, final, sources)]
         pieces = split_text(text, max(room, limit // 2))
         if len(pieces[-1]) > room:  # the notes don't fit beside the last piece: give them their own message
             pieces.append("")
-        out = [Outgoing(piece, [], None, draft.final, draft.sources) for piece in pieces]
+        out = [Outgoing(piece, [], None, final, sources) for piece in pieces]
         out[0].notes = above
         out[-1].notes = below
-        out[-1].status = draft.status
+        out[-1].status = status
         return out
 
     async def _deliver(self, *, final: bool, failed: str | None = None) -> None:
         if self._progress is not None:
             await self._progress_settled()
-        messages = self._compose(self.draft(final=final, failed=failed))
+        if self.plugins.renders:  # plugins shape a draft of the answer first
+            draft = self.draft(final=final, failed=failed)
+            messages = self._compose(draft.text, draft.notes, draft.status, final, draft.failed, draft.sources)
+        else:
+            messages = self._compose(self.text, self.notes, None if final else self.status, final, failed,
+                                     self.sources)
         shown = self._shown
         changed = [i for i, message in enumerate(messages) if i >= len(shown) or shown[i] != message]
         if not changed:
