@@ -8,8 +8,8 @@ concurrency).
 Round trips are what a busy replica runs out of, so every call of the hot path is group
 committed: the calls of one kind (admissions, reads of pending turns, turns started,
 sessions looked up, threads taken and released) that arrive while that kind's previous
-batch is under way go together in one statement over arrays (`unnest`), and each caller
-awaits its own row's result. Journal updates, session saves and turn records are written
+batch is under way go together in one statement, over their rows sent as one JSON text
+(`_json_rows`; a few short lists of keys as arrays), and each caller awaits its own row's result. Journal updates, session saves and turn records are written
 behind by one writer task, also one statement per batch; `flush`, and the calls that must
 see a thread's writes (its pending turns, a start, its session, its release), wait for
 them, so whichever replica runs the thread's next turn sees them.
