@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import os
 import socket
@@ -172,15 +171,17 @@ _MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('botkit_schema'
 
 def _json_rows(param: int, types: dict[str, str], *, numbered: bool = False) -> str:
     """The rows of a batch sent as one JSON array of arrays, in text parameter `param`, as a
-    FROM item: each column named and typed as `types` says (json columns stay json), and the
+    FROM item: each column named and typed as `types` says (json columns stay JSON), and the
     row's place in the batch as `n` when `numbered`. One parameter instead of an array per
     column: asyncpg checks every element of an array parameter against three abstract base
-    classes in Python (~100 ns each, 70 a turn), where one JSON text is encoded in C."""
+    classes in Python (~100 ns each, 70 a turn), where one JSON text is encoded in C. Parsed
+    as jsonb, once (as json, each `->>` parsed its row again: the server, which is what a
+    burst waits for, spent 122 us a turn instead of 95-102)."""
     columns = ", ".join((f"r->{i}" if kind == "json" else f"r->>{i}" if kind == "text" else f"(r->>{i})::{kind}")
                         + f' AS "{name}"' for i, (name, kind) in enumerate(types.items()))
     if numbered:
-        return f"(SELECT {columns}, n FROM json_array_elements(${param}::text::json) WITH ORDINALITY AS b(r, n))"
-    return f"(SELECT {columns} FROM json_array_elements(${param}::text::json) AS b(r))"
+        return f"(SELECT {columns}, n FROM jsonb_array_elements(${param}::text::jsonb) WITH ORDINALITY AS b(r, n))"
+    return f"(SELECT {columns} FROM jsonb_array_elements(${param}::text::jsonb) AS b(r))"
 
 
 _CLAIM_EVENT = (
@@ -336,7 +337,7 @@ def _count(status: str) -> int:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=_json, decoder=orjson.loads, schema="pg_catalog")  # (C, not json's)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
