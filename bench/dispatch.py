@@ -9,7 +9,11 @@ post and edit written ahead), thread workers, session lookup, rendering, turn re
 The floor is measured in the same process, on the same event loop, before and after
 botkit (each the median of several runs): a bare asyncio + pluggy loop that does nothing
 but dispatch (a task per delivery calls a hook, whose implementation awaits one send).
-botkit's ratio to it is the figure to compare across machines.
+botkit's ratio to it is the figure to compare across machines. In burst mode a second bound,
+the journal floor, is measured on a store of the same kind: the store's durable steps for each
+turn alone (claimed and journaled, started, written ahead, posted, closed with its record) with
+nothing around them. botkit's ratio to it is the share of a turn's cost that is the journal's;
+the rest is the pipeline's (routing, workers, runner, renderer, hooks).
 
     python bench/dispatch.py --mode burst --chunks 1                  # 10,000 turns over 1,000 threads at once
     python bench/dispatch.py --mode burst --turns 100000 --threads 100000 --idle 10
@@ -19,9 +23,10 @@ botkit's ratio to it is the figure to compare across machines.
     python bench/dispatch.py --mode seq --chunks 1                     # one turn in flight: added latency
     python bench/dispatch.py --mode burst --chunks 20 --chunk-delay 0.05 --edit-interval 0.25 --turns 200
 
-Figures printed: turns/s and the floor's, the ratio, CPU µs per turn (every thread of the
-process, and apart that of the processes it started: the SQLite store's, which commits on
-the machine's other core), the SQLite store's time writing batches per turn, added
+Figures printed: turns/s and the floor's, the ratio, the journal floor and the ratio to it,
+CPU µs per turn (every thread of the process, and apart that of the processes it started:
+the SQLite store's, which commits on the machine's other core), the SQLite store's time
+writing batches per turn, added
 latency p50/p99 (inbound accepted -> first text handed to the adapter; the backend's last
 chunk -> final edit handed over), adapter calls and edits per answer (with the bound
 ceil(stream time / interval) + 1), RSS before, after, after `--idle` s (and apart, the
@@ -48,7 +53,7 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pluggy
@@ -59,7 +64,10 @@ from botkit import allocator
 from botkit.bot import Bot, load
 from botkit.config import Section
 from botkit.loop import loop_factory, loop_name
+from botkit.pipeline.screen import ScreenJournal
+from botkit.store import JournalEntry, open_store
 from botkit.testing import child_processes
+from botkit.turn import Answer
 
 
 class InstantConfig(Section):
@@ -199,6 +207,73 @@ async def floor_once(turns: int, threads: int, mode: str) -> float:
     return elapsed
 
 
+# -- the journal floor: the store's durable steps and nothing else --------------------------
+
+
+async def journal_floor(url: str, turns: int, threads: int) -> float:
+    """Turns per second of a store's durable steps alone, as botkit takes them for each turn
+    (its event claimed and journaled, the turn started, its answer written ahead, posted and
+    closed with its record), a task per delivery and one worker per thread, and nothing
+    else: no routing, backend, renderer or hooks. What the turn journal costs: the bound of
+    botkit's throughput on that store (burst mode)."""
+    store = open_store(url)
+    await store.open()
+    workers: dict[str, asyncio.Task] = {}
+    kicked: set[str] = set()  # threads given a turn while their worker runs
+    posted = 0
+
+    async def work(thread: ThreadKey) -> None:
+        nonlocal posted
+        key = thread.key
+        try:
+            if store.shared:
+                await store.take_thread(thread)
+            while True:
+                kicked.discard(key)
+                entries = await store.pending(thread)
+                if not entries and key not in kicked:
+                    return
+                for entry in entries:
+                    await store.start_turn(entry)
+                    session = await store.active_session(thread, entry.backend)
+                    message = Outgoing(f"the answer to {entry.query}", final=True)
+                    screen = ScreenJournal(store, entry)
+                    await screen.intend([message], [])
+                    ref = MessageRef(thread, entry.event_id)
+                    posted += 1
+                    await screen.posted(0, ref)
+                    session.turn_count += 1
+                    await store.close_turn(entry, session, Answer(message.text, message_ids=[ref.message_id]))
+        finally:
+            if store.shared:
+                await store.release_thread(thread, force=True)
+            del workers[key]
+
+    def kick(thread: ThreadKey) -> None:
+        if thread.key in workers:
+            kicked.add(thread.key)
+        else:
+            workers[thread.key] = asyncio.create_task(work(thread))
+
+    async def deliver(n: int) -> None:
+        inbound = Inbound(f"e{n}", ThreadKey("null", "w", "c", f"t{n % threads}"), "u", f"question {n}",
+                          adapter="null")
+        await store.admit(JournalEntry(inbound, "instant", inbound.text), lambda: kick(inbound.thread))
+
+    try:
+        gc.collect()
+        started = time.perf_counter()
+        await asyncio.gather(*(deliver(n) for n in range(turns)))
+        while workers:
+            await asyncio.gather(*list(workers.values()))
+        await store.flush()
+        elapsed = time.perf_counter() - started
+    finally:
+        await store.close()
+    assert posted == turns, f"{posted} answers for {turns} turns"
+    return turns / elapsed
+
+
 # -- botkit ---------------------------------------------------------------------------------
 
 
@@ -226,14 +301,18 @@ def pct(values: array, q: float) -> float:
 
 
 @contextlib.contextmanager
-def store_url(args: argparse.Namespace, tmp: str) -> Iterator[str]:
+def store_urls(args: argparse.Namespace, tmp: str) -> Iterator[Callable[[str], str]]:
+    """A new, empty store's URL for each name: a file in `tmp`, or a database of one throwaway
+    PostgreSQL server (`--store-url`: that one, for botkit's run only)."""
     if args.postgres:
         from botkit.testing import postgres_server
 
         with postgres_server() as server:
-            yield server.create_database("bench")
+            yield server.create_database
+    elif args.store_url:
+        yield lambda name: args.store_url
     else:
-        yield args.store_url or f"sqlite:///{tmp}/bench.db"
+        yield lambda name: f"sqlite:///{tmp}/{name}.db"
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -241,7 +320,8 @@ async def run(args: argparse.Namespace) -> None:
     floor_before = floor_after = None
     if not args.no_floor:
         floor_before = await floor(args.turns, args.threads, args.mode)
-    with tempfile.TemporaryDirectory() as tmp, store_url(args, tmp) as url:
+    with tempfile.TemporaryDirectory() as tmp, store_urls(args, tmp) as new_store:
+        url = new_store("bench")
         config = {
             "plugins": [str(Path(__file__).resolve())],
             "store": {"url": url},
@@ -281,6 +361,10 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(args.idle)
             gc.collect()
         rss_idle, helpers_rss = rss_mb(), sum(map(rss_mb, helpers))
+        journal_rate = None
+        if not args.no_floor and args.mode == "burst" and not args.store_url:
+            # (before the bot stops: with the garbage collector as botkit tunes it)
+            journal_rate = await journal_floor(new_store("journal"), args.turns, args.threads)
         await bot.stop()
     if not args.no_floor:
         floor_after = await floor(args.turns, args.threads, args.mode)
@@ -295,6 +379,10 @@ async def run(args: argparse.Namespace) -> None:
         floor_rate = (floor_before + floor_after) / 2
         print(f"  floor turns/s                {floor_rate:,.0f}  (before {floor_before:,.0f}, after {floor_after:,.0f})")
         print(f"  ratio to the floor           {rate / floor_rate:.3f}")
+        if journal_rate:
+            print(f"  journal floor turns/s        {journal_rate:,.0f}  (the store's durable steps alone:"
+                  f" {journal_rate / floor_rate:.3f} of the floor)")
+            print(f"  ratio to the journal floor   {rate / journal_rate:.3f}")
     print(f"  CPU us per turn              {cpu / args.turns * 1e6:,.0f}"
           + (f"  (and {helpers_cpu / args.turns * 1e6:,.0f} in the processes it started)" if helpers else ""))
     if committing:

@@ -25,6 +25,13 @@ def test_the_burst_benchmark_prints_its_figures_and_the_store_s_share():
         r"^  (turns/s|floor turns/s|ratio to the floor|CPU us per turn)\s+([\d.,]+)", out, re.MULTILINE)}
     assert set(figure) == {"turns/s", "floor turns/s", "ratio to the floor", "CPU us per turn"}, out
     assert abs(figure["ratio to the floor"] - figure["turns/s"] / figure["floor turns/s"]) < 0.002  # (printed rounded)
+    # the journal floor: the store's durable steps alone, every turn answered (it asserts so), and botkit's ratio to it
+    journal = re.search(r"^  journal floor turns/s\s+([\d,]+)  \(the store's durable steps alone: ([\d.]+) of the floor\)\n"
+                        r"  ratio to the journal floor\s+([\d.]+)$", out, re.MULTILINE)
+    assert journal is not None, out
+    journal_rate = float(journal[1].replace(",", ""))
+    assert abs(float(journal[2]) - journal_rate / figure["floor turns/s"]) < 0.002
+    assert abs(float(journal[3]) - figure["turns/s"] / journal_rate) < 0.002
     writes = re.search(r"store writes us per turn\s+([\d.,]+) in the store's process \(busy (\d+)% of the run\)", out)
     assert writes is not None, out
     writing, share = float(writes[1].replace(",", "")), int(writes[2])
