@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import socket
@@ -337,7 +338,8 @@ def _count(status: str) -> int:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("json", encoder=_json, decoder=orjson.loads, schema="pg_catalog")  # (C, not json's)
+    # (json's, not orjson's, which refuses integers beyond 64 bits: a plugin's table may hold them)
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
