@@ -34,6 +34,7 @@ from botkit.turn import Answer, Turn
 
 if TYPE_CHECKING:
     from botkit.bot import Bot
+    from botkit.plugins import Plugins
 
 log = logging.getLogger("botkit.scheduler")
 
@@ -55,22 +56,37 @@ class _Announcer:
                 log.warning("could not announce the new session in %s", turn.thread, exc_info=True)
 
 
-#: the name `_Waiting` is registered under while a scheduled question waits for its answer
-_WAITING_PLUGIN = "core:scheduler-answers"
+class _AwaitedAnswers:
+    """The answers scheduled questions wait for. It observes answers (a plugin) only while
+    one waits: an observer of every answer costs every turn something."""
 
+    NAME = "core:scheduler-answers"
 
-class _Waiting:
-    """Scheduled questions waiting for their answers, told of each answer: a plugin only while
-    one waits (an observer of every answer costs every turn something)."""
+    def __init__(self, plugins: Plugins) -> None:
+        self.plugins = plugins
+        self._futures: dict[str, asyncio.Future[Answer]] = {}  # event id -> its answer
 
-    def __init__(self) -> None:
-        self.waiting: dict[str, asyncio.Future[Answer]] = {}  # event id -> its answer
+    def expect(self, event_id: str) -> asyncio.Future[Answer]:
+        if not self._futures:
+            self.plugins.add(self, self.NAME, "botkit.scheduler")
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._futures[event_id] = future
+        return future
+
+    def forget(self, event_id: str) -> None:
+        self._futures.pop(event_id, None)
+        if not self._futures:
+            self.plugins.remove(self.NAME)
+
+    def cancel(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
 
     @hookimpl
     def botkit_answer_complete(self, turn: Turn, answer: Answer) -> None:
-        waiting = self.waiting.get(turn.inbound.event_id)
-        if waiting is not None and not waiting.done():
-            waiting.set_result(answer)
+        future = self._futures.get(turn.inbound.event_id)
+        if future is not None and not future.done():
+            future.set_result(answer)
 
 
 class Scheduler:
@@ -85,7 +101,7 @@ class Scheduler:
         #: threads whose session expired, told so with their next message if configured
         self.expired: set[ThreadKey] = set()
         self._fire_times: dict[str, datetime] = {}
-        self._waiting = _Waiting()
+        self._answers = _AwaitedAnswers(bot.plugins)
 
     def add_job(self, func: Callable[..., Any], trigger: Any = None, **kwargs: Any) -> Job:
         """APScheduler's `add_job`; `func` may be a coroutine function."""
@@ -121,8 +137,7 @@ class Scheduler:
     async def stop(self) -> None:
         if self.aps.running:
             self.aps.shutdown(wait=False)
-        for waiting in self._waiting.waiting.values():
-            waiting.cancel()
+        self._answers.cancel()
 
     def _submitted(self, event: JobSubmissionEvent) -> None:
         """Remember when a run was due: its scheduled time names its question's event."""
@@ -148,10 +163,7 @@ class Scheduler:
         if backend is None:
             log.warning("scheduled job %s: no route to a backend for %s", job.name, thread)
             return None
-        done: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        if not self._waiting.waiting:
-            bot.plugins.add(self._waiting, _WAITING_PLUGIN, "botkit.scheduler")
-        self._waiting.waiting[inbound.event_id] = done
+        done = self._answers.expect(inbound.event_id)
         try:
             if not await dispatcher.start_turn(Turn(inbound, adapter, backend, job.ask.question)):
                 log.info("scheduled job %s: the run due %s was already answered", job.name, stamp)
@@ -160,9 +172,7 @@ class Scheduler:
             # the job runs until the answer is complete, so runs of one job never overlap
             return await asyncio.wait_for(done, dispatcher.settings.turn_timeout + 60)
         finally:
-            self._waiting.waiting.pop(inbound.event_id, None)
-            if not self._waiting.waiting:
-                bot.plugins.remove(_WAITING_PLUGIN)
+            self._answers.forget(inbound.event_id)
 
     # -- housekeeping ----------------------------------------------------------------------------
 
