@@ -55,7 +55,7 @@ class DeliveryObserver(Protocol):
 class AnswerRenderer:
     """Folds answer events into a draft and delivers it through an adapter."""
 
-    __slots__ = ("adapter", "plugins", "inbound", "backend", "caps", "surface", "messages", "screen",
+    __slots__ = ("adapter", "plugins", "inbound", "backend", "caps", "messages", "screen",
                  "_parts", "sources", "score", "status", "warnings", "_shown", "_dirty", "_next_at", "edits",
                  "first_text_at", "_flusher", "_wake", "_delivering", "_closing", "_text_cache", "_progress",
                  "max_chars", "_size", "cut", "notes", "observers", "_progress_backoff")
@@ -68,7 +68,6 @@ class AnswerRenderer:
         self.inbound = inbound
         self.backend = backend
         self.caps = adapter.capabilities
-        self.surface = adapter.surface
         self.messages: list[MessageRef] = []
         self._shown: list[Outgoing | None] = []
         self.screen = screen
@@ -254,7 +253,7 @@ class AnswerRenderer:
     def draft(self, *, final: bool, failed: str | None = None) -> Draft:
         draft = Draft(self.text, self.sources, self.score, None if final else self.status, self.warnings,
                       list(self.notes), final, failed, self.backend, self.inbound.thread)
-        self.plugins.render(draft, self.surface)
+        self.plugins.render(draft, self.adapter.surface)
         return draft
 
     def _compose(self, text: str, notes: list[Note], status: str | None, final: bool, failed: str | None,
