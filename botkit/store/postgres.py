@@ -9,7 +9,8 @@ Round trips are what a busy replica runs out of, so every call of the hot path i
 committed: the calls of one kind (admissions, reads of pending turns, turns started,
 sessions looked up, threads taken and released) that arrive while that kind's previous
 batch is under way go together in one statement, over their rows sent as one JSON text
-(`_json_rows`; a few short lists of keys as arrays), and each caller awaits its own row's result. Journal updates, session saves and turn records are written
+(`_json_rows`; thread keys, and the positions a release saw, as arrays), and each caller
+awaits its own row's result. Journal updates, session saves and turn records are written
 behind by one writer task, also one statement per batch; `flush`, and the calls that must
 see a thread's writes (its pending turns, a start, its session, its release), wait for
 them, so whichever replica runs the thread's next turn sees them.
@@ -201,10 +202,10 @@ _END_SESSION = "UPDATE sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS 
 # look-ups are LATERAL with a LIMIT: one index look-up per thread, never a scan of every
 # active session.)
 _ACTIVE_SESSIONS = (
-    "WITH asked AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int4[]) AS a(thread, backend, recent)),"
+    f"WITH asked AS {_json_rows(1, {'thread': 'text', 'backend': 'text', 'recent': 'int4'})},"
     f" existing AS (SELECT a.thread, s.* FROM asked a CROSS JOIN LATERAL (SELECT {_SESSION_FIELDS} FROM sessions"
     " WHERE thread = a.thread AND ended_at IS NULL LIMIT 1) s),"
-    " created AS (INSERT INTO sessions (thread, backend, created_at, last_active) SELECT thread, backend, $4, $4"
+    " created AS (INSERT INTO sessions (thread, backend, created_at, last_active) SELECT thread, backend, $2, $2"
     " FROM asked WHERE thread NOT IN (SELECT thread FROM existing) ORDER BY thread"
     f" ON CONFLICT (thread) WHERE ended_at IS NULL DO NOTHING RETURNING thread, {_SESSION_FIELDS}),"
     " found AS (SELECT * FROM existing UNION ALL SELECT * FROM created)"
@@ -770,7 +771,7 @@ class PostgresStore(SQLHistory):
         for n, (key, *_) in enumerate(asked):
             first.setdefault(key, n)
         unique = [asked[n] for n in first.values()]
-        found = {row["thread"]: row for row in await conn.fetch(_ACTIVE_SESSIONS, *_columns(unique, 3), time.time())}
+        found = {row["thread"]: row for row in await conn.fetch(_ACTIVE_SESSIONS, _json(unique), time.time())}
         return [found.get(key) if first[key] == n else None for n, (key, *_) in enumerate(asked)]
 
     async def _session_alone(self, thread: ThreadKey, backend: str, with_recent: int) -> SessionRecord:
