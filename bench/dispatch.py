@@ -26,11 +26,11 @@ the rest is the pipeline's (routing, workers, runner, renderer, hooks).
 Figures printed: turns/s and the floor's, the ratio, the journal floor and the ratio to it,
 CPU µs per turn (every thread of the process, and apart that of the processes it started:
 the SQLite store's, which commits on the machine's other core), the SQLite store's time
-writing batches per turn, added
-latency p50/p99 (inbound accepted -> first text handed to the adapter; the backend's last
-chunk -> final edit handed over), adapter calls and edits per answer (with the bound
-ceil(stream time / interval) + 1), RSS before, after, after `--idle` s (and apart, the
-processes it started).
+writing batches per turn, with `--postgres` the statements its server ran per turn (round
+trips), added latency p50/p99 (inbound accepted -> first text handed to the adapter; the
+backend's last chunk -> final edit handed over), adapter calls and edits per answer (with
+the bound ceil(stream time / interval) + 1), RSS before, after, after `--idle` s (and apart,
+the processes it started).
 
 To compare two commits, install each in a virtualenv of its own (`PYTHONPATH=old/tree` does
 not win over an editable install: the new code runs twice) and alternate their runs, e.g.
@@ -307,7 +307,7 @@ def store_urls(args: argparse.Namespace, tmp: str) -> Iterator[Callable[[str], s
     if args.postgres:
         from botkit.testing import postgres_server
 
-        with postgres_server() as server:
+        with postgres_server(settings={"shared_preload_libraries": "pg_stat_statements"}) as server:
             yield server.create_database
     elif args.store_url:
         yield lambda name: args.store_url
@@ -315,12 +315,40 @@ def store_urls(args: argparse.Namespace, tmp: str) -> Iterator[Callable[[str], s
         yield lambda name: f"sqlite:///{tmp}/{name}.db"
 
 
+class StatementCount:
+    """The statements a PostgreSQL server runs for a database (its pg_stat_statements, which
+    the throwaway server of `--postgres` loads): round trips as the server saw them, every
+    batch one, whatever the client library does around them."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn = None
+
+    async def __aenter__(self) -> StatementCount:
+        import asyncpg
+
+        self.conn = await asyncpg.connect(self.url)
+        await self.conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.conn.close()
+
+    async def now(self) -> int:
+        """Statements run so far (a reading counts in the next one)."""
+        return await self.conn.fetchval(
+            "SELECT COALESCE(SUM(calls), 0) FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
 async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     floor_before = floor_after = None
     if not args.no_floor:
         floor_before = await floor(args.turns, args.threads, args.mode)
-    with tempfile.TemporaryDirectory() as tmp, store_urls(args, tmp) as new_store:
+    async with contextlib.AsyncExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        new_store = stack.enter_context(store_urls(args, tmp))
         url = new_store("bench")
         config = {
             "plugins": [str(Path(__file__).resolve())],
@@ -335,6 +363,7 @@ async def run(args: argparse.Namespace) -> None:
         path.write_text(yaml.safe_dump(config))
         bot = Bot(*load(path))
         await bot.start()
+        statements = await stack.enter_async_context(StatementCount(url)) if args.postgres else None
         adapter: NullAdapter = bot.adapters["null"]  # type: ignore[assignment]
         adapter.expect(args.turns)
         gc.collect()
@@ -342,6 +371,7 @@ async def run(args: argparse.Namespace) -> None:
         rss_before, helpers_rss_before = rss_mb(), sum(map(rss_mb, helpers))
         commits = getattr(bot.store, "commit_seconds", None)  # the SQLite store's
         committed_before = dict(commits) if commits else {}
+        statements_before = await statements.now() if statements else 0
         cpu_started, helpers_cpu_started = time.process_time(), cpu_seconds(helpers)
         started = time.perf_counter()
         if args.mode == "burst":
@@ -354,6 +384,7 @@ async def run(args: argparse.Namespace) -> None:
         await bot.store.flush()
         elapsed = time.perf_counter() - started
         cpu, helpers_cpu = time.process_time() - cpu_started, cpu_seconds(helpers) - helpers_cpu_started
+        statements_run = await statements.now() - statements_before - 1 if statements else None  # (not the first reading)
         committing = {where: seconds - committed_before[where] for where, seconds in commits.items()} if commits else {}
         rss_after = rss_mb()
         live_sessions = await bot.store.count_sessions()
@@ -388,6 +419,9 @@ async def run(args: argparse.Namespace) -> None:
     if committing:
         print(f"  store writes us per turn     {committing['process'] / args.turns * 1e6:,.1f} in the store's process"
               f" (busy {committing['process'] / elapsed:.0%} of the run)")
+    if statements_run is not None:
+        print(f"  database statements per turn {statements_run / args.turns:.3f}  (round trips, as the PostgreSQL"
+              f" server counted them: {statements_run:,} for {args.turns:,} turns)")
     print(f"  accepted -> first text  ms   p50 {pct(adapter.first_text, .5):.3f}  p99 {pct(adapter.first_text, .99):.3f}")
     print(f"  last chunk -> final     ms   p50 {pct(adapter.final_lag, .5):.3f}  p99 {pct(adapter.final_lag, .99):.3f}")
     print(f"  adapter calls per answer     {adapter.calls / adapter.answers:.2f}")

@@ -638,13 +638,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def postgres_server(*, password: str | None = None, max_connections: int = 200) -> Iterator[PostgresServer]:
+def postgres_server(*, password: str | None = None, max_connections: int = 200,
+                    settings: dict[str, str] | None = None) -> Iterator[PostgresServer]:
     """Start a throwaway PostgreSQL, yield it, stop it and delete its files (also on errors).
 
     The distribution's binaries, a data directory in a temporary folder, 127.0.0.1 on a free
     port and a unix socket; durability off (it holds test data). With `password`, TCP
     connections must give it (scram), so tests can prove a client passes it; without, they
-    are trusted. PostgreSQL refuses to run as root: as root it runs as `postgres`.
+    are trusted. `settings` are more server settings (`-c name=value`). PostgreSQL refuses to
+    run as root: as root it runs as `postgres`.
     """
     bindir = postgres_binaries()
     if bindir is None:
@@ -673,7 +675,8 @@ def postgres_server(*, password: str | None = None, max_connections: int = 200) 
         run(str(bindir / "initdb"), "-D", str(data), "-U", POSTGRES_USER, *auth, "-E", "UTF8", "--no-sync")
         port = free_port()
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off -c synchronous_commit=off"
-                   f" -c full_page_writes=off -c max_connections={max_connections}")
+                   f" -c full_page_writes=off -c max_connections={max_connections}"
+                   + "".join(f" -c {name}={value}" for name, value in (settings or {}).items()))
         run(str(bindir / "pg_ctl"), "start", "-D", str(data), "-w", "-t", "30", "-l", str(base / "log"), "-o", options)
         try:
             yield PostgresServer(bindir, base, port, password)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from botkit import allocator
+from botkit.testing import postgres_binaries
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "dispatch.py"
 
@@ -39,6 +40,20 @@ def test_the_burst_benchmark_prints_its_figures_and_the_store_s_share():
     # the store's process, apart (its CPU is counted in clock ticks: 300 turns may take less than one)
     assert re.search(r"^  CPU us per turn\s+[\d,]+  \(and [\d,]+ in the processes it started\)", out, re.MULTILINE), out
     assert "adapter calls per answer     1.00" in out  # a fast answer: one post, no placeholder
+
+
+def test_on_postgresql_it_counts_the_statements_the_server_ran_per_turn(tools):
+    if postgres_binaries() is None:
+        tools.missing("no PostgreSQL binaries under /usr/lib/postgresql/*/bin (apt-get install postgresql)")
+    run = subprocess.run([sys.executable, str(BENCH), "--postgres", "--no-floor", "--turns", "300", "--threads", "30"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    counted = re.search(r"^  database statements per turn ([\d.]+)  \(round trips, as the PostgreSQL server counted"
+                        r" them: ([\d,]+) for 300 turns\)$", run.stdout, re.MULTILINE)
+    assert counted is not None, run.stdout
+    statements = int(counted[2].replace(",", ""))
+    assert statements > 0  # at least the admissions' batches: the server's own count, read after the burst
+    assert abs(float(counted[1]) - statements / 300) < 0.001
 
 
 def test_an_allocator_that_is_not_installed_is_said_in_one_line(monkeypatch):
