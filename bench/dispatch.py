@@ -55,6 +55,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Self
 
 import pluggy
 import yaml
@@ -324,7 +325,7 @@ class StatementCount:
         self.url = url
         self.conn = None
 
-    async def __aenter__(self) -> StatementCount:
+    async def __aenter__(self) -> Self:
         import asyncpg
 
         self.conn = await asyncpg.connect(self.url)
