@@ -308,12 +308,22 @@ def store_urls(args: argparse.Namespace, tmp: str) -> Iterator[Callable[[str], s
     if args.postgres:
         from botkit.testing import postgres_server
 
-        with postgres_server(settings={"shared_preload_libraries": "pg_stat_statements"}) as server:
+        settings = {"shared_preload_libraries": "pg_stat_statements"} if counts_statements() else {}
+        with postgres_server(settings=settings) as server:
             yield server.create_database
     elif args.store_url:
         yield lambda name: args.store_url
     else:
         yield lambda name: f"sqlite:///{tmp}/{name}.db"
+
+
+def counts_statements() -> bool:
+    """Whether the throwaway PostgreSQL can count the statements it runs: pg_stat_statements is
+    installed beside it (Debian's postgresql package has it; elsewhere it may be apart)."""
+    from botkit.testing import postgres_binaries
+
+    bindir = postgres_binaries()
+    return bindir is not None and (bindir.parent / "lib" / "pg_stat_statements.so").exists()
 
 
 class StatementCount:
@@ -364,7 +374,7 @@ async def run(args: argparse.Namespace) -> None:
         path.write_text(yaml.safe_dump(config))
         bot = Bot(*load(path))
         await bot.start()
-        statements = await stack.enter_async_context(StatementCount(url)) if args.postgres else None
+        statements = await stack.enter_async_context(StatementCount(url)) if args.postgres and counts_statements() else None
         adapter: NullAdapter = bot.adapters["null"]  # type: ignore[assignment]
         adapter.expect(args.turns)
         gc.collect()
