@@ -4,7 +4,8 @@ A thread with work waits in a ready queue (first come, first served) until one o
 most `POOL_SIZE` worker tasks takes it. The worker owns the thread through the store
 (`take_thread`: a lease with a heartbeat on a shared store), runs its pending turns in
 journal order, one at a time, and lets go only when the journal has nothing more for
-it; then it takes the next ready thread. So turns in one thread never overlap, and a
+it (on a shared store the release itself checks, against every replica's admissions);
+then it takes the next ready thread. So turns in one thread never overlap, and a
 burst over 100,000 threads costs 100,000 queue entries, not 100,000 live tasks for the
 garbage collector to walk. (How many turns ask their backend at once is the runner's
 `dispatch.max_in_flight`; the pool is larger so that the journal writes of many turns
@@ -123,6 +124,8 @@ class ThreadWorkers:
                             await store.close_turn(entry)  # never retried forever: the failure is logged
                         finally:
                             self.finished(entry)
+                    if leased and not kicked[key]:
+                        break  # no look at an empty journal: the release sees whether a replica journaled more
                 if not leased:
                     if not kicked[key]:
                         return

@@ -357,6 +357,24 @@ async def test_release_fails_when_a_turn_was_journaled_since_pending_looked(repl
     assert [e.event_id for e in await b.pending(T1)] == ["E2", "E3"]
 
 
+async def test_a_release_right_after_the_turns_pending_returned_refuses_while_one_came_since(replica):
+    """A worker gives its thread up right after running the turns it read, without looking at
+    the journal again: the release itself must see a turn journaled meanwhile by any replica."""
+    a, b = await replica(), await replica()
+    assert await a.admit(entry("E1"))
+    assert await a.take_thread(T1)
+    [e1] = await a.pending(T1)
+    assert await b.admit(entry("E2"))  # journaled on the other replica while a runs E1
+    await a.close_turn(e1)
+    assert not await a.release_thread(T1)
+    [e2] = await a.pending(T1)
+    assert e2.event_id == "E2"
+    await a.close_turn(e2)
+    assert await a.release_thread(T1)  # nothing since that read: given up
+    assert await b.orphaned_threads() == []
+    assert await b.take_thread(T1) and await b.pending(T1) == []
+
+
 async def test_orphaned_threads_have_journaled_turns_and_no_live_owner(replica):
     live, dying, peer = await replica(), await replica(lease_ttl=SHORT_LEASE), await replica()
     for n, thread in enumerate((T1, T2, T3, T4, T5)):
