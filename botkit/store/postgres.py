@@ -1,9 +1,11 @@
 """The PostgreSQL store: several botkit replicas share one database.
 
-Unlike the SQLite store, nothing a decision depends on is cached in the process: another
-replica may have claimed an event, reset a thread or expired its session, so `admit`,
-`claim_event` and `active_session` ask the database (atomic statements, safe under
-concurrency).
+Unlike the SQLite store, little a decision depends on is cached in the process: another
+replica may have claimed an event, reset a thread or expired its session, so `admit` and
+`claim_event` ask the database (atomic statements, safe under concurrency), and so does
+`active_session` for a thread this replica does not hold. A thread's session changes only
+under its lease (expiry skips leased threads; a reset is one of its turns), so while a
+replica holds the thread it keeps the session it read, as its turns change it.
 
 Round trips are what a busy replica runs out of, so every call of the hot path is group
 committed: the calls of one kind (admissions, reads of pending turns, turns started,
@@ -433,6 +435,9 @@ class PostgresStore(SQLHistory):
         self._local: dict[str, JournalEntry] = {}  # event id -> entry admitted here, until closed
         self._owned: set[str] = set()  # thread keys this replica holds the lease of
         self._seen: dict[str, int] = {}  # thread key -> its next_seq when `pending` last looked
+        #: thread key -> its active session and how many exchanges of history it keeps, for the
+        #: threads this replica holds (read once per holding: see the module's docstring)
+        self._held_sessions: dict[str, tuple[SessionRecord, int]] = {}
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -499,6 +504,7 @@ class PostgresStore(SQLHistory):
                 log.warning("could not give up this replica's threads; they are taken over when the lease ends",
                             exc_info=True)
             self._owned.clear()
+        self._held_sessions.clear()
         self._closing = True
         for calls in self._batched:
             calls.wake.set()
@@ -700,12 +706,17 @@ class PostgresStore(SQLHistory):
         if answer is not None and session is not None:
             self._saves[session.id] = (session.id, session.session_id, session.last_active, session.turn_count)
             self._turns.append(turn_row(entry, session, answer, _as_is))  # (encoded with its batch)
+            held = self._held_sessions.get(key)
+            if held is not None and held[0] is session and held[1] and answer.status == "complete":
+                session.recent.append((entry.inbound.text, answer.text))  # type: ignore[union-attr]  # (read with history)
+                del session.recent[:-held[1]]  # type: ignore[index]
         self._queued_for(key)
 
     # -- thread leases ----------------------------------------------------------------------------
 
     async def take_thread(self, thread: ThreadKey) -> bool:
         key = thread.key
+        self._held_sessions.pop(key, None)  # (another replica may have held it since)
         if not await self._takes(key):
             return False
         self._owned.add(key)
@@ -722,6 +733,7 @@ class PostgresStore(SQLHistory):
         if released or force:
             self._owned.discard(key)
             self._seen.pop(key, None)
+            self._held_sessions.pop(key, None)
             return True
         return False
 
@@ -753,15 +765,25 @@ class PostgresStore(SQLHistory):
             if lost:
                 log.warning("lost the lease of %d threads to other replicas", len(lost))
                 self._owned -= lost
+                for key in lost:
+                    self._held_sessions.pop(key, None)
 
     # -- sessions -----------------------------------------------------------------------------
 
     async def active_session(self, thread: ThreadKey, backend: str, *, with_recent: int = 0) -> SessionRecord:
-        await self._settle(thread.key)
-        row = await self._sessions((thread.key, backend, with_recent))
+        key = thread.key
+        held = self._held_sessions.get(key)
+        if held is not None and held[0].backend == backend and held[1] >= with_recent:
+            return held[0]
+        await self._settle(key)
+        row = await self._sessions((key, backend, with_recent))
         if row is None or row["backend"] != backend:
-            return await self._session_alone(thread, backend, with_recent)
-        return _record(thread, row, list(zip(row["questions"] or (), row["answers"] or ())) if with_recent else None)
+            record = await self._session_alone(thread, backend, with_recent)
+        else:
+            record = _record(thread, row, list(zip(row["questions"] or (), row["answers"] or ())) if with_recent else None)
+        if key in self._owned:
+            self._held_sessions[key] = (record, with_recent)
+        return record
 
     async def _active_sessions(self, conn: asyncpg.Connection, asked: list[tuple[str, str, int]]
                                ) -> list[asyncpg.Record | None]:
@@ -799,6 +821,7 @@ class PostgresStore(SQLHistory):
     async def end_session(self, thread: ThreadKey) -> SessionRecord | None:
         assert self._pool
         key = str(thread)
+        self._held_sessions.pop(key, None)
         await self._settle(key)
         row = await self._pool.fetchrow(
             f"UPDATE sessions SET ended_at = $2 WHERE thread = $1 AND ended_at IS NULL RETURNING {_SESSION_FIELDS}",
@@ -816,6 +839,8 @@ class PostgresStore(SQLHistory):
             f" AND NOT thread = ANY($3::text[]) AND NOT EXISTS (SELECT 1 FROM threads t"
             f" WHERE t.key = sessions.thread AND t.owner IS NOT NULL AND t.lease_until > {_NOW})"
             f" RETURNING thread, {_SESSION_FIELDS}", time.time(), idle_before, [str(t) for t in busy])
+        for row in rows:  # (a lease this replica lost unnoticed)
+            self._held_sessions.pop(row["thread"], None)
         return [_record(ThreadKey.parse(r["thread"]), r) for r in rows]
 
     async def count_sessions(self) -> int:

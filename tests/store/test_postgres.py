@@ -375,6 +375,59 @@ async def test_a_release_right_after_the_turns_pending_returned_refuses_while_on
     assert await b.take_thread(T1) and await b.pending(T1) == []
 
 
+def count_session_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The active-session look-ups the replicas send to the database from now on."""
+    reads: list[str] = []
+    original = asyncpg.connection.Connection.fetch
+
+    async def fetch(self, query, *args, **kwargs):
+        if query.startswith("WITH asked AS"):
+            reads.append(query)
+        return await original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "fetch", fetch)
+    return reads
+
+
+async def test_a_thread_s_session_is_read_once_while_this_replica_holds_the_thread(replica, monkeypatch):
+    a, b = await replica(), await replica()
+    reads = count_session_reads(monkeypatch)
+    assert await a.take_thread(T1)
+    session = await a.active_session(T1, "b", with_recent=2)
+    for n in range(3):  # the runner's turns: each changes the record it was given, and closes with it
+        session.session_id, session.turn_count = "backend-1", session.turn_count + 1
+        await finish_turn(a, session, f"E{n}", question=f"q{n}", answer=f"a{n}")
+        assert await a.active_session(T1, "b", with_recent=2) is session
+    assert len(reads) == 1
+    assert session.recent == [("q1", "a1"), ("q2", "a2")]  # kept as the database would answer
+    assert await a.release_thread(T1)
+
+    assert await b.take_thread(T1)  # the next holder reads what the first one left
+    theirs = await b.active_session(T1, "b", with_recent=2)
+    assert (theirs.id, theirs.session_id, theirs.turn_count, theirs.recent) == (
+        session.id, "backend-1", 3, [("q1", "a1"), ("q2", "a2")])
+    assert await b.release_thread(T1)
+    assert await a.take_thread(T1)  # and a holder that took the thread again reads it again
+    assert (await a.active_session(T1, "b")).id == session.id
+    assert len(reads) == 3
+
+
+async def test_a_held_session_gives_way_to_a_reset_a_new_backend_and_an_unheld_thread(replica, monkeypatch):
+    a = await replica()
+    reads = count_session_reads(monkeypatch)
+    assert await a.take_thread(T1)
+    first = await a.active_session(T1, "b")
+    await a.end_session(T1)  # a reset
+    second = await a.active_session(T1, "b")
+    assert second.id != first.id
+    other = await a.active_session(T1, "b2")  # the thread's route now goes to another backend
+    assert other.backend == "b2" and other.id != second.id
+    assert await a.active_session(T1, "b2") is other
+    unheld = await a.active_session(T2, "b")  # a thread this replica does not hold is read each time
+    assert await a.active_session(T2, "b") is not unheld
+    assert len(reads) == 5
+
+
 async def test_orphaned_threads_have_journaled_turns_and_no_live_owner(replica):
     live, dying, peer = await replica(), await replica(lease_ttl=SHORT_LEASE), await replica()
     for n, thread in enumerate((T1, T2, T3, T4, T5)):
