@@ -3,8 +3,10 @@ history (and a backend's own, where it keeps one) from the command line.
 
 Tables in a terminal (rich), JSON with `--json`. The commands open the store named by
 the config: a SQLite store only while no bot holds it (`store.exclusive`, the default),
-PostgreSQL always. A session deleted while a bot runs stays in that bot's memory until it
-restarts. Registered like any plugin (`botkit_cli`, entry point "admin").
+PostgreSQL always. A session deleted while a bot runs stays in use until the bot restarts
+(SQLite), or until the replica running its thread lets the thread go (PostgreSQL); the
+records of turns answered in it meanwhile are not kept. Registered like any plugin
+(`botkit_cli`, entry point "admin").
 """
 
 from __future__ import annotations

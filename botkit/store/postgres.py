@@ -290,7 +290,9 @@ _SAVE_TYPES = {"id": "int8", "session_id": "text", "last_active": "float8", "tur
 _TURN_COLUMNS = ", ".join(f'"{name}"' for name in _TURN_FIELDS)  # "user" is a reserved word
 # Everything written behind, in one statement, so one transaction: session saves, what
 # turns have on screen, turn records and the journal entries they close (a turn's
-# screen is dropped when it closes, so no row is written twice).
+# screen is dropped when it closes, so no row is written twice). The record of a turn
+# whose session was deleted meanwhile (`botkit sessions delete`) goes with it, rather than
+# fail the statement, and with it every other turn's writes.
 _WRITE = (
     "WITH saved AS (UPDATE sessions s SET session_id = v.session_id, last_active = v.last_active,"
     f" turn_count = v.turn_count FROM {_json_rows(1, _SAVE_TYPES)} AS v WHERE s.id = v.id),"
@@ -298,9 +300,12 @@ _WRITE = (
     f" FROM {_json_rows(2, {'event_id': 'text', 'state': 'text', 'messages': 'json'})} AS v"
     " WHERE j.event_id = v.event_id AND j.owner = $3),"
     " closed AS (DELETE FROM journal WHERE event_id = ANY($4::text[])),"
-    f" recorded AS (INSERT INTO turns ({_TURN_COLUMNS}) SELECT {_TURN_COLUMNS} FROM {_json_rows(5, _TURN_TYPES)} AS v)"
+    f" recorded AS (INSERT INTO turns ({_TURN_COLUMNS}) SELECT {_TURN_COLUMNS} FROM {_json_rows(5, _TURN_TYPES)} AS v"
+    " WHERE EXISTS (SELECT 1 FROM sessions s WHERE s.id = v.session))"
     " SELECT 1"
 )
+
+
 def _split_password(url: str) -> tuple[str, str, SecretStr | None]:
     """(the URL without its password, the URL to show, the password) for a postgresql:// URL
     with the password in its user info or in its query (?password=)."""

@@ -428,6 +428,23 @@ async def test_a_held_session_gives_way_to_a_reset_a_new_backend_and_an_unheld_t
     assert len(reads) == 5
 
 
+async def test_a_session_deleted_while_its_thread_runs_drops_only_its_own_turn_records(replica):
+    """`botkit sessions delete` on a live thread: the turns recorded for the deleted session go
+    with it, and the other turns of the same write, and the journal, are written as usual."""
+    a, admin = await replica(), await replica()
+    assert await a.take_thread(T1) and await a.take_thread(T2)
+    doomed, kept = await a.active_session(T1, "b"), await a.active_session(T2, "b")
+    await admin.delete_session(doomed.id)
+    await finish_turn(a, doomed, "E1")
+    await finish_turn(a, kept, "E2")
+    await a.flush()
+    assert await a.pending(T1) == [] and await a.pending(T2) == []  # both closed
+    assert [t["event_id"] for t in await admin.thread_turns(T2, limit=10)] == ["E2"]
+    assert await admin.thread_turns(T1, limit=10) == []
+    assert await a.release_thread(T1) and await a.take_thread(T1)
+    assert (await a.active_session(T1, "b")).id != doomed.id  # a new one, once the thread was let go
+
+
 async def test_orphaned_threads_have_journaled_turns_and_no_live_owner(replica):
     live, dying, peer = await replica(), await replica(lease_ttl=SHORT_LEASE), await replica()
     for n, thread in enumerate((T1, T2, T3, T4, T5)):
