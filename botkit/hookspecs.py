@@ -143,8 +143,9 @@ def botkit_answer_complete(turn: Turn, answer: Answer) -> None:
     """After the final edit was delivered, just before the turn is recorded.
 
     For observers (metrics, logs) and for marking the turn: what an implementation puts
-    in `answer.flags` is stored with it. Exceptions are logged and do not affect the
-    answer. Every implementation runs.
+    in `answer.flags` is stored with it, as JSON (a record that is not JSON is not kept;
+    the error is logged). Exceptions are logged and do not affect the answer. Every
+    implementation runs.
     """
 
 

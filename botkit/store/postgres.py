@@ -331,6 +331,23 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _records_json(turns: list[tuple]) -> str:
+    """Turn records (`turn_row`s) as one JSON text. A record that is not JSON (a plugin's flag
+    of its own type) is dropped with an error, as the SQLite store drops it, not the batch."""
+    try:
+        return _json(turns)
+    except TypeError:
+        kept = []
+        for row in turns:
+            try:
+                _json(row)
+            except TypeError as exc:
+                log.error("the record of turn %s is not JSON (%s); it is not kept", row[_TURN_FIELDS.index("event_id")], exc)
+            else:
+                kept.append(row)
+        return _json(kept)
+
+
 def _as_is(value: Any) -> Any:
     return value
 
@@ -584,11 +601,12 @@ class PostgresStore(SQLHistory):
                       closed: list[str]) -> None:
         assert self._pool
         rows = len(saves) + len(screens) + len(turns) + len(closed)
+        records = _records_json(turns)
         for pause in (*_RETRY_PAUSES, None):
             try:
                 async with self._pool.acquire() as conn:
                     await conn.execute(_WRITE, _json(saves), _json([(e.event_id, e.state, e.messages) for e in screens]),
-                                       self.owner, closed, _json(turns))
+                                       self.owner, closed, records)
                 return
             except Exception:
                 if pause is None:

@@ -445,6 +445,21 @@ async def test_a_session_deleted_while_its_thread_runs_drops_only_its_own_turn_r
     assert (await a.active_session(T1, "b")).id != doomed.id  # a new one, once the thread was let go
 
 
+async def test_a_turn_record_that_is_not_json_is_dropped_alone(replica, caplog):
+    """A middleware put an object of its own into `Answer.flags`: that turn's record is not kept
+    (as on SQLite); the other turns written with it, and every journal entry, are."""
+    store = await replica()
+    session = await store.active_session(T1, "b")
+    good, odd = entry("E1"), entry("E2")
+    assert await store.admit(good) and await store.admit(odd)
+    await store.close_turn(good, session, Answer("a"))
+    await store.close_turn(odd, session, Answer("b", flags={"mine": object()}))
+    await store.flush()
+    assert await store.pending(T1) == []
+    assert [t["event_id"] for t in await store.thread_turns(T1, limit=10)] == ["E1"]
+    assert any("E2" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
+
+
 async def test_orphaned_threads_have_journaled_turns_and_no_live_owner(replica):
     live, dying, peer = await replica(), await replica(lease_ttl=SHORT_LEASE), await replica()
     for n, thread in enumerate((T1, T2, T3, T4, T5)):

@@ -22,7 +22,7 @@ from botkit.bot import load
 from botkit.events import Inbound, Source, ThreadKey
 from botkit.store import JournalEntry, SessionRecord, Store, store_for
 from botkit.store.sqlite import SQLiteStore
-from botkit.testing import eventually
+from botkit.testing import eventually, running_bot
 from botkit.turn import Answer
 from botkit_plugins.feedback.votes import Votes
 
@@ -584,3 +584,36 @@ async def test_sqlite_keeps_the_sessions_used_last_in_memory_and_reads_the_other
         assert await again.count_sessions() == 2
     finally:
         await again.close()
+
+
+OPAQUE_FLAGS = """
+from botkit import hookimpl
+
+
+class Opaque:
+    pass
+
+
+@hookimpl
+def botkit_answer_complete(turn, answer):
+    if turn.inbound.text == "odd":
+        answer.flags["mine"] = Opaque()  # not JSON
+"""
+
+
+async def test_a_turn_whose_record_is_not_json_is_answered_once_and_not_recorded(store_url, tmp_path, caplog):
+    (tmp_path / "opaque_flags.py").write_text(OPAQUE_FLAGS)
+    config = {"plugins": ["opaque_flags.py"], "adapters": {"rec": {"type": "recording"}},
+              "backends": {"b": {"type": "fake", "answer": "A{turn}"}}, "store": {"url": store_url}}
+    async with running_bot(config, tmp_path) as bot:
+        rec = bot.adapters["rec"]
+        assert await rec.inject("odd", event_id="E1")
+        assert await rec.inject("fine", event_id="E2")
+        await bot.idle(5)
+        await bot.store.flush()
+        assert rec.texts() == ["A1", "A2"]
+        thread = rec.thread("t1")
+        assert await bot.store.pending(thread) == []  # both turns closed: nothing for recovery to answer again
+        assert [t["event_id"] for t in await bot.store.thread_turns(thread, limit=10)] == ["E2"]
+    assert any("E1" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
+
