@@ -166,7 +166,13 @@ _POOL_SIZE = 9  # and the heartbeat's own: 10 connections per replica (README)
 # the planner uses an index wherever there is one.
 _SETTINGS = {"enable_seqscan": "off"}
 _ADMIT_BATCH = 1000  # admissions per statement at most: the first ones are not held up by a huge burst
-_RETRY_PAUSES = (0.5, 2.0)  # a group commit that fails is retried after these pauses, then dropped
+#: seconds between attempts at a write while the database cannot be reached (doubling up to the second)
+_RETRY_FIRST, _RETRY_MAX = 0.25, 2.0
+#: errors of the database's availability rather than of a write: the write waits until they are over
+_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
+                asyncpg.InsufficientResourcesError)
+#: seconds a close waits for writes the database cannot take before it gives them up
+_CLOSE_PATIENCE = 10.0
 # what the database says of a batch when one of its calls may be the cause
 _REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.TransactionRollbackError)
 _MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('botkit_schema', 0))"
@@ -280,6 +286,7 @@ _RELEASE_ALL = f"UPDATE threads t SET owner = NULL, lease_until = NULL FROM {_OW
 _ORPHANED = ("SELECT DISTINCT j.thread FROM journal j LEFT JOIN threads t ON t.key = j.thread"
              f" WHERE t.key IS NULL OR t.owner IS NULL OR t.lease_until < {_NOW}")
 _TURN_FIELDS = tuple(f.name for f in dataclasses.fields(TurnRecord))
+_EVENT_ID = _TURN_FIELDS.index("event_id")  # (in a `turn_row`)
 # the turns table's columns as `turn_row` gives them, and the type each is sent as (json as text)
 _TURN_TYPES = {"session": "int8", "thread": "text", "event_id": "text", "adapter": "text", "backend": "text",
                "user": "text", "question": "text", "answer": "text", "status": "text", "created_at": "float8",
@@ -342,10 +349,14 @@ def _records_json(turns: list[tuple]) -> str:
             try:
                 _json(row)
             except TypeError as exc:
-                log.error("the record of turn %s is not JSON (%s); it is not kept", row[_TURN_FIELDS.index("event_id")], exc)
+                log.error("the record of turn %s is not JSON (%s); it is not kept", row[_EVENT_ID], exc)
             else:
                 kept.append(row)
         return _json(kept)
+
+
+class _Abandoned(ConnectionError):
+    """A close gave up on writes the database could not take: they were not made."""
 
 
 def _as_is(value: Any) -> Any:
@@ -440,7 +451,9 @@ class PostgresStore(SQLHistory):
         self._committed = 0  # every write up to this generation is committed (or given up)
         self._dirty: dict[str, int] = {}  # thread key -> generation of its latest queued write
         self._wake = asyncio.Event()
-        self._batch_done: asyncio.Future[None] | None = None  # resolved when the batch under way commits
+        #: one future per caller waiting for the batch under way to commit (each its own: a caller
+        #: cancelled cancels its future, which must not be the others')
+        self._commit_waiters: list[asyncio.Future[None]] = []
         # group-committed calls that answer each caller
         self._admissions = _Calls(self._admit, _ADMIT_BATCH)
         self._pendings = _Calls(self._read_pending)
@@ -453,6 +466,7 @@ class PostgresStore(SQLHistory):
         self._senders: list[asyncio.Task] = []
         self._heartbeat: asyncio.Task | None = None
         self._closing = False
+        self._abandoned = False  # a close gave up on writes the database could not take
         # the journal as this replica knows it
         self._local: dict[str, JournalEntry] = {}  # event id -> entry admitted here, until closed
         self._owned: set[str] = set()  # thread keys this replica holds the lease of
@@ -480,6 +494,7 @@ class PostgresStore(SQLHistory):
             await self._close_pools()
             raise
         self._closing = False
+        self._abandoned = False
         self._writer = asyncio.create_task(self._write_loop(), name="botkit-store-writer")
         for calls in self._batched:
             calls.closed = False
@@ -518,7 +533,14 @@ class PostgresStore(SQLHistory):
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
-        await self.flush()
+        try:
+            await asyncio.wait_for(self.flush(), _CLOSE_PATIENCE)
+        except (TimeoutError, _Abandoned):
+            self._abandoned = True
+            self._wake.set()
+            log.error("store %s: writes the database could not take in %g s are given up (%s); the journal"
+                      " keeps what it had, and the next start finishes or marks those turns", self,
+                      _CLOSE_PATIENCE, self.fault)
         if self._owned:  # what is still journaled goes to the other replicas right away
             try:
                 await self._pool.execute(_RELEASE_ALL, self.owner)
@@ -565,10 +587,12 @@ class PostgresStore(SQLHistory):
 
     async def _committed_up_to(self, generation: int) -> None:
         while self._committed < generation and self._writer is not None:
-            if self._batch_done is None:
-                self._batch_done = asyncio.get_running_loop().create_future()
+            if self._abandoned:
+                raise _Abandoned(self.fault)
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._commit_waiters.append(waiter)
             self._wake.set()
-            await self._batch_done
+            await waiter
 
     async def _settle(self, thread: str) -> None:
         """Wait until the writes queued for `thread` are committed (cheap when there are none)."""
@@ -588,32 +612,72 @@ class PostgresStore(SQLHistory):
             turns, self._turns = self._turns, []
             closed, self._closed = self._closed, []
             if saves or screens or turns or closed:
-                await self._commit(saves, screens, turns, closed)
+                try:
+                    await self._commit(saves, screens, turns, closed)
+                except _Abandoned:  # a close gave up on the database: nobody may think them written
+                    waiters, self._commit_waiters = self._commit_waiters, []
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(_Abandoned(self.fault))
+                    return
             self._committed = generation
             self._dirty = {thread: g for thread, g in self._dirty.items() if g > generation}
-            done, self._batch_done = self._batch_done, None
-            if done is not None:
-                done.set_result(None)
+            waiters, self._commit_waiters = self._commit_waiters, []
+            for waiter in waiters:
+                if not waiter.done():  # (its caller was cancelled)
+                    waiter.set_result(None)
             if self._closing and self._committed == self._queued:
                 return
 
     async def _commit(self, saves: list[tuple], screens: list[JournalEntry], turns: list[tuple],
                       closed: list[str]) -> None:
+        """Write a batch in one statement. While the database cannot be reached, it waits and
+        is tried again (`fault` says why meanwhile: deliveries are refused), never given up
+        while the store is open: what waits for it (a write-ahead, a flush) must not go on
+        as if it were written. A batch the database refuses is written again row by row, so
+        that a row refused for itself is the only one lost (logged)."""
+        try:
+            await self._write(saves, screens, _records_json(turns), closed)
+            return
+        except _Abandoned:
+            raise
+        except Exception:
+            log.warning("store %s: the database refused a write of %d rows; writing them one at a time", self,
+                        len(saves) + len(screens) + len(turns) + len(closed), exc_info=True)
+        parts = [*((f"session {row[0]}", ([row], [], "[]", [])) for row in saves),
+                 *((f"screen of turn {entry.event_id}", ([], [entry], "[]", [])) for entry in screens),
+                 *((f"record of turn {row[_EVENT_ID]}", ([], [], _records_json([row]), [])) for row in turns),
+                 *((f"close of turn {event_id}", ([], [], "[]", [event_id])) for event_id in closed)]
+        for what, part in parts:
+            try:
+                await self._write(*part)
+            except _Abandoned:
+                raise
+            except Exception:
+                log.error("store %s: the database refused the %s; it is not written", self, what, exc_info=True)
+
+    async def _write(self, saves: list[tuple], screens: list[JournalEntry], records: str, closed: list[str]) -> None:
+        """One `_WRITE`, tried again for as long as the database cannot be reached."""
         assert self._pool
-        rows = len(saves) + len(screens) + len(turns) + len(closed)
-        records = _records_json(turns)
-        for pause in (*_RETRY_PAUSES, None):
+        pause = _RETRY_FIRST
+        while True:
             try:
                 async with self._pool.acquire() as conn:
                     await conn.execute(_WRITE, _json(saves), _json([(e.event_id, e.state, e.messages) for e in screens]),
                                        self.owner, closed, records)
-                return
-            except Exception:
-                if pause is None:
-                    log.exception("store write of %d rows failed; they are lost", rows)
-                    return
-                log.warning("store write of %d rows failed; retrying in %g s", rows, pause, exc_info=True)
+            except _UNAVAILABLE as exc:
+                if self._abandoned:
+                    raise _Abandoned(self.fault) from exc
+                if self.fault is None:
+                    self.fault = f"the database cannot be reached ({type(exc).__name__}: {exc})"
+                    log.error("store %s: %s; its writes wait, and deliveries are refused", self, self.fault)
                 await asyncio.sleep(pause)
+                pause = min(pause * 2, _RETRY_MAX)
+                continue
+            if self.fault is not None:
+                log.warning("store %s: the database can be reached again", self)
+                self.fault = None
+            return
 
     async def _send_batches(self, calls: _Calls) -> None:
         """Send `calls` as they come, one batch after another, until the store closes."""

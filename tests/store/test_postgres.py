@@ -8,12 +8,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
 from botkit.events import ThreadKey
 from botkit.store import JournalEntry
+from botkit.store import postgres
 from botkit.store.postgres import MIGRATIONS, PostgresStore
 from botkit.testing import eventually, running_bot
 from botkit.turn import Answer
@@ -458,6 +460,132 @@ async def test_a_turn_record_that_is_not_json_is_dropped_alone(replica, caplog):
     assert await store.pending(T1) == []
     assert [t["event_id"] for t in await store.thread_turns(T1, limit=10)] == ["E1"]
     assert any("E2" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
+
+
+class Outage:
+    """A TCP proxy to the test's PostgreSQL that can be cut (every connection through it dropped,
+    new ones closed at once: the database restarting, or out of reach) and mended."""
+
+    def __init__(self, url: str) -> None:
+        self.target = urlsplit(url)
+        self.up = True
+        self.ends: set[asyncio.StreamWriter] = set()
+        self.url = ""
+
+    async def __aenter__(self) -> Outage:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        self.url = self.target._replace(netloc=self.target.netloc.rsplit(":", 1)[0] + f":{port}").geturl()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.cut()
+        self.server.close()
+        await self.server.wait_closed()
+
+    def cut(self) -> None:
+        self.up = False
+        for end in list(self.ends):
+            end.transport.abort()
+
+    def mend(self) -> None:
+        self.up = True
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.up:
+            writer.transport.abort()
+            return
+        upstream_reader, upstream = await asyncio.open_connection(self.target.hostname, self.target.port)
+        self.ends |= {writer, upstream}
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+            self.ends.discard(sink)
+
+        await asyncio.gather(pump(reader, upstream), pump(upstream_reader, writer))
+
+
+WRITTEN_AHEAD = [{"message_id": None, "data": {}, "text": "the answer", "notes": [], "status": None, "final": True}]
+
+
+async def test_writes_wait_out_a_database_outage_and_the_store_says_why(pg_url):
+    async with Outage(pg_url) as outage:
+        store = PostgresStore(outage.url)
+        await store.open()
+        try:
+            session = await store.active_session(T1, "b")
+            journaled = entry("E1")
+            assert await store.admit(journaled)
+            outage.cut()
+            journaled.messages = WRITTEN_AHEAD
+            ahead = asyncio.create_task(store.journal_screen(journaled, durable=True))  # a write-ahead, then a post
+            await eventually(lambda: store.fault is not None)
+            assert "the database cannot be reached" in store.fault and PASSWORD not in store.fault
+            await asyncio.sleep(0.5)  # (attempts go on meanwhile)
+            assert not ahead.done()  # not durable, so nothing may be posted yet
+            outage.mend()
+            await asyncio.wait_for(ahead, 10)
+            assert store.fault is None
+            assert [e.messages for e in await store.pending(T1)] == [WRITTEN_AHEAD]
+            await store.close_turn(journaled, session, Answer("a"))
+            await store.flush()
+            assert await store.pending(T1) == []
+            assert [t["event_id"] for t in await store.turns_of(session.id)] == ["E1"]
+        finally:
+            await store.close()
+
+
+async def test_a_wait_for_a_commit_cancelled_cancels_nobody_else_s(pg_url):
+    """A turn cut off (a timeout, Ctrl-C) while its write-ahead waits for the commit."""
+    async with Outage(pg_url) as outage:
+        store = PostgresStore(outage.url)
+        await store.open()
+        try:
+            session = await store.active_session(T1, "b")
+            journaled = entry("E1")
+            assert await store.admit(journaled)
+            outage.cut()
+            journaled.messages = WRITTEN_AHEAD
+            cut_off = asyncio.create_task(store.journal_screen(journaled, durable=True))
+            waiting = asyncio.create_task(store.flush())  # another caller, waiting for the same commit
+            await eventually(lambda: store.fault is not None)
+            cut_off.cancel()
+            outage.mend()
+            await asyncio.wait_for(waiting, 10)  # not cancelled with it
+            assert cut_off.cancelled()
+            await store.close_turn(journaled, session, Answer("a"))
+            await asyncio.wait_for(store.flush(), 10)  # and the store goes on writing
+            assert await store.pending(T1) == []
+        finally:
+            await store.close()
+
+
+async def test_a_close_during_an_outage_gives_its_writes_up_and_says_they_were_not_made(pg_url, monkeypatch, caplog):
+    monkeypatch.setattr(postgres, "_CLOSE_PATIENCE", 0.5)
+    async with Outage(pg_url) as outage:
+        store = PostgresStore(outage.url)
+        await store.open()
+        journaled = entry("E1")
+        assert await store.admit(journaled)
+        outage.cut()
+        journaled.messages = WRITTEN_AHEAD
+        ahead = asyncio.create_task(store.journal_screen(journaled, durable=True))
+        await eventually(lambda: store.fault is not None)
+        await asyncio.wait_for(store.close(), 10)
+        with pytest.raises(ConnectionError):
+            await ahead  # told it was not written: the renderer posts nothing on it
+        assert any("given up" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
+    later = PostgresStore(pg_url)  # the next start
+    await later.open()
+    try:
+        [kept] = await later.pending(T1)
+        assert (kept.event_id, kept.messages) == ("E1", [])  # as it was before the outage, for recovery
+    finally:
+        await later.close()
 
 
 async def test_orphaned_threads_have_journaled_turns_and_no_live_owner(replica):
