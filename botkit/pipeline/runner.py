@@ -101,11 +101,14 @@ class TurnRunner:
                 await adapter.tell(turn.inbound, self.settings.shutdown_notice)
             await store.close_turn(entry)
             return None
+        # (before the start: a store out of reach here leaves the turn queued, to be run later)
+        record = await store.active_session(entry.thread, entry.backend,
+                                            with_recent=self.backends[entry.backend].history_turns)
         # durable before the backend is asked: a crash from here on is recovered without asking twice
         if not await store.start_turn(entry):
             return None
         async with self.slots:
-            answer, renderer, record, session, failed = await self._ask(turn, entry)
+            answer, renderer, session, failed = await self._ask(turn, entry, record)
         if failed and answer.status == TurnStatus.COMPLETE:
             answer.status = TurnStatus.FAILED
         await self._finish(turn, entry, renderer, answer, record, session, failed)
@@ -121,13 +124,12 @@ class TurnRunner:
                 log.warning("backend %s could not end its session on reset", turn.backend, exc_info=True)
         await turn.adapter.tell(turn.inbound, self.settings.reset_text)
 
-    async def _ask(self, turn: Turn, entry: JournalEntry
-                   ) -> tuple[Answer, AnswerRenderer, SessionRecord, Session, str | None]:
+    async def _ask(self, turn: Turn, entry: JournalEntry, record: SessionRecord
+                   ) -> tuple[Answer, AnswerRenderer, Session, str | None]:
         """Progress, then the backend's stream through the renderer, within a slot."""
         inbound, adapter = turn.inbound, turn.adapter
         backend = self.backends[turn.backend]
-        store = self.store
-        renderer = AnswerRenderer(adapter, self.plugins, inbound, turn.backend, ScreenJournal(store, entry),
+        renderer = AnswerRenderer(adapter, self.plugins, inbound, turn.backend, ScreenJournal(self.store, entry),
                                   self.settings.max_answer_chars, self.observers)
         if self.settings.progress_delay:
             renderer.show_progress_after(self.settings.progress_delay, self.progress_timers)
@@ -143,7 +145,6 @@ class TurnRunner:
                             exc_info=True)
             if turn.query == as_asked:  # no middleware rewrote it: ask what the adapter prepared
                 turn.query = inbound.text.strip()
-        record = await store.active_session(inbound.thread, turn.backend, with_recent=backend.history_turns)
         session = Session(inbound.thread, turn.backend, record.session_id, record.turn_count,
                           list(record.recent[-backend.history_turns:]) if backend.history_turns and record.recent else [])
         question = self._question(turn)
@@ -201,7 +202,7 @@ class TurnRunner:
                 await _aclose(stream)
         if question.attachments:
             self._note_unread(renderer, question, failed)
-        return answer, renderer, record, session, failed
+        return answer, renderer, session, failed
 
     def _question(self, turn: Turn) -> Question:
         inbound = turn.inbound

@@ -25,13 +25,15 @@ from collections.abc import Awaitable, Callable, Collection, Iterator
 
 from botkit.events import ThreadKey
 from botkit.logs import turn_context
-from botkit.store import JournalEntry, TurnStore
+from botkit.store import JournalEntry, StoreUnreachable, TurnStore
 
 log = logging.getLogger("botkit.dispatcher")
 
 #: worker tasks at most: 64 turns' journal writes per commit cost ~15 % more CPU per turn
 #: than 1,000's (bench/dispatch.py), and 1,000 tasks are nothing to the garbage collector
 POOL_SIZE = 1024
+#: seconds before a thread whose worker failed (the store out of reach) is taken up again
+RETRY_AFTER = 5.0
 
 
 class ThreadWorkers:
@@ -119,6 +121,8 @@ class ThreadWorkers:
                             await self.run(entry)
                         except asyncio.CancelledError:
                             raise
+                        except StoreUnreachable:
+                            raise  # the turn stays journaled, for the thread's next try (below)
                         except Exception:
                             log.exception("turn %s failed in the dispatcher", entry.event_id)
                             await store.close_turn(entry)  # never retried forever: the failure is logged
@@ -137,7 +141,9 @@ class ThreadWorkers:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("the worker of thread %s failed; its turns stay journaled for recovery", thread)
+            log.exception("the worker of thread %s failed; its turns stay journaled and are tried again in %g s",
+                          thread, RETRY_AFTER)
+            asyncio.get_running_loop().call_later(RETRY_AFTER, self.kick, thread)
 
     # -- recovery sweeps ------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botkit.store.base import HistoryStore, JournalEntry, SessionRecord, Store, StoreUnusable, TurnRecord, TurnStore
+from botkit.store.base import (HistoryStore, JournalEntry, SessionRecord, Store, StoreUnreachable, StoreUnusable,
+                               TurnRecord, TurnStore)
 from botkit.store.tables import PluginTables, Tables
 
 if TYPE_CHECKING:
@@ -48,5 +49,5 @@ def open_store(url: str, *, base_dir: Path | None = None, events_ttl: float = 48
     raise ValueError(f"unsupported store URL scheme {scheme!r} (supported: sqlite, postgresql)")
 
 
-__all__ = ["HistoryStore", "JournalEntry", "PluginTables", "SessionRecord", "Store", "StoreUnusable", "Tables",
-           "TurnRecord", "TurnStore", "open_store", "store_for"]
+__all__ = ["HistoryStore", "JournalEntry", "PluginTables", "SessionRecord", "Store", "StoreUnreachable", "StoreUnusable",
+           "Tables", "TurnRecord", "TurnStore", "open_store", "store_for"]

@@ -124,6 +124,11 @@ class JournalEntry:
                    json.loads(messages) if isinstance(messages, str) else messages, admitted_at, owner, raw)
 
 
+class StoreUnreachable(ConnectionError):
+    """The store cannot be reached right now (its database restarting, or out of reach): the
+    call may succeed later, and what it was for waits (a turn stays journaled)."""
+
+
 class StoreUnusable(RuntimeError):
     """The store cannot be used as it is (a damaged file, not a botkit store, a schema
     newer than this botkit): the message says which and what to do; botkit does not start."""

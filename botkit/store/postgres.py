@@ -46,7 +46,7 @@ from pydantic import SecretStr
 
 from botkit.events import ThreadKey
 from botkit.extras import install_hint
-from botkit.store.base import JournalEntry, SessionRecord, StoreUnusable, TurnRecord, turn_row
+from botkit.store.base import JournalEntry, SessionRecord, StoreUnreachable, StoreUnusable, TurnRecord, turn_row
 from botkit.store.history import SET_PLUGIN_VERSION as _SET_PLUGIN_VERSION
 from botkit.store.history import SQLHistory, numbered
 from botkit.store.tables import PluginTables
@@ -355,8 +355,14 @@ def _records_json(turns: list[tuple]) -> str:
         return _json(kept)
 
 
-class _Abandoned(ConnectionError):
+class _Abandoned(StoreUnreachable):
     """A close gave up on writes the database could not take: they were not made."""
+
+
+def _unreachable(exc: BaseException) -> StoreUnreachable:
+    unreachable = StoreUnreachable(f"the database cannot be reached ({type(exc).__name__}: {exc})")
+    unreachable.__cause__ = exc
+    return unreachable
 
 
 def _as_is(value: Any) -> Any:
@@ -669,7 +675,7 @@ class PostgresStore(SQLHistory):
                 if self._abandoned:
                     raise _Abandoned(self.fault) from exc
                 if self.fault is None:
-                    self.fault = f"the database cannot be reached ({type(exc).__name__}: {exc})"
+                    self.fault = str(_unreachable(exc))
                     log.error("store %s: %s; its writes wait, and deliveries are refused", self, self.fault)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, _RETRY_MAX)
@@ -706,6 +712,8 @@ class PostgresStore(SQLHistory):
                 for item, future in zip(items, futures):
                     await self._answer(calls, [item], [future])
                 return
+            if isinstance(exc, _UNAVAILABLE):
+                exc = _unreachable(exc)
             for future in futures:
                 if not future.done():
                     future.set_exception(exc)
@@ -888,18 +896,21 @@ class PostgresStore(SQLHistory):
         reads a session created by another replica while this one tried to."""
         assert self._pool
         key = thread.key
-        async with self._pool.acquire() as conn:
-            while True:
-                row = await conn.fetchrow(_SELECT_ACTIVE, key)
-                if row is not None and row["backend"] != backend:
-                    await conn.execute(_END_SESSION, row["id"], time.time())
-                    row = None
-                if row is not None:
-                    recent = await _recent(conn, row["id"], with_recent) if with_recent else None
-                    return _record(thread, row, recent)
-                row = await conn.fetchrow(_CREATE_SESSION, key, backend, time.time())
-                if row is not None:  # else another replica created one just now: read that
-                    return _record(thread, row, [])
+        try:
+            async with self._pool.acquire() as conn:
+                while True:
+                    row = await conn.fetchrow(_SELECT_ACTIVE, key)
+                    if row is not None and row["backend"] != backend:
+                        await conn.execute(_END_SESSION, row["id"], time.time())
+                        row = None
+                    if row is not None:
+                        recent = await _recent(conn, row["id"], with_recent) if with_recent else None
+                        return _record(thread, row, recent)
+                    row = await conn.fetchrow(_CREATE_SESSION, key, backend, time.time())
+                    if row is not None:  # else another replica created one just now: read that
+                        return _record(thread, row, [])
+        except _UNAVAILABLE as exc:
+            raise _unreachable(exc) from exc
 
     async def save_session(self, record: SessionRecord) -> None:
         self._saves[record.id] = (record.id, record.session_id, record.last_active, record.turn_count)

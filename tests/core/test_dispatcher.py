@@ -7,6 +7,8 @@ import gc
 
 from botkit.bot import _GC_YOUNG_THRESHOLD
 from botkit.events import TextDelta
+from botkit.pipeline import workers
+from botkit.store import StoreUnreachable
 from botkit.testing import running_bot
 
 
@@ -290,6 +292,35 @@ async def test_questions_still_waiting_at_shutdown_are_answered_after_the_restar
         await bot.idle(5)
         assert [q for _, q in backend.calls] == ["waiting"]  # the queued one is answered, nothing twice
         assert await bot.store.pending(rec.thread()) == []
+
+
+async def test_a_turn_whose_store_is_out_of_reach_waits_and_is_answered_once_it_is_back(tmp_path, monkeypatch):
+    """The store's database out of reach as a turn begins (PostgreSQL restarting): the turn is
+    neither dropped nor left half-shown; its thread is taken up again and it is answered once."""
+    monkeypatch.setattr(workers, "RETRY_AFTER", 0.05)
+    async with running_bot({**config(answer="hello"), "dispatch": {"progress_delay": 0}}, tmp_path) as bot:
+        store, rec = bot.store, bot.adapters["rec"]
+        failures = {"active_session": 1, "start_turn": 1}
+
+        def out_of_reach_once(name):
+            call = getattr(store, name)
+
+            def maybe(*args, **kwargs):
+                if failures[name]:
+                    failures[name] -= 1
+                    raise StoreUnreachable("the database cannot be reached (a test)")
+                return call(*args, **kwargs)
+            return maybe
+
+        for name in failures:
+            monkeypatch.setattr(store, name, out_of_reach_once(name))
+        assert await rec.inject("hi", event_id="E1")
+        await rec.wait_for(lambda: rec.texts() == ["hello"])
+        await bot.idle(5)
+        assert failures == {"active_session": 0, "start_turn": 0}
+        assert len(bot.backends["b"].calls) == 1
+        assert rec.texts() == ["hello"]  # (the placeholder it shows once it runs, edited: none left behind)
+        assert await store.pending(rec.thread("t1")) == []
 
 
 async def test_one_bad_row_does_not_lose_the_rest_of_a_store_batch(tmp_path):

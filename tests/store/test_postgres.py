@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from botkit.events import ThreadKey
-from botkit.store import JournalEntry
+from botkit.store import JournalEntry, StoreUnreachable
 from botkit.store import postgres
 from botkit.store.postgres import MIGRATIONS, PostgresStore
 from botkit.testing import eventually, running_bot
@@ -525,6 +525,8 @@ async def test_writes_wait_out_a_database_outage_and_the_store_says_why(pg_url):
             ahead = asyncio.create_task(store.journal_screen(journaled, durable=True))  # a write-ahead, then a post
             await eventually(lambda: store.fault is not None)
             assert "the database cannot be reached" in store.fault and PASSWORD not in store.fault
+            with pytest.raises(StoreUnreachable):  # (a worker leaves the thread's turns journaled for later)
+                await store.pending(T2)
             await asyncio.sleep(0.5)  # (attempts go on meanwhile)
             assert not ahead.done()  # not durable, so nothing may be posted yet
             outage.mend()
