@@ -3,6 +3,7 @@
     python bench/chaos.py crash --runs 10                  # kill the bot, restart it on the same SQLite store
     python bench/chaos.py replicas --replicas 3 --runs 10  # 3 bots on one PostgreSQL; kill one, no restart
     python bench/chaos.py diskfull --runs 10               # the SQLite store's disk is full for a while
+    python bench/chaos.py dbdown --runs 10                 # 2 bots on one PostgreSQL, which stops for a while
     python bench/chaos.py crash --botkit-python /tmp/venv-before/bin/python   # another install of botkit
 
 Each run starts `botkit run` (the console script of `--botkit-python`) against two loopback
@@ -16,7 +17,9 @@ to two replicas at once. At a random moment under load one process gets SIGKILL;
 mode restarts it, replicas mode leaves the others to take over. Diskfull mode kills nothing:
 for `--fault-seconds` the bot cannot write a byte to any file (its file-size limit is set to
 one byte from outside, `prlimit`: SQLite's commits fail as on a full disk), then it can
-again; `refused` counts the deliveries it answered 503 meanwhile. Once every acked question
+again; `refused` counts the deliveries it answered 503 meanwhile. Dbdown mode kills no bot
+either: the PostgreSQL server of `--replicas` bots is shut down at once (`pg_ctl stop -m
+immediate`, every connection cut) and started again `--fault-seconds` later. Once every acked question
 is answered, marked or told to ask again (or `--settle` seconds passed), the bots are
 stopped and the run is judged from what the fakes saw (bench/chaos_eval.py):
 
@@ -80,6 +83,10 @@ SLACK_DEADLINE = 3.0
 
 class ToolError(Exception):
     """The run could not happen (a bot did not start...): not a finding about the bot."""
+
+
+#: modes that kill no bot: what the killed column says instead, and what the refusals were during
+FAULTS = {"diskfull": ("disk full", "the disk was full"), "dbdown": ("db down", "the database was down")}
 
 
 @dataclass(slots=True)
@@ -348,8 +355,9 @@ async def running(bots: list[BotProcess]) -> AsyncIterator[list[BotProcess]]:
 
 
 async def strike(settings: Settings, rng: random.Random, bots: list[BotProcess], backend: ChaosBackend,
-                 people: People, session: aiohttp.ClientSession) -> tuple[BotProcess, int]:
-    """SIGKILL one bot (diskfull: fill its disk for a while) at a random moment under load:
+                 people: People, session: aiohttp.ClientSession, pg: PostgresServer | None) -> tuple[BotProcess, int]:
+    """SIGKILL one bot (diskfull: fill its disk for a while; dbdown: stop the database for a while)
+    at a random moment under load:
     after a random number of backend requests, plus a random fraction of a second. Replicas mode picks a replica that is
     streaming an answer; crash mode restarts the bot on the same config and store.
     Returns the victim and how many backend requests had been made."""
@@ -360,6 +368,13 @@ async def strike(settings: Settings, rng: random.Random, bots: list[BotProcess],
     if settings.mode == "diskfull":
         asks = len(backend.asks)
         await fill_the_disk(bots[0], settings.fault_seconds)
+        return bots[0], asks
+    if settings.mode == "dbdown":
+        asks = len(backend.asks)
+        assert pg is not None
+        await asyncio.to_thread(pg.stop)
+        await asyncio.sleep(settings.fault_seconds)
+        await asyncio.to_thread(pg.start)
         return bots[0], asks
     answering = [bot for bot in bots if backend.streaming[bot.name] > 0]
     victim = bots[0] if settings.mode == "crash" else rng.choice(answering or bots)
@@ -422,7 +437,7 @@ async def one_run(settings: Settings, run: int, pg: PostgresServer | None) -> Ru
                                     for t in range(settings.threads)))
             try:
                 victim, asks_at_kill = await strike(settings, random.Random(f"{settings.seed}:{run}"), bots,
-                                                    backend, people, session)
+                                                    backend, people, session, pg)
                 await load
             finally:
                 load.cancel()  # only if the strike failed: the load ends by itself
@@ -430,9 +445,9 @@ async def one_run(settings: Settings, run: int, pg: PostgresServer | None) -> Ru
             settled = await settle(fake, screen, questions, roots, settings.settle)
             await asyncio.gather(*(bot.stop() for bot in bots))
             screen.update(fake.calls)
-            killed = "" if settings.mode == "diskfull" else victim.name
+            killed = "" if settings.mode in FAULTS else victim.name
             counts, findings = evaluate(screen, questions, roots, backend.asks, killed=killed, crash=crash)
-    return RunResult(run, killed or "disk full", asks_at_kill, settled, time.monotonic() - started, counts, findings,
+    return RunResult(run, killed or FAULTS[settings.mode][0], asks_at_kill, settled, time.monotonic() - started, counts, findings,
                      people.refused)
 
 
@@ -462,7 +477,10 @@ async def chaos(settings: Settings) -> list[RunResult]:
     results: list[RunResult] = []
     with contextlib.ExitStack() as stack:
         try:
-            pg = stack.enter_context(postgres_server(max_connections=500)) if settings.mode == "replicas" else None
+            # (dbdown: commits must outlive the server's immediate shutdown, as on any real server)
+            durable = {"synchronous_commit": "on"} if settings.mode == "dbdown" else None
+            pg = stack.enter_context(postgres_server(max_connections=500, settings=durable)) \
+                if settings.mode in ("replicas", "dbdown") else None
         except (RuntimeError, subprocess.CalledProcessError) as exc:
             raise ToolError(f"no PostgreSQL server for the replicas: {exc}") from exc
         print(header(), flush=True)
@@ -472,8 +490,8 @@ async def chaos(settings: Settings) -> list[RunResult]:
             note = "" if result.settled else f"  (not settled in {settings.settle:g} s)"
             print(row(str(run), f"{result.killed}@{result.asks_at_kill}", result.counts, result.seconds) + note,
                   flush=True)
-            if settings.mode == "diskfull":
-                print(f"      refused {result.refused} deliveries (503) while the disk was full", flush=True)
+            if settings.mode in FAULTS:
+                print(f"      refused {result.refused} deliveries (503) while {FAULTS[settings.mode][1]}", flush=True)
             for finding in result.findings[:settings.details]:
                 print(f"      {finding}")
     return results
@@ -482,9 +500,10 @@ async def chaos(settings: Settings) -> list[RunResult]:
 def parse_args(argv: list[str] | None) -> Settings:
     """The command line; errors exit with status 2 (argparse's)."""
     parser = argparse.ArgumentParser(description="Kill the bot under load and count what people would notice.")
-    parser.add_argument("mode", choices=["crash", "replicas", "diskfull"],
+    parser.add_argument("mode", choices=["crash", "replicas", "diskfull", "dbdown"],
                         help="crash: kill the bot and restart it; replicas: kill one of --replicas bots for good;"
-                             " diskfull: the bot cannot write files for --fault-seconds")
+                             " diskfull: the bot cannot write files for --fault-seconds; dbdown: the PostgreSQL"
+                             " of --replicas bots is down for --fault-seconds")
     parser.add_argument("--runs", type=int, default=10, help="runs, each with fresh fakes, store and bots")
     parser.add_argument("--threads", type=int, default=50, help="threads asking at the same time")
     parser.add_argument("--questions", type=int, default=4, help="questions per thread, one after another")
@@ -494,7 +513,8 @@ def parse_args(argv: list[str] | None) -> Settings:
                         help="seconds to wait, after the load, for every acked question to be resolved")
     parser.add_argument("--ack-timeout", type=float, default=30.0,
                         help="seconds a delivery is retried before Slack would give up on it")
-    parser.add_argument("--fault-seconds", type=float, default=5.0, help="diskfull: how long the disk is full")
+    parser.add_argument("--fault-seconds", type=float, default=5.0,
+                        help="diskfull, dbdown: how long the disk is full, the database down")
     parser.add_argument("--botkit-python", default=sys.executable,
                         help="the Python whose botkit runs (e.g. another virtualenv's)")
     parser.add_argument("--bot-config-extra", default="",
@@ -531,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.json is not None:
         settings.json.write_text(json.dumps({
             "mode": settings.mode, "threads": settings.threads, "questions": settings.questions,
-            "replicas": settings.replicas if settings.mode == "replicas" else 1, "seed": settings.seed,
+            "replicas": settings.replicas if settings.mode in ("replicas", "dbdown") else 1, "seed": settings.seed,
             "runs": [{"run": r.run, "killed": r.killed, "asks_at_kill": r.asks_at_kill, "settled": r.settled,
                       "refused": r.refused,
                       "seconds": round(r.seconds, 1), **r.counts.as_dict(), "findings": r.findings}

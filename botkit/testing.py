@@ -602,6 +602,20 @@ class PostgresServer:
     socket_dir: Path  # its unix socket: local connections need no password (trust)
     port: int
     password: str | None
+    data: Path
+    options: str  # what `pg_ctl start -o` is given
+    run_as: list[str] = field(default_factory=list)  # (as root: runuser -u postgres --)
+
+    def stop(self) -> None:
+        """Shut the server down at once (connections cut, as in a crash or a failover)."""
+        subprocess.run([*self.run_as, str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate",
+                        "-w"], check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        """Start it again, on the same port and files."""
+        subprocess.run([*self.run_as, str(self.bindir / "pg_ctl"), "start", "-D", str(self.data), "-w", "-t", "30",
+                        "-l", str(self.data.parent / "log"), "-o", self.options],
+                       check=True, capture_output=True, timeout=60)
 
     def create_database(self, name: str) -> str:
         """A new, empty database; its URL (with the password when the server asks for one)."""
@@ -668,20 +682,19 @@ def postgres_server(*, password: str | None = None, max_connections: int = 200,
             os.chown(pwfile, *owner)
         auth = [f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256"]
 
-    def run(*command: str) -> None:
-        subprocess.run([*run_as, *command], check=True, capture_output=True, timeout=60)
-
     try:
-        run(str(bindir / "initdb"), "-D", str(data), "-U", POSTGRES_USER, *auth, "-E", "UTF8", "--no-sync")
+        subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-U", POSTGRES_USER, *auth, "-E", "UTF8",
+                        "--no-sync"], check=True, capture_output=True, timeout=60)
         port = free_port()
         options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off -c synchronous_commit=off"
                    f" -c full_page_writes=off -c max_connections={max_connections}"
                    + "".join(f" -c {name}={value}" for name, value in (settings or {}).items()))
-        run(str(bindir / "pg_ctl"), "start", "-D", str(data), "-w", "-t", "30", "-l", str(base / "log"), "-o", options)
+        server = PostgresServer(bindir, base, port, password, data, options, run_as)
+        server.start()
         try:
-            yield PostgresServer(bindir, base, port, password)
+            yield server
         finally:
-            run(str(bindir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate", "-w")
+            server.stop()
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -660,7 +660,7 @@ class PostgresStore(SQLHistory):
             except _Abandoned:
                 raise
             except Exception:
-                log.error("store %s: the database refused the %s; it is not written", self, what, exc_info=True)
+                log.exception("store %s: the database refused the %s; it is not written", self, what)
 
     async def _write(self, saves: list[tuple], screens: list[JournalEntry], records: str, closed: list[str]) -> None:
         """One `_WRITE`, tried again for as long as the database cannot be reached."""

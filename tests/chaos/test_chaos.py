@@ -1,5 +1,5 @@
-"""bench/chaos.py, short: SIGKILL the real bot under load, or fill its disk; nothing may be
-lost, stuck, erased, duplicated or answered out of order.
+"""bench/chaos.py, short: SIGKILL the real bot under load, fill its disk or stop its database;
+nothing may be lost, stuck, erased, duplicated or answered out of order.
 
 Crash mode restarts the bot on its SQLite store; replicas mode kills one of three bots
 sharing PostgreSQL and leaves the others to take over (with a short recovery lease, so
@@ -64,3 +64,18 @@ def test_a_full_disk_loses_nothing_and_the_bot_carries_on_without_a_restart(tmp_
     # the fault was real, said once, and over by itself
     assert log.count("cannot write") == 1 and log.count("writes again") == 1, log
     assert "Traceback" not in log
+
+
+def test_a_database_down_for_a_while_loses_nothing_and_the_bots_carry_on(tmp_path: Path, tools) -> None:  # noqa: ANN001 - Tools
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        tools.missing("no PostgreSQL binaries under /usr/lib/postgresql/*/bin (apt-get install postgresql)")
+    logs = tmp_path / "logs"
+    figures = run_chaos(tmp_path, "dbdown", "--replicas", "2", "--runs", "1", "--threads", "10", "--questions", "3",
+                        "--fault-seconds", "3", "--logs", str(logs))
+    assert_nothing_failed(figures)
+    assert figures["total"]["answered"] == figures["total"]["acked"] == 30
+    said = [log.read_text() for log in sorted((logs / "run-01").glob("*.log"))]
+    faulted = [log for log in said if "the database cannot be reached" in log]
+    assert faulted, said  # the outage was real
+    assert all("the database can be reached again" in log for log in faulted)  # and over by itself
+

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Self
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -472,7 +473,7 @@ class Outage:
         self.ends: set[asyncio.StreamWriter] = set()
         self.url = ""
 
-    async def __aenter__(self) -> Outage:
+    async def __aenter__(self) -> Self:
         self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         port = self.server.sockets[0].getsockname()[1]
         self.url = self.target._replace(netloc=self.target.netloc.rsplit(":", 1)[0] + f":{port}").geturl()
