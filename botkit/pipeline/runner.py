@@ -24,7 +24,7 @@ from botkit.pipeline.recovery import resume
 from botkit.pipeline.screen import ScreenJournal
 from botkit.pipeline.slots import Slots
 from botkit.render import AnswerRenderer, DeliveryObserver
-from botkit.store import JournalEntry, SessionRecord, TurnStore
+from botkit.store import JournalEntry, SessionRecord, StoreUnreachable, TurnStore
 from botkit.turn import Answer, Turn, TurnStatus
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from botkit.plugins import Plugins
 
 log = logging.getLogger("botkit.dispatcher")
+#: seconds between look-ups of a started turn's session while the store cannot be reached (doubling)
+_LOOKUP_RETRY_FIRST, _LOOKUP_RETRY_MAX = 0.25, 5.0
 
 
 class TurnRunner:
@@ -101,14 +103,11 @@ class TurnRunner:
                 await adapter.tell(turn.inbound, self.settings.shutdown_notice)
             await store.close_turn(entry)
             return None
-        # (before the start: a store out of reach here leaves the turn queued, to be run later)
-        record = await store.active_session(entry.thread, entry.backend,
-                                            with_recent=self.backends[entry.backend].history_turns)
         # durable before the backend is asked: a crash from here on is recovered without asking twice
         if not await store.start_turn(entry):
             return None
         async with self.slots:
-            answer, renderer, session, failed = await self._ask(turn, entry, record)
+            answer, renderer, record, session, failed = await self._ask(turn, entry)
         if failed and answer.status == TurnStatus.COMPLETE:
             answer.status = TurnStatus.FAILED
         await self._finish(turn, entry, renderer, answer, record, session, failed)
@@ -124,11 +123,12 @@ class TurnRunner:
                 log.warning("backend %s could not end its session on reset", turn.backend, exc_info=True)
         await turn.adapter.tell(turn.inbound, self.settings.reset_text)
 
-    async def _ask(self, turn: Turn, entry: JournalEntry, record: SessionRecord
-                   ) -> tuple[Answer, AnswerRenderer, Session, str | None]:
+    async def _ask(self, turn: Turn, entry: JournalEntry
+                   ) -> tuple[Answer, AnswerRenderer, SessionRecord, Session, str | None]:
         """Progress, then the backend's stream through the renderer, within a slot."""
         inbound, adapter = turn.inbound, turn.adapter
         backend = self.backends[turn.backend]
+        record = await self._session(inbound.thread, turn.backend, backend.history_turns)  # (before anything shows)
         renderer = AnswerRenderer(adapter, self.plugins, inbound, turn.backend, ScreenJournal(self.store, entry),
                                   self.settings.max_answer_chars, self.observers)
         if self.settings.progress_delay:
@@ -202,7 +202,20 @@ class TurnRunner:
                 await _aclose(stream)
         if question.attachments:
             self._note_unread(renderer, question, failed)
-        return answer, renderer, session, failed
+        return answer, renderer, record, session, failed
+
+    async def _session(self, thread: ThreadKey, backend: str, history: int) -> SessionRecord:
+        """The thread's session, once the store can be reached. The turn is started (durable)
+        and its backend not asked yet: it waits here, since the journal's recovery would tell
+        the asker the answer was interrupted."""
+        pause = _LOOKUP_RETRY_FIRST
+        while True:
+            try:
+                return await self.store.active_session(thread, backend, with_recent=history)
+            except StoreUnreachable as exc:
+                log.warning("the session of %s cannot be looked up (%s); trying again in %g s", thread, exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _LOOKUP_RETRY_MAX)
 
     def _question(self, turn: Turn) -> Question:
         inbound = turn.inbound
