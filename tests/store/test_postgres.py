@@ -513,7 +513,11 @@ class Outage:
 WRITTEN_AHEAD = [{"message_id": None, "data": {}, "text": "the answer", "notes": [], "status": None, "final": True}]
 
 
-async def test_writes_wait_out_a_database_outage_and_the_store_says_why(pg_url):
+@contextlib.asynccontextmanager
+async def written_ahead_in_an_outage(pg_url: str) -> AsyncIterator[tuple]:
+    """A store, through a proxy, with turn E1 journaled in its session; then the database cut
+    as E1's write-ahead goes out. Yields the proxy, the store, the session, E1 and the
+    write-ahead's wait, once the store said it cannot reach the database."""
     async with Outage(pg_url) as outage:
         store = PostgresStore(outage.url)
         await store.open()
@@ -525,59 +529,44 @@ async def test_writes_wait_out_a_database_outage_and_the_store_says_why(pg_url):
             journaled.messages = WRITTEN_AHEAD
             ahead = asyncio.create_task(store.journal_screen(journaled, durable=True))  # a write-ahead, then a post
             await eventually(lambda: store.fault is not None)
-            assert "the database cannot be reached" in store.fault and PASSWORD not in store.fault
-            with pytest.raises(StoreUnreachable):  # (a worker leaves the thread's turns journaled for later)
-                await store.pending(T2)
-            await asyncio.sleep(0.5)  # (attempts go on meanwhile)
-            assert not ahead.done()  # not durable, so nothing may be posted yet
-            outage.mend()
-            await asyncio.wait_for(ahead, 10)
-            assert store.fault is None
-            assert [e.messages for e in await store.pending(T1)] == [WRITTEN_AHEAD]
-            await store.close_turn(journaled, session, Answer("a"))
-            await store.flush()
-            assert await store.pending(T1) == []
-            assert [t["event_id"] for t in await store.turns_of(session.id)] == ["E1"]
+            yield outage, store, session, journaled, ahead
         finally:
             await store.close()
+
+
+async def test_writes_wait_out_a_database_outage_and_the_store_says_why(pg_url):
+    async with written_ahead_in_an_outage(pg_url) as (outage, store, session, journaled, ahead):
+        assert "the database cannot be reached" in store.fault and PASSWORD not in store.fault
+        with pytest.raises(StoreUnreachable):  # (a worker leaves the thread's turns journaled for later)
+            await store.pending(T2)
+        await asyncio.sleep(0.5)  # (attempts go on meanwhile)
+        assert not ahead.done()  # not durable, so nothing may be posted yet
+        outage.mend()
+        await asyncio.wait_for(ahead, 10)
+        assert store.fault is None
+        assert [e.messages for e in await store.pending(T1)] == [WRITTEN_AHEAD]
+        await store.close_turn(journaled, session, Answer("a"))
+        await store.flush()
+        assert await store.pending(T1) == []
+        assert [t["event_id"] for t in await store.turns_of(session.id)] == ["E1"]
 
 
 async def test_a_wait_for_a_commit_cancelled_cancels_nobody_else_s(pg_url):
     """A turn cut off (a timeout, Ctrl-C) while its write-ahead waits for the commit."""
-    async with Outage(pg_url) as outage:
-        store = PostgresStore(outage.url)
-        await store.open()
-        try:
-            session = await store.active_session(T1, "b")
-            journaled = entry("E1")
-            assert await store.admit(journaled)
-            outage.cut()
-            journaled.messages = WRITTEN_AHEAD
-            cut_off = asyncio.create_task(store.journal_screen(journaled, durable=True))
-            waiting = asyncio.create_task(store.flush())  # another caller, waiting for the same commit
-            await eventually(lambda: store.fault is not None)
-            cut_off.cancel()
-            outage.mend()
-            await asyncio.wait_for(waiting, 10)  # not cancelled with it
-            assert cut_off.cancelled()
-            await store.close_turn(journaled, session, Answer("a"))
-            await asyncio.wait_for(store.flush(), 10)  # and the store goes on writing
-            assert await store.pending(T1) == []
-        finally:
-            await store.close()
+    async with written_ahead_in_an_outage(pg_url) as (outage, store, session, journaled, cut_off):
+        waiting = asyncio.create_task(store.flush())  # another caller, waiting for the same commit
+        cut_off.cancel()
+        outage.mend()
+        await asyncio.wait_for(waiting, 10)  # not cancelled with it
+        assert cut_off.cancelled()
+        await store.close_turn(journaled, session, Answer("a"))
+        await asyncio.wait_for(store.flush(), 10)  # and the store goes on writing
+        assert await store.pending(T1) == []
 
 
 async def test_a_close_during_an_outage_gives_its_writes_up_and_says_they_were_not_made(pg_url, monkeypatch, caplog):
     monkeypatch.setattr(postgres, "_CLOSE_PATIENCE", 0.5)
-    async with Outage(pg_url) as outage:
-        store = PostgresStore(outage.url)
-        await store.open()
-        journaled = entry("E1")
-        assert await store.admit(journaled)
-        outage.cut()
-        journaled.messages = WRITTEN_AHEAD
-        ahead = asyncio.create_task(store.journal_screen(journaled, durable=True))
-        await eventually(lambda: store.fault is not None)
+    async with written_ahead_in_an_outage(pg_url) as (_, store, _, _, ahead):
         await asyncio.wait_for(store.close(), 10)
         with pytest.raises(ConnectionError):
             await ahead  # told it was not written: the renderer posts nothing on it
