@@ -539,8 +539,8 @@ async def test_writes_wait_out_a_database_outage_and_the_store_says_why(pg_url):
         assert "the database cannot be reached" in store.fault and PASSWORD not in store.fault
         with pytest.raises(StoreUnreachable):  # (a worker leaves the thread's turns journaled for later)
             await store.pending(T2)
-        await asyncio.sleep(0.5)  # (attempts go on meanwhile)
-        assert not ahead.done()  # not durable, so nothing may be posted yet
+        with pytest.raises(TimeoutError):  # attempts go on, and it is not durable: nothing may be posted yet
+            await asyncio.wait_for(asyncio.shield(ahead), 0.5)
         outage.mend()
         await asyncio.wait_for(ahead, 10)
         assert store.fault is None
