@@ -178,7 +178,6 @@ _REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncp
 _MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('botkit_schema', 0))"
 
 
-
 def _json_rows(param: int, types: dict[str, str], *, numbered: bool = False) -> str:
     """The rows of a batch sent as one JSON array of arrays, in text parameter `param`, as a
     FROM item: each column named and typed as `types` says (json columns stay JSON), and the
@@ -454,7 +453,7 @@ class PostgresStore(SQLHistory):
         self._turns: list[tuple] = []  # `turn_row`s
         self._closed: list[str] = []  # event ids of journal entries to delete
         self._queued = 0  # generation of the latest queued write
-        self._committed = 0  # every write up to this generation is committed (or given up)
+        self._committed = 0  # every write up to this generation is committed (but rows the database refused)
         self._dirty: dict[str, int] = {}  # thread key -> generation of its latest queued write
         self._wake = asyncio.Event()
         #: one future per caller waiting for the batch under way to commit (each its own: a caller
@@ -620,20 +619,25 @@ class PostgresStore(SQLHistory):
             if saves or screens or turns or closed:
                 try:
                     await self._commit(saves, screens, turns, closed)
-                except _Abandoned:  # a close gave up on the database: nobody may think them written
-                    waiters, self._commit_waiters = self._commit_waiters, []
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_exception(_Abandoned(self.fault))
+                except _Abandoned as exc:  # a close gave up on the database: nobody may think them written
+                    self._tell_waiters(exc)
                     return
             self._committed = generation
             self._dirty = {thread: g for thread, g in self._dirty.items() if g > generation}
-            waiters, self._commit_waiters = self._commit_waiters, []
-            for waiter in waiters:
-                if not waiter.done():  # (its caller was cancelled)
-                    waiter.set_result(None)
+            self._tell_waiters(None)
             if self._closing and self._committed == self._queued:
                 return
+
+    def _tell_waiters(self, error: BaseException | None) -> None:
+        """The batch under way is committed (`error` None), or never will be."""
+        waiters, self._commit_waiters = self._commit_waiters, []
+        for waiter in waiters:
+            if waiter.done():  # (its caller was cancelled)
+                continue
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
 
     async def _commit(self, saves: list[tuple], screens: list[JournalEntry], turns: list[tuple],
                       closed: list[str]) -> None:
@@ -826,11 +830,15 @@ class PostgresStore(SQLHistory):
         await self._settle(key)  # the next owner must see this replica's closed turns
         released = await self._releases((key, None if force else self._seen.get(key)))
         if released or force:
-            self._owned.discard(key)
-            self._seen.pop(key, None)
-            self._held_sessions.pop(key, None)
+            self._let_go(key)
             return True
         return False
+
+    def _let_go(self, key: str) -> None:
+        """This replica holds thread `key` no more (released, or its lease lost)."""
+        self._owned.discard(key)
+        self._seen.pop(key, None)
+        self._held_sessions.pop(key, None)
 
     async def _release_threads(self, conn: asyncpg.Connection, asked: list[tuple[str, int | None]]) -> list[bool]:
         released = {row["key"] for row in await conn.fetch(_RELEASE_THREADS, *_columns(asked, 2), self.owner)}
@@ -859,9 +867,8 @@ class PostgresStore(SQLHistory):
             lost = {row["key"] for row in rows} & self._owned
             if lost:
                 log.warning("lost the lease of %d threads to other replicas", len(lost))
-                self._owned -= lost
                 for key in lost:
-                    self._held_sessions.pop(key, None)
+                    self._let_go(key)
 
     # -- sessions -----------------------------------------------------------------------------
 
